@@ -1,0 +1,215 @@
+// Package config reads Muster's configuration from environment variables.
+// Every variable has a default that works on a developer machine with
+// PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration. Load fills it from the environment.
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection URL (DATABASE_URL).
+	// Default: postgres://postgres@127.0.0.1:5432/muster?sslmode=disable.
+	DatabaseURL string
+	// RedisURL is the Redis URL for Asynq (REDIS_URL): redis://, rediss://,
+	// redis-sentinel://, or redis-cluster://host:port,host:port.
+	// Default: redis://127.0.0.1:6379/0.
+	RedisURL string
+	// SMTPURL is the outgoing mail server (SMTP_URL), e.g.
+	// smtp://user:pass@host:587 (STARTTLS when offered; ?tls=required to
+	// insist, ?tls=none to never) or smtps://host:465 (implicit TLS).
+	// Empty: mail is written as .eml files to MailDir instead.
+	SMTPURL string
+	// SMTPConns is how many SMTP connections each worker keeps open (SMTP_CONNS). Default 4.
+	SMTPConns int
+	// SMTPRate caps messages per second per worker process (SMTP_RATE); 0 means no cap. Default 0.
+	SMTPRate float64
+	// MailDir is the dev mailbox used when SMTP_URL is empty (MAIL_DIR). Default ./var/mail.
+	MailDir string
+	// MailFrom is the From header of every email (MAIL_FROM).
+	// Default: Muster <no-reply@muster.localhost>.
+	MailFrom string
+	// HTTPAddr is where the admin API listens (HTTP_ADDR). Default 127.0.0.1:8080.
+	HTTPAddr string
+	// AppURL is the platform's web app, linked from emails (APP_URL).
+	// Default http://localhost:3000.
+	AppURL string
+	// SecretKey signs invitation links (SECRET_KEY, 32+ characters). Empty:
+	// one is generated once and kept in the database, shared by all processes.
+	SecretKey string
+	// Concurrency is the number of interactive jobs a worker runs at once
+	// (WORKER_CONCURRENCY): single invites, resends, notices. Default 10.
+	Concurrency int
+	// BulkConcurrency is the number of bulk jobs a worker runs at once
+	// (BULK_CONCURRENCY): imports and their invitations. Default 4.
+	BulkConcurrency int
+	// PollInterval is how often an idle worker looks for new jobs
+	// (POLL_INTERVAL). Lower is snappier and costs Redis calls. Default 100ms.
+	PollInterval time.Duration
+	// SendAttempts is how many times an email is tried before it is marked
+	// failed (SEND_ATTEMPTS). Default 10.
+	SendAttempts int
+	// RetryBase is the first retry delay; each retry doubles it, up to an
+	// hour (RETRY_BASE). Default 10s.
+	RetryBase time.Duration
+	// RequeueAfter is how long a queued email may wait in PostgreSQL before
+	// the scheduler enqueues it again, in case Redis lost it (REQUEUE_AFTER). Default 2m.
+	RequeueAfter time.Duration
+	// ShutdownTimeout is how long running jobs get to finish on SIGTERM
+	// before they are handed back to the queue (SHUTDOWN_TIMEOUT). Default 25s.
+	ShutdownTimeout time.Duration
+	// LogLevel is debug, info, warn or error (LOG_LEVEL). Default info.
+	LogLevel slog.Level
+	// LogFormat is text or json (LOG_FORMAT). Default text.
+	LogFormat string
+}
+
+// Load reads the configuration through getenv (os.Getenv in production).
+// The first bad variable is reported by name.
+func Load(getenv func(string) string) (*Config, error) {
+	r := reader{getenv: getenv}
+	c := &Config{
+		DatabaseURL:     r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/muster?sslmode=disable", "postgres", "postgresql"),
+		RedisURL:        r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "redis-sentinel", "redis-cluster"),
+		SMTPURL:         r.url("SMTP_URL", "", "smtp", "smtps"),
+		SMTPConns:       r.int("SMTP_CONNS", 4, 1, 100),
+		SMTPRate:        r.float("SMTP_RATE", 0),
+		MailDir:         r.str("MAIL_DIR", "./var/mail"),
+		MailFrom:        r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
+		HTTPAddr:        r.str("HTTP_ADDR", "127.0.0.1:8080"),
+		AppURL:          strings.TrimRight(r.url("APP_URL", "http://localhost:3000", "http", "https"), "/"),
+		SecretKey:       r.secret("SECRET_KEY"),
+		Concurrency:     r.int("WORKER_CONCURRENCY", 10, 1, 1000),
+		BulkConcurrency: r.int("BULK_CONCURRENCY", 4, 1, 1000),
+		PollInterval:    r.duration("POLL_INTERVAL", 100*time.Millisecond),
+		SendAttempts:    r.int("SEND_ATTEMPTS", 10, 1, 100),
+		RetryBase:       r.duration("RETRY_BASE", 10*time.Second),
+		RequeueAfter:    r.duration("REQUEUE_AFTER", 2*time.Minute),
+		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 25*time.Second),
+		LogLevel:        r.level("LOG_LEVEL"),
+		LogFormat:       r.oneOf("LOG_FORMAT", "text", "text", "json"),
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return c, nil
+}
+
+// reader keeps the first error so Load reads as a list of fields.
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("config: %s: %s", name, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) url(name, def string, schemes ...string) string {
+	v := r.str(name, def)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		r.fail(name, "not a URL: %v", err)
+		return ""
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return v
+		}
+	}
+	r.fail(name, "scheme %q is not one of %s", u.Scheme, strings.Join(schemes, ", "))
+	return ""
+}
+
+func (r *reader) int(name string, def, min, max int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.fail(name, "%q is not a whole number from %d to %d", v, min, max)
+		return def
+	}
+	return n
+}
+
+func (r *reader) float(name string, def float64) float64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		r.fail(name, "%q is not a number of zero or more", v)
+		return def
+	}
+	return f
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail(name, "%q is not a positive duration such as 500ms, 10s or 2m", v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) address(name, def string) string {
+	v := r.str(name, def)
+	if _, err := mail.ParseAddress(v); err != nil || strings.ContainsAny(v, "\r\n") {
+		r.fail(name, "%q is not an email address such as \"Muster <no-reply@example.com>\"", v)
+	}
+	return v
+}
+
+func (r *reader) secret(name string) string {
+	v := r.getenv(name)
+	if v != "" && len(v) < 32 {
+		r.fail(name, "must be at least 32 characters (it has %d)", len(v))
+	}
+	return v
+}
+
+func (r *reader) level(name string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(r.str(name, "info"))); err != nil {
+		r.fail(name, "%q is not one of debug, info, warn, error", r.getenv(name))
+	}
+	return l
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := r.str(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return def
+}

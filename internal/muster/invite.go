@@ -1,0 +1,71 @@
+package muster
+
+import "slices"
+
+// Invite asks to bring one contractor into one account.
+type Invite struct {
+	AccountID  int64
+	Email      string
+	FullName   string
+	Feature    string
+	ManagerIDs []int64
+	Locale     Locale
+}
+
+// NewInvite validates and normalizes an invitation request. The email is
+// the contractor's login, so it must be one clean address; the name reaches
+// a mail header, so it may not hold line breaks; the feature is free text
+// and is escaped wherever it is shown.
+func NewInvite(accountID int64, email, fullName, feature string, managerIDs []int64, locale string) (Invite, error) {
+	in := Invite{AccountID: accountID}
+	var err error
+	if in.Email, err = NormalizeEmail("email", email); err != nil {
+		return in, err
+	}
+	if in.FullName, err = CleanLine("full_name", fullName, MaxNameLen); err != nil {
+		return in, err
+	}
+	if in.Feature, err = CleanText("feature", feature, MaxFeatureLen); err != nil {
+		return in, err
+	}
+	if in.Locale, err = ParseLocale("locale", locale); err != nil {
+		return in, err
+	}
+	for _, id := range managerIDs {
+		if id <= 0 {
+			return in, Invalid("invalid_manager_ids", "manager_ids holds %d, which is not a manager id", id)
+		}
+	}
+	in.ManagerIDs = slices.Compact(slices.Sorted(slices.Values(managerIDs)))
+	return in, nil
+}
+
+// Invited is what an invitation created: the global profile (new or
+// reused), its membership in the account, and the email queued for it.
+type Invited struct {
+	Contractor Contractor `json:"contractor"`
+	Membership Membership `json:"membership"`
+	Invitation Invitation `json:"invitation"`
+	// Linked is true when the contractor had already registered: they were
+	// linked at once and get a short notice instead of a sign-up invitation.
+	Linked bool `json:"linked"`
+}
+
+// Delivery is everything the send job needs to write one email, read in
+// the same transaction that claims it.
+type Delivery struct {
+	Invitation  Invitation
+	Email       string
+	FullName    string
+	AccountName string
+	ClientName  string
+	Feature     string
+}
+
+// Card is a contractor as one account sees them: the global profile, the
+// membership in this account, and every email sent for it.
+type Card struct {
+	Contractor  Contractor   `json:"contractor"`
+	Membership  Membership   `json:"membership"`
+	Invitations []Invitation `json:"invitations"`
+}

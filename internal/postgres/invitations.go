@@ -1,0 +1,162 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/muster-dev/muster/internal/muster"
+)
+
+const invitationColumns = `id, membership_id, manager_id, kind, locale, status, attempts, last_error, queued_at, sent_at, message_id`
+
+// ErrNotClaimable means the invitation needs no work from this worker: it
+// was sent, cancelled or failed already, or another worker holds its lease.
+var ErrNotClaimable = errors.New("invitation is not claimable")
+
+// ClaimInvitation takes the lease on an unsent invitation for one attempt
+// and returns what the email needs. Only one worker can hold the lease; a
+// lease left by a killed worker expires and the invitation becomes
+// claimable again. An invitation whose reason vanished (the contractor was
+// excluded, or registered before a sign-up email left) is cancelled here.
+func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error) {
+	var d muster.Delivery
+	cancelled := false
+	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
+		err := tx.GetContext(ctx, &d.Invitation, `
+			UPDATE invitations
+			   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
+			 WHERE id = $1
+			   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
+			RETURNING `+invitationColumns, id, lease.Seconds())
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotClaimable
+		}
+		if err != nil {
+			return fmt.Errorf("claim invitation %d: %w", id, err)
+		}
+		var row struct {
+			Email        string     `db:"email"`
+			FullName     string     `db:"full_name"`
+			AccountName  string     `db:"account_name"`
+			ClientName   string     `db:"client_name"`
+			Feature      string     `db:"feature"`
+			MemberStatus string     `db:"member_status"`
+			RegisteredAt *time.Time `db:"registered_at"`
+		}
+		err = tx.GetContext(ctx, &row, `
+			SELECT c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
+			       m.feature, m.status AS member_status, c.registered_at
+			FROM memberships m
+			JOIN contractors c ON c.id = m.contractor_id
+			JOIN accounts a ON a.id = m.account_id
+			JOIN clients cl ON cl.id = a.client_id
+			WHERE m.id = $1`, d.Invitation.MembershipID)
+		if err != nil {
+			return fmt.Errorf("read invitation %d: %w", id, err)
+		}
+		d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
+			row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
+		reason := ""
+		switch {
+		case row.MemberStatus == muster.MemberExcluded:
+			reason = "the contractor was excluded from the account"
+		case row.RegisteredAt != nil && d.Invitation.Kind != muster.InviteAdded:
+			reason = "the contractor registered before it was sent"
+		default:
+			return nil
+		}
+		cancelled = true
+		return cancelInvitation(ctx, tx, id, reason)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cancelled {
+		return nil, ErrNotClaimable
+	}
+	return &d, nil
+}
+
+func cancelInvitation(ctx context.Context, tx *sqlx.Tx, id int64, reason string) error {
+	_, err := tx.ExecContext(ctx, `
+		UPDATE invitations SET status = 'cancelled', last_error = $2, claimed_until = NULL WHERE id = $1`, id, reason)
+	if err != nil {
+		return fmt.Errorf("cancel invitation %d: %w", id, err)
+	}
+	return nil
+}
+
+// MarkSent records that the SMTP server accepted attempt n.
+func (db *DB) MarkSent(ctx context.Context, id int64, attempt int, messageID string, at time.Time) error {
+	_, err := db.ExecContext(ctx, `
+		UPDATE invitations
+		   SET status = 'sent', sent_at = $4, message_id = $3, last_error = '', claimed_until = NULL
+		 WHERE id = $1 AND status = 'sending' AND attempts = $2`, id, attempt, messageID, at)
+	if err != nil {
+		return fmt.Errorf("mark invitation %d sent: %w", id, err)
+	}
+	return nil
+}
+
+// MarkFailed records a failed attempt n: retrying when another attempt is
+// due, failed for good when final.
+func (db *DB) MarkFailed(ctx context.Context, id int64, attempt int, reason string, final bool) error {
+	status := muster.SendRetrying
+	if final {
+		status = muster.SendFailed
+	}
+	_, err := db.ExecContext(ctx, `
+		UPDATE invitations SET status = $3, last_error = $4, claimed_until = NULL
+		 WHERE id = $1 AND status = 'sending' AND attempts = $2`, id, attempt, status, reason)
+	if err != nil {
+		return fmt.Errorf("mark invitation %d %s: %w", id, status, err)
+	}
+	return nil
+}
+
+// FindInvitation returns one invitation.
+func (db *DB) FindInvitation(ctx context.Context, id int64) (*muster.Invitation, error) {
+	var inv muster.Invitation
+	err := db.GetContext(ctx, &inv, `SELECT `+invitationColumns+` FROM invitations WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, muster.NotFound("invitation_not_found", "invitation %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find invitation %d: %w", id, err)
+	}
+	return &inv, nil
+}
+
+// Unsent is an invitation the requeue sweep hands to Redis again.
+type Unsent struct {
+	ID   int64  `db:"id"`
+	Kind string `db:"kind"`
+}
+
+// TakeUnsent returns up to limit unsent invitations last enqueued before
+// olderThan ago (or whose worker lease ran out), stamping them as enqueued
+// now. Rows locked by another sweeper are skipped, so two schedulers never
+// take the same row.
+func (db *DB) TakeUnsent(ctx context.Context, olderThan time.Duration, limit int) ([]Unsent, error) {
+	var out []Unsent
+	err := db.SelectContext(ctx, &out, `
+		UPDATE invitations SET enqueued_at = now()
+		 WHERE id IN (
+		       SELECT id FROM invitations
+		        WHERE status IN ('queued', 'retrying', 'sending')
+		          AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => $1))
+		          AND (status <> 'sending' OR claimed_until < now())
+		        ORDER BY enqueued_at NULLS FIRST
+		        LIMIT $2
+		        FOR UPDATE SKIP LOCKED)
+		RETURNING id, kind`, olderThan.Seconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("take unsent invitations: %w", err)
+	}
+	return out, nil
+}
