@@ -1,0 +1,72 @@
+// Package locale translates Muster's strings with go-i18n, which knows the
+// CLDR plural rules (Russian one/few/many). Russian is the default and the
+// fallback for any key another language lacks.
+package locale
+
+import (
+	"fmt"
+
+	"github.com/BurntSushi/toml"
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+
+	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/locales"
+)
+
+// Bundle holds the messages of every language.
+type Bundle struct {
+	b     *i18n.Bundle
+	files map[muster.Locale]*i18n.MessageFile
+}
+
+// Load reads active.<lang>.toml for every language Muster writes in.
+func Load() (*Bundle, error) {
+	b := &Bundle{b: i18n.NewBundle(language.Russian), files: map[muster.Locale]*i18n.MessageFile{}}
+	b.b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	for _, l := range muster.Locales {
+		name := "active." + string(l) + ".toml"
+		f, err := b.b.LoadMessageFileFS(locales.FS, name)
+		if err != nil {
+			return nil, fmt.Errorf("load locale %s: %w", name, err)
+		}
+		b.files[l] = f
+	}
+	return b, nil
+}
+
+// Translator speaks one language.
+type Translator struct {
+	l *i18n.Localizer
+}
+
+// For returns a translator for l, falling back to Russian.
+func (b *Bundle) For(l muster.Locale) Translator {
+	return Translator{l: i18n.NewLocalizer(b.b, string(l), string(muster.DefaultLocale))}
+}
+
+// T translates id, filling its placeholders from data.
+func (t Translator) T(id string, data any) (string, error) {
+	return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data})
+}
+
+// N translates id in the plural form for count; {{.Count}} is count.
+func (t Translator) N(id string, count int, data map[string]any) (string, error) {
+	td := map[string]any{"Count": count}
+	for k, v := range data {
+		td[k] = v
+	}
+	return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: count, TemplateData: td})
+}
+
+// Messages returns the messages defined for a language, by id, so tests
+// can check that every language has every key and the plural forms it needs.
+func (b *Bundle) Messages(l muster.Locale) map[string]*i18n.Message {
+	out := map[string]*i18n.Message{}
+	if f := b.files[l]; f != nil {
+		for _, m := range f.Messages {
+			out[m.ID] = m
+		}
+	}
+	return out
+}

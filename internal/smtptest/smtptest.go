@@ -1,0 +1,288 @@
+// Package smtptest runs a real SMTP server on 127.0.0.1 inside the test
+// process (on github.com/emersion/go-smtp) and keeps what it receives,
+// decoded: subject, plain-text and HTML parts. It can refuse messages on
+// demand, to test retries and failures.
+package smtptest
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one accepted email.
+type Message struct {
+	From      string
+	To        []string
+	Raw       []byte
+	Header    mail.Header
+	Subject   string
+	MessageID string
+	Text      string
+	HTML      string
+	At        time.Time
+}
+
+// Server is a running SMTP server.
+type Server struct {
+	Addr string // host:port
+	srv  *smtp.Server
+
+	mu       sync.Mutex
+	msgs     []*Message
+	fail     int // refuse this many more DATA commands
+	failWith *smtp.SMTPError
+	conns    int
+	changed  chan struct{}
+	user     string
+	pass     string
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithTLS offers STARTTLS with the given configuration.
+func WithTLS(cfg *tls.Config) Option { return func(s *Server) { s.srv.TLSConfig = cfg } }
+
+// WithAuth requires AUTH PLAIN with these credentials.
+func WithAuth(user, pass string) Option { return func(s *Server) { s.user, s.pass = user, pass } }
+
+// Start listens on a free loopback port; the server stops when t ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{changed: make(chan struct{})}
+	s.srv = smtp.NewServer(backend{s})
+	s.srv.Domain = "localhost"
+	s.srv.ReadTimeout = 10 * time.Second
+	s.srv.WriteTimeout = 10 * time.Second
+	s.srv.MaxMessageBytes = 10 << 20
+	s.srv.ErrorLog = quiet{}
+	for _, o := range opts {
+		o(s)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = ln.Addr().String()
+	go s.srv.Serve(ln) //nolint:errcheck // returns on Close
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+// URL is an SMTP_URL for this server without TLS.
+func (s *Server) URL() string { return "smtp://" + s.Addr + "?tls=none" }
+
+// FailNext makes the server refuse the next n messages with code (e.g. 451
+// for a temporary failure, 550 for a permanent one).
+func (s *Server) FailNext(n, code int, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = n
+	s.failWith = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
+}
+
+// Messages returns what the server accepted so far.
+func (s *Server) Messages() []*Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Message(nil), s.msgs...)
+}
+
+// Conns returns how many connections the server has accepted.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+// Wait blocks until the server holds at least n messages, failing t after timeout.
+func (s *Server) Wait(t testing.TB, n int, timeout time.Duration) []*Message {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		got, ch := len(s.msgs), s.changed
+		s.mu.Unlock()
+		if got >= n {
+			return s.Messages()
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("smtptest: got %d messages, want %d within %s", got, n, timeout)
+		}
+	}
+}
+
+// Changed returns a channel closed at the next accepted message.
+func (s *Server) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Server) accept(m *Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.msgs = append(s.msgs, m)
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) refusal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail > 0 {
+		s.fail--
+		s.attempted()
+		return s.failWith
+	}
+	return nil
+}
+
+// attempted wakes waiters on refused messages too; the lock is held.
+func (s *Server) attempted() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+type backend struct{ s *Server }
+
+func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	b.s.mu.Lock()
+	b.s.conns++
+	b.s.mu.Unlock()
+	return &session{s: b.s, authed: b.s.user == ""}, nil
+}
+
+type session struct {
+	s      *Server
+	authed bool
+	from   string
+	to     []string
+}
+
+func (se *session) AuthMechanisms() []string {
+	if se.s.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (se *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != se.s.user || pass != se.s.pass {
+			return errors.New("invalid credentials")
+		}
+		se.authed = true
+		return nil
+	}), nil
+}
+
+func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if !se.authed {
+		return smtp.ErrAuthRequired
+	}
+	se.from = from
+	return nil
+}
+
+func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	se.to = append(se.to, to)
+	return nil
+}
+
+func (se *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if err := se.s.refusal(); err != nil {
+		return err
+	}
+	m, err := parse(raw)
+	if err != nil {
+		return &smtp.SMTPError{Code: 554, Message: "unparsable message: " + err.Error()}
+	}
+	m.From, m.To, m.At = se.from, se.to, time.Now()
+	se.s.accept(m)
+	return nil
+}
+
+func (se *session) Reset()        { se.from, se.to = "", nil }
+func (se *session) Logout() error { return nil }
+
+// parse decodes headers and the text/plain and text/html parts.
+func parse(raw []byte) (*Message, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	dec := new(mime.WordDecoder)
+	subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		return nil, fmt.Errorf("subject: %w", err)
+	}
+	m := &Message{Raw: raw, Header: msg.Header, Subject: subject, MessageID: msg.Header.Get("Message-Id")}
+	if err := m.walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Message) walk(ctype, encoding string, body io.Reader) error {
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		return fmt.Errorf("content type %q: %w", ctype, err)
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := m.walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); err != nil {
+				return err
+			}
+		}
+	}
+	if strings.EqualFold(encoding, "quoted-printable") {
+		body = quotedprintable.NewReader(body)
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	switch mt {
+	case "text/plain":
+		m.Text = string(data)
+	case "text/html":
+		m.HTML = string(data)
+	}
+	return nil
+}
+
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}
+func (quiet) Println(...any)        {}

@@ -1,0 +1,255 @@
+package mail_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	netmail "net/mail"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/muster-dev/muster/internal/locale"
+	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/internal/smtptest"
+	"github.com/muster-dev/muster/mail"
+)
+
+var from = &netmail.Address{Name: "Muster", Address: "no-reply@muster.test"}
+
+func renderer(t *testing.T) *mail.Renderer {
+	t.Helper()
+	b, err := locale.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := mail.NewRenderer(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func inviteData() map[string]any {
+	return map[string]any{
+		"Name": "Анна", "Email": "anna@example.test", "Client": "ООО Ромашка", "Account": "Ромашка Дизайн",
+		"Feature": "<b>Figma</b> & \"UI\"\nвторая строка", "URL": "https://app.test/signup?token=abc", "Days": 14,
+	}
+}
+
+func TestRenderInviteRussianAndEnglish(t *testing.T) {
+	t.Parallel()
+	r := renderer(t)
+	tests := []struct {
+		locale   muster.Locale
+		subject  string
+		greeting string
+		expires  string
+	}{
+		{muster.Russian, "ООО Ромашка приглашает вас в команду «Ромашка Дизайн»", "Здравствуйте, Анна!", "Ссылка действительна 14 дней."},
+		{muster.English, "ООО Ромашка invites you to join the team at Ромашка Дизайн", "Hello Анна,", "The link is valid for 14 days."},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.locale), func(t *testing.T) {
+			t.Parallel()
+			c, err := r.Render("invite", tt.locale, inviteData())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Subject != tt.subject {
+				t.Errorf("subject = %q, want %q", c.Subject, tt.subject)
+			}
+			for _, part := range []struct{ name, body string }{{"text", c.Text}, {"html", c.HTML}} {
+				for _, want := range []string{tt.greeting, "Ромашка Дизайн", tt.expires, "anna@example.test"} {
+					if !strings.Contains(part.body, want) {
+						t.Errorf("%s part lacks %q:\n%s", part.name, want, part.body)
+					}
+				}
+			}
+			if !strings.Contains(c.Text, "<b>Figma</b> & \"UI\"\nвторая строка") {
+				t.Errorf("text part should carry the feature verbatim:\n%s", c.Text)
+			}
+			if !strings.Contains(c.HTML, "&lt;b&gt;Figma&lt;/b&gt; &amp; &#34;UI&#34;") || strings.Contains(c.HTML, "<b>Figma") {
+				t.Errorf("html part must escape the feature:\n%s", c.HTML)
+			}
+			if !strings.Contains(c.HTML, `href="https://app.test/signup?token=abc"`) {
+				t.Errorf("html part lacks the sign-up link:\n%s", c.HTML)
+			}
+		})
+	}
+}
+
+func TestRenderEscapesNamesInHTML(t *testing.T) {
+	t.Parallel()
+	d := inviteData()
+	d["Name"] = `<script>alert(1)</script>`
+	d["Account"] = `<img src=x onerror=alert(1)>`
+	c, err := renderer(t).Render("added", muster.Russian, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(c.HTML, "<script>") || strings.Contains(c.HTML, "<img") {
+		t.Fatalf("html part lets markup through:\n%s", c.HTML)
+	}
+	if !strings.Contains(c.HTML, "&lt;script&gt;") {
+		t.Fatalf("html part lost the escaped name:\n%s", c.HTML)
+	}
+}
+
+func TestRenderNoNameGreetsPolitely(t *testing.T) {
+	t.Parallel()
+	d := inviteData()
+	d["Name"] = ""
+	c, err := renderer(t).Render("invite", muster.Russian, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(c.Text, "Здравствуйте!\n") {
+		t.Fatalf("text starts %q", c.Text[:40])
+	}
+}
+
+func message(t *testing.T, to string) *mail.Message {
+	t.Helper()
+	c, err := renderer(t).Render("invite", muster.Russian, inviteData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mail.Message{To: to, ToName: "Анна", MessageID: "invitation-1@muster.test", Content: *c}
+}
+
+func TestSMTPSendsMultipartAndReusesConnections(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 1, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := s.Send(ctx, message(t, "anna@example.test")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := srv.Wait(t, 3, 5*time.Second)
+	if srv.Conns() != 1 {
+		t.Errorf("connections = %d, want 1 reused", srv.Conns())
+	}
+	m := msgs[0]
+	if m.Subject != "ООО Ромашка приглашает вас в команду «Ромашка Дизайн»" {
+		t.Errorf("subject %q", m.Subject)
+	}
+	if m.MessageID != "<invitation-1@muster.test>" {
+		t.Errorf("Message-ID %q", m.MessageID)
+	}
+	if !strings.Contains(m.Text, "Здравствуйте, Анна!") || !strings.Contains(m.HTML, "&lt;b&gt;Figma") {
+		t.Errorf("parts not decoded as expected:\ntext %q\nhtml %q", m.Text, m.HTML)
+	}
+	if got := m.Header.Get("From"); !strings.Contains(got, "no-reply@muster.test") {
+		t.Errorf("From %q", got)
+	}
+}
+
+func TestSMTPRefusesHeaderInjection(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := message(t, "anna@example.test")
+	m.ToName = "Anna\r\nBcc: victim@example.test"
+	err = s.Send(context.Background(), m)
+	if !mail.IsPermanent(err) {
+		t.Fatalf("err = %v, want a permanent refusal", err)
+	}
+	m = message(t, "anna@example.test")
+	m.Subject = "Hi\r\nBcc: victim@example.test"
+	if err := s.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Wait(t, 1, 5*time.Second)[0]
+	if got.Header.Get("Bcc") != "" || len(got.To) != 1 || strings.Contains(got.Subject, "\n") {
+		t.Fatalf("header injected: to %v, subject %q, bcc %q", got.To, got.Subject, got.Header.Get("Bcc"))
+	}
+}
+
+func TestSMTPClassifiesRefusals(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv.FailNext(1, 451, "try again later")
+	err = s.Send(context.Background(), message(t, "a@example.test"))
+	if err == nil || mail.IsPermanent(err) {
+		t.Fatalf("451: err = %v, want a temporary error", err)
+	}
+	srv.FailNext(1, 554, "rejected")
+	err = s.Send(context.Background(), message(t, "a@example.test"))
+	if !mail.IsPermanent(err) {
+		t.Fatalf("554: err = %v, want a permanent error", err)
+	}
+	if err := s.Send(context.Background(), message(t, "a@example.test")); err != nil {
+		t.Fatalf("after refusals: %v", err)
+	}
+}
+
+func TestSMTPStartTLSAndAuth(t *testing.T) {
+	t.Parallel()
+	cert, pool := selfSigned(t)
+	srv := smtptest.Start(t, smtptest.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}), smtptest.WithAuth("muster", "s3cret"))
+	url := "smtp://muster:s3cret@" + srv.Addr + "?tls=required"
+	s, err := mail.NewSMTP(url, mail.SMTPOptions{From: from, TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Send(context.Background(), message(t, "a@example.test")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Wait(t, 1, 5*time.Second)
+
+	bad, err := mail.NewSMTP("smtp://muster:wrong@"+srv.Addr+"?tls=required", mail.SMTPOptions{From: from, TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if err := bad.Send(context.Background(), message(t, "a@example.test")); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+}
+
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}

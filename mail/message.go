@@ -1,0 +1,105 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Message is one email to one recipient.
+type Message struct {
+	To     string // a bare address
+	ToName string
+	// MessageID is stable for one logical email (without angle brackets),
+	// so that a retry after an unclear failure reads as the same message to
+	// receivers that drop duplicates.
+	MessageID string
+	Content
+}
+
+// Sender delivers messages.
+type Sender interface {
+	Send(ctx context.Context, m *Message) error
+	Close() error
+}
+
+// PermanentError marks a failure that retrying will not fix, such as a
+// recipient the server refused with a 5xx reply.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// IsPermanent reports whether err is not worth retrying.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// build turns a Message into a MIME message: multipart/alternative with a
+// plain-text and an HTML part, quoted-printable, UTF-8.
+func build(from *mail.Address, m *Message) (*gomail.Msg, error) {
+	msg := gomail.NewMsg(gomail.WithEncoding(gomail.EncodingQP), gomail.WithNoDefaultUserAgent())
+	msg.FromMailAddress(from)
+	if strings.ContainsAny(m.To+m.ToName, "\r\n") {
+		return nil, &PermanentError{Err: fmt.Errorf("recipient %q contains a line break", m.To)}
+	}
+	if err := msg.AddToFormat(oneLine(m.ToName), m.To); err != nil {
+		return nil, &PermanentError{Err: fmt.Errorf("recipient %q: %w", m.To, err)}
+	}
+	msg.Subject(oneLine(m.Subject))
+	msg.SetMessageIDWithValue(oneLine(m.MessageID))
+	msg.SetDate()
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	return msg, nil
+}
+
+// FileSender writes each message as an .eml file into a directory: the
+// developer's mailbox when no SMTP server is configured.
+type FileSender struct {
+	Dir  string
+	From *mail.Address
+	Now  func() time.Time
+}
+
+// Send writes m to Dir/<time>-<message id>.eml.
+func (s *FileSender) Send(ctx context.Context, m *Message) error {
+	msg, err := build(s.From, m)
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s/%s-%s.eml", s.Dir, s.Now().UTC().Format("20060102T150405.000000"), fileSafe(m.MessageID))
+	if err := msg.WriteToFile(name); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// Close does nothing; files need no connection.
+func (s *FileSender) Close() error { return nil }
+
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == '<' || r == '>' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// WriteTo writes m as RFC 5322 bytes, for previews and tests.
+func WriteTo(w io.Writer, from *mail.Address, m *Message) error {
+	msg, err := build(from, m)
+	if err != nil {
+		return err
+	}
+	_, err = msg.WriteTo(w)
+	return err
+}

@@ -1,0 +1,112 @@
+// Package mail renders and sends email: HTML and plain-text parts from the
+// templates in templates/, strings from locales/, delivered over SMTP (or
+// into a directory on a developer machine). It knows nothing of
+// contractors: callers pass a template name and data.
+package mail
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"strings"
+	texttemplate "text/template"
+	"unicode"
+
+	"github.com/muster-dev/muster/internal/locale"
+	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/templates"
+)
+
+// Content is a rendered email.
+type Content struct {
+	Subject string
+	HTML    string
+	Text    string
+}
+
+// Renderer turns a template name, a language and data into Content.
+type Renderer struct {
+	html   *htmltemplate.Template
+	text   *texttemplate.Template
+	bundle *locale.Bundle
+}
+
+// NewRenderer parses every template once.
+func NewRenderer(b *locale.Bundle) (*Renderer, error) {
+	html, err := htmltemplate.ParseFS(templates.FS, "*.html.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("parse HTML templates: %w", err)
+	}
+	text, err := texttemplate.ParseFS(templates.FS, "*.txt.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("parse text templates: %w", err)
+	}
+	return &Renderer{html: html, text: text, bundle: b}, nil
+}
+
+// Render writes the email called name ("invite", "added", …) in language l.
+// Values in data are user text: the HTML part escapes them.
+func (r *Renderer) Render(name string, l muster.Locale, data map[string]any) (*Content, error) {
+	v := view{Data: data, Lang: string(l), tr: r.bundle.For(l)}
+	var subject, text, html bytes.Buffer
+	if err := r.text.ExecuteTemplate(&subject, name+".subject", v); err != nil {
+		return nil, fmt.Errorf("render %s subject: %w", name, err)
+	}
+	if err := r.text.ExecuteTemplate(&text, name+".txt", v); err != nil {
+		return nil, fmt.Errorf("render %s text: %w", name, err)
+	}
+	if err := r.html.ExecuteTemplate(&html, name+".html", v); err != nil {
+		return nil, fmt.Errorf("render %s html: %w", name, err)
+	}
+	return &Content{
+		Subject: oneLine(subject.String()),
+		Text:    strings.TrimSpace(squeezeBlankLines(text.String())) + "\n",
+		HTML:    html.String(),
+	}, nil
+}
+
+// view is what templates see: the data, and translation bound to one
+// language and to the data (placeholders such as {{.Account}} come from it).
+type view struct {
+	Data map[string]any
+	Lang string
+	tr   locale.Translator
+}
+
+// T translates a message id.
+func (v view) T(id string) (string, error) { return v.tr.T(id, v.Data) }
+
+// N translates a plural message id for count.
+func (v view) N(id string, count int) (string, error) { return v.tr.N(id, count, v.Data) }
+
+// Button is the argument of the "button" template.
+func (v view) Button(label, url string) map[string]string {
+	return map[string]string{"Label": label, "URL": url}
+}
+
+// oneLine makes a header value safe: one line, no control characters, so a
+// name or account title cannot inject headers.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+}
+
+func squeezeBlankLines(s string) string {
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	blank := 0
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t")
+		if l == "" {
+			blank++
+			if blank > 1 {
+				continue
+			}
+		} else {
+			blank = 0
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,210 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+	"golang.org/x/time/rate"
+)
+
+// SMTPOptions tune an SMTP sender.
+type SMTPOptions struct {
+	From    *mail.Address
+	Conns   int          // connections kept open; default 4
+	Rate    float64      // messages per second; 0 means no cap
+	Timeout time.Duration // per SMTP command; default 30s
+	// TLS overrides the TLS settings (tests trust their own CA this way).
+	TLS *tls.Config
+}
+
+// SMTP sends over a small pool of reused SMTP connections, so a burst of
+// invitations does not pay a TCP, TLS and AUTH handshake per message.
+type SMTP struct {
+	client  *gomail.Client // configuration and dialling; connections live in idle
+	from    *mail.Address
+	limiter *rate.Limiter
+	slots   chan struct{} // one per connection that may be open
+	mu      sync.Mutex
+	idle    []*smtp.Client
+	closed  bool
+}
+
+// NewSMTP configures a sender from a URL:
+//
+//	smtp://[user:pass@]host[:port][?tls=opportunistic|required|none]
+//	smtps://[user:pass@]host[:port]   (implicit TLS)
+//
+// smtp:// uses STARTTLS when the server offers it (tls=opportunistic, the
+// default), insists on it with tls=required, and never with tls=none. The
+// port defaults to 25 for smtp and 465 for smtps. With a user, the best
+// AUTH mechanism the server offers is used.
+func NewSMTP(rawURL string, o SMTPOptions) (*SMTP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_URL: %w", err)
+	}
+	if o.Conns <= 0 {
+		o.Conns = 4
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	opts := []gomail.Option{gomail.WithTimeout(o.Timeout)}
+	port := 25
+	switch u.Scheme {
+	case "smtps":
+		port = 465
+		opts = append(opts, gomail.WithSSL())
+	case "smtp":
+		policy := gomail.TLSOpportunistic
+		switch u.Query().Get("tls") {
+		case "", "opportunistic":
+		case "required":
+			policy = gomail.TLSMandatory
+		case "none":
+			policy = gomail.NoTLS
+		default:
+			return nil, fmt.Errorf("SMTP_URL: tls=%q is not opportunistic, required or none", u.Query().Get("tls"))
+		}
+		opts = append(opts, gomail.WithTLSPolicy(policy))
+	default:
+		return nil, fmt.Errorf("SMTP_URL: scheme %q is not smtp or smtps", u.Scheme)
+	}
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("SMTP_URL: port %q: %w", p, err)
+		}
+	}
+	opts = append(opts, gomail.WithPort(port))
+	if o.TLS != nil {
+		opts = append(opts, gomail.WithTLSConfig(o.TLS))
+	}
+	if user := u.User.Username(); user != "" {
+		pass, _ := u.User.Password()
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(user), gomail.WithPassword(pass))
+	}
+	c, err := gomail.NewClient(u.Hostname(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_URL: %w", err)
+	}
+	s := &SMTP{client: c, from: o.From, limiter: rate.NewLimiter(rate.Inf, 1), slots: make(chan struct{}, o.Conns)}
+	if o.Rate > 0 {
+		s.limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
+	}
+	return s, nil
+}
+
+// Send delivers one message on a pooled connection. A pooled connection the
+// server has dropped meanwhile is replaced once, transparently.
+func (s *SMTP) Send(ctx context.Context, m *Message) error {
+	msg, err := build(s.from, m)
+	if err != nil {
+		return err
+	}
+	if err := s.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	conn, pooled, err := s.conn(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.client.SendWithSMTPClient(conn, msg)
+	if pooled && isConnCheck(err) {
+		_ = conn.Close()
+		if conn, err = s.dial(ctx); err != nil {
+			return err
+		}
+		err = s.client.SendWithSMTPClient(conn, msg)
+	}
+	s.release(conn, err)
+	return classify(err)
+}
+
+func (s *SMTP) conn(ctx context.Context) (c *smtp.Client, pooled bool, err error) {
+	s.mu.Lock()
+	if n := len(s.idle); n > 0 {
+		c = s.idle[n-1]
+		s.idle = s.idle[:n-1]
+	}
+	s.mu.Unlock()
+	if c != nil {
+		return c, true, nil
+	}
+	c, err = s.dial(ctx)
+	return c, false, err
+}
+
+func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
+	c, err := s.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to SMTP server %s: %w", s.client.ServerAddr(), err)
+	}
+	return c, nil
+}
+
+// release keeps a healthy connection for the next message. After an error
+// the connection's state is unclear, except when the server merely refused
+// the message and reset the transaction itself.
+func (s *SMTP) release(c *smtp.Client, sendErr error) {
+	var se *gomail.SendError
+	keep := sendErr == nil || (errors.As(sendErr, &se) && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPMailFrom))
+	s.mu.Lock()
+	if keep && !s.closed {
+		s.idle = append(s.idle, c)
+		c = nil
+	}
+	s.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// Close says QUIT on every idle connection.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range idle {
+		if err := s.client.CloseWithSMTPClient(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isConnCheck(err error) bool {
+	var se *gomail.SendError
+	return errors.As(err, &se) && se.Reason == gomail.ErrConnCheck
+}
+
+// classify wraps replies that retrying cannot fix: a 5xx refusal of the
+// recipient or of the message itself.
+func classify(err error) error {
+	var se *gomail.SendError
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	if code := se.ErrorCode(); code >= 500 && code < 600 &&
+		(se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPDataClose) {
+		return &PermanentError{Err: err}
+	}
+	return err
+}
