@@ -1,6 +1,9 @@
 package muster
 
-import "slices"
+import (
+	"errors"
+	"slices"
+)
 
 // Invite asks to bring one contractor into one account.
 type Invite struct {
@@ -68,4 +71,18 @@ type Card struct {
 	Contractor  Contractor   `json:"contractor"`
 	Membership  Membership   `json:"membership"`
 	Invitations []Invitation `json:"invitations"`
+}
+
+// Outcomes of claiming an invitation for sending.
+var (
+	// ErrHandled: the invitation was sent, failed or cancelled already.
+	ErrHandled = errors.New("invitation already handled")
+	// ErrClaimed: another worker holds the lease; try again after it ends.
+	ErrClaimed = errors.New("invitation is being sent by another worker")
+)
+
+// Unsent is an invitation waiting for a worker, as the requeue sweep sees it.
+type Unsent struct {
+	ID   int64  `db:"id"`
+	Kind string `db:"kind"`
 }

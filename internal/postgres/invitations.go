@@ -14,15 +14,13 @@ import (
 
 const invitationColumns = `id, membership_id, manager_id, kind, locale, status, attempts, last_error, queued_at, sent_at, message_id`
 
-// ErrNotClaimable means the invitation needs no work from this worker: it
-// was sent, cancelled or failed already, or another worker holds its lease.
-var ErrNotClaimable = errors.New("invitation is not claimable")
-
 // ClaimInvitation takes the lease on an unsent invitation for one attempt
-// and returns what the email needs. Only one worker can hold the lease; a
-// lease left by a killed worker expires and the invitation becomes
-// claimable again. An invitation whose reason vanished (the contractor was
-// excluded, or registered before a sign-up email left) is cancelled here.
+// and returns what the email needs. Only one worker can hold the lease
+// (muster.ErrClaimed for the others); a lease left by a killed worker
+// expires and the invitation becomes claimable again. An invitation that
+// was sent, failed or cancelled is muster.ErrHandled. One whose reason
+// vanished (the contractor was excluded, or registered before a sign-up
+// email left) is cancelled here.
 func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error) {
 	var d muster.Delivery
 	cancelled := false
@@ -34,7 +32,7 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 			   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
 			RETURNING `+invitationColumns, id, lease.Seconds())
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotClaimable
+			return whyUnclaimable(ctx, tx, id)
 		}
 		if err != nil {
 			return fmt.Errorf("claim invitation %d: %w", id, err)
@@ -77,9 +75,24 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 		return nil, err
 	}
 	if cancelled {
-		return nil, ErrNotClaimable
+		return nil, muster.ErrHandled
 	}
 	return &d, nil
+}
+
+func whyUnclaimable(ctx context.Context, tx *sqlx.Tx, id int64) error {
+	var status string
+	err := tx.GetContext(ctx, &status, `SELECT status FROM invitations WHERE id = $1`, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return muster.NotFound("invitation_not_found", "invitation %d not found", id)
+	case err != nil:
+		return fmt.Errorf("read invitation %d: %w", id, err)
+	case status == muster.SendSending:
+		return muster.ErrClaimed
+	default:
+		return muster.ErrHandled
+	}
 }
 
 func cancelInvitation(ctx context.Context, tx *sqlx.Tx, id int64, reason string) error {
@@ -132,18 +145,12 @@ func (db *DB) FindInvitation(ctx context.Context, id int64) (*muster.Invitation,
 	return &inv, nil
 }
 
-// Unsent is an invitation the requeue sweep hands to Redis again.
-type Unsent struct {
-	ID   int64  `db:"id"`
-	Kind string `db:"kind"`
-}
-
 // TakeUnsent returns up to limit unsent invitations last enqueued before
 // olderThan ago (or whose worker lease ran out), stamping them as enqueued
 // now. Rows locked by another sweeper are skipped, so two schedulers never
 // take the same row.
-func (db *DB) TakeUnsent(ctx context.Context, olderThan time.Duration, limit int) ([]Unsent, error) {
-	var out []Unsent
+func (db *DB) TakeUnsent(ctx context.Context, olderThan time.Duration, limit int) ([]muster.Unsent, error) {
+	var out []muster.Unsent
 	err := db.SelectContext(ctx, &out, `
 		UPDATE invitations SET enqueued_at = now()
 		 WHERE id IN (

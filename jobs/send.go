@@ -1,0 +1,115 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/internal/signed"
+	"github.com/muster-dev/muster/mail"
+)
+
+// SendStore is what sending needs from the database.
+type SendStore interface {
+	ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error)
+	MarkSent(ctx context.Context, id int64, attempt int, messageID string, at time.Time) error
+	MarkFailed(ctx context.Context, id int64, attempt int, reason string, final bool) error
+}
+
+// Purpose of the signed token in a contractor's sign-up link.
+const SignupPurpose = "signup"
+
+// linkDays is how long a sign-up link stays valid.
+const linkDays = 14
+
+// Sender is the handler of TypeSend.
+type Sender struct {
+	Store    SendStore
+	Mail     mail.Sender
+	Render   *mail.Renderer
+	Signer   *signed.Signer
+	AppURL   string // the platform's web app, for links
+	Domain   string // right-hand side of Message-IDs
+	Attempts int    // SEND_ATTEMPTS
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Process sends one invitation: claim it in PostgreSQL, render it in its
+// language, hand it to SMTP, record the outcome. A delivery of a task whose
+// email already went out does nothing.
+func (s *Sender) Process(ctx context.Context, args SendArgs) error {
+	d, err := s.Store.ClaimInvitation(ctx, args.InvitationID, sendLease)
+	switch {
+	case errors.Is(err, muster.ErrHandled):
+		return nil
+	case errors.Is(err, muster.ErrClaimed):
+		return fmt.Errorf("invitation %d: %w", args.InvitationID, err) // retried after the backoff
+	case muster.ErrorKind(err) == muster.KindNotFound:
+		return fmt.Errorf("invitation %d: %w: %w", args.InvitationID, err, asynq.SkipRetry)
+	case err != nil:
+		return err
+	}
+	inv := d.Invitation
+	msg, err := s.message(d)
+	if err == nil {
+		err = s.Mail.Send(ctx, msg)
+	}
+	// The outcome is recorded even when the worker is shutting down, or
+	// the lease would hide a sent email until it ran out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err != nil {
+		final := mail.IsPermanent(err) || inv.Attempts >= s.Attempts
+		if merr := s.Store.MarkFailed(ctx, inv.ID, inv.Attempts, err.Error(), final); merr != nil {
+			return errors.Join(err, merr)
+		}
+		if final {
+			s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
+			return fmt.Errorf("invitation %d failed after %d attempts: %w: %w", inv.ID, inv.Attempts, err, asynq.SkipRetry)
+		}
+		return fmt.Errorf("invitation %d attempt %d: %w", inv.ID, inv.Attempts, err)
+	}
+	return s.Store.MarkSent(ctx, inv.ID, inv.Attempts, msg.MessageID, s.Now())
+}
+
+// template names the email of each invitation kind.
+var template = map[string]string{
+	muster.InviteSignup: "invite",
+	muster.InviteResend: "resend",
+	muster.InviteRemind: "reminder",
+	muster.InviteAdded:  "added",
+}
+
+func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
+	inv := d.Invitation
+	name, ok := template[inv.Kind]
+	if !ok {
+		return nil, &mail.PermanentError{Err: fmt.Errorf("no email template for invitation kind %q", inv.Kind)}
+	}
+	link := s.AppURL + "/login"
+	if inv.Kind != muster.InviteAdded {
+		token := s.Signer.Sign(SignupPurpose, strconv.FormatInt(inv.ID, 10), linkDays*24*time.Hour)
+		link = s.AppURL + "/signup?" + url.Values{"invitation": {token}}.Encode()
+	}
+	content, err := s.Render.Render(name, inv.Locale, map[string]any{
+		"Name": d.FullName, "Email": d.Email, "Client": d.ClientName, "Account": d.AccountName,
+		"Feature": d.Feature, "URL": link, "Days": linkDays,
+	})
+	if err != nil {
+		return nil, &mail.PermanentError{Err: err}
+	}
+	return &mail.Message{
+		To:        d.Email,
+		ToName:    d.FullName,
+		MessageID: "invitation-" + strconv.FormatInt(inv.ID, 10) + "@" + s.Domain,
+		Content:   *content,
+	}, nil
+}

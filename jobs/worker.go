@@ -1,0 +1,154 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// WorkerConfig tunes a worker process; see internal/config for defaults.
+type WorkerConfig struct {
+	Concurrency     int           // interactive jobs at once
+	BulkConcurrency int           // bulk jobs at once
+	PollInterval    time.Duration // idle check for new jobs
+	RetryBase       time.Duration // first retry delay, doubled each time
+	ShutdownTimeout time.Duration // grace for running jobs on stop
+	Log             *slog.Logger
+}
+
+// Handlers are the task handlers a worker runs.
+type Handlers struct {
+	Send    *Sender
+	Requeue *Requeuer
+}
+
+// Worker runs two Asynq servers in one process: one for interactive
+// queues (critical before default, strictly) and one for the bulk queue, so
+// neither can take the other's slots.
+type Worker struct {
+	servers []*asynq.Server
+	mux     *asynq.ServeMux
+}
+
+// NewWorker builds a worker on rc.
+func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
+	mux := asynq.NewServeMux()
+	mux.Use(logTasks(cfg.Log))
+	mux.Handle(TypeSend, typed(h.Send.Process))
+	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
+	base := asynq.Config{
+		TaskCheckInterval: cfg.PollInterval,
+		// Retries and scheduled tasks move to their queue at this pace.
+		DelayedTaskCheckInterval: min(max(cfg.PollInterval*10, 50*time.Millisecond), time.Second),
+		RetryDelayFunc:           backoff(cfg.RetryBase),
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		Logger:                   logger{cfg.Log},
+		LogLevel:                 asynq.WarnLevel,
+	}
+	interactive, bulk := base, base
+	interactive.Concurrency = cfg.Concurrency
+	interactive.Queues = map[string]int{QueueCritical: 6, QueueDefault: 3}
+	interactive.StrictPriority = true
+	bulk.Concurrency = cfg.BulkConcurrency
+	bulk.Queues = map[string]int{QueueBulk: 1}
+	return &Worker{
+		servers: []*asynq.Server{asynq.NewServerFromRedisClient(rc, interactive), asynq.NewServerFromRedisClient(rc, bulk)},
+		mux:     mux,
+	}
+}
+
+// Start begins processing; Shutdown stops it.
+func (w *Worker) Start() error {
+	for _, s := range w.servers {
+		if err := s.Start(w.mux); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+	}
+	return nil
+}
+
+// Shutdown stops taking tasks, lets running ones finish within the
+// shutdown timeout, and hands the rest back to their queues.
+func (w *Worker) Shutdown() {
+	for _, s := range w.servers {
+		s.Stop()
+	}
+	for _, s := range w.servers {
+		s.Shutdown()
+	}
+}
+
+// backoff doubles the delay from base with ±20% jitter, capped at an hour.
+func backoff(base time.Duration) asynq.RetryDelayFunc {
+	return func(n int, _ error, _ *asynq.Task) time.Duration {
+		d := base << min(n, 20)
+		if d <= 0 || d > time.Hour {
+			d = time.Hour
+		}
+		return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	}
+}
+
+// NewScheduler registers the periodic tasks. Two schedulers may run: each
+// periodic task is unique for its period, so it is enqueued once.
+func NewScheduler(rc redis.UniversalClient, log *slog.Logger, requeueEvery time.Duration) (*asynq.Scheduler, error) {
+	s := asynq.NewSchedulerFromRedisClient(rc, &asynq.SchedulerOpts{
+		Logger:   logger{log},
+		LogLevel: asynq.WarnLevel,
+		EnqueueErrorHandler: func(t *asynq.Task, _ []asynq.Option, err error) {
+			if !errors.Is(err, asynq.ErrDuplicateTask) {
+				log.Error("scheduler could not enqueue", "task", t.Type(), "error", err)
+			}
+		},
+	})
+	task, err := newTask(RequeueArgs{})
+	if err != nil {
+		return nil, err
+	}
+	spec := fmt.Sprintf("@every %s", requeueEvery)
+	if _, err := s.Register(spec, task, asynq.Queue(QueueDefault), asynq.Unique(requeueEvery)); err != nil {
+		return nil, fmt.Errorf("register %s: %w", TypeRequeue, err)
+	}
+	return s, nil
+}
+
+// logTasks logs every task's outcome once, with its duration.
+func logTasks(log *slog.Logger) asynq.MiddlewareFunc {
+	return func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			start := time.Now()
+			err := next.ProcessTask(ctx, t)
+			id, _ := asynq.GetTaskID(ctx)
+			retry, _ := asynq.GetRetryCount(ctx)
+			attrs := []any{"task", t.Type(), "id", id, "retry", retry, "duration", time.Since(start)}
+			switch {
+			case err == nil:
+				log.Debug("task done", attrs...)
+			case errors.Is(err, asynq.SkipRetry):
+				log.Error("task failed for good", append(attrs, "error", err)...)
+			default:
+				log.Warn("task failed, will retry", append(attrs, "error", err)...)
+			}
+			return err
+		})
+	}
+}
+
+// logger lets Asynq log through slog.
+type logger struct{ l *slog.Logger }
+
+func (a logger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a logger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a logger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a logger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a logger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1)
+}
