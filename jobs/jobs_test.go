@@ -68,7 +68,7 @@ func setup(t *testing.T, o options) *testBundle {
 		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Log: log, Now: time.Now,
 	}
 	b.handler = jobs.Handlers{Send: b.sender, Requeue: &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log}}
-	_, b.account, err = b.db.CreateClient(context.Background(), postgres.NewClient{
+	_, b.account, err = b.db.CreateClient(context.Background(), muster.ClientDraft{
 		Name: "ООО Ромашка", OwnerEmail: strings.ToLower(t.Name()) + "@owner.test", OwnerLocale: muster.Russian, AccountName: "Ромашка Дизайн",
 	})
 	if err != nil {

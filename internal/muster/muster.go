@@ -12,6 +12,41 @@ type Client struct {
 	CreatedAt    time.Time `db:"created_at" json:"created_at"`
 }
 
+// ClientDraft is a dashboard to create, with its owner (the main profile)
+// and its first account.
+type ClientDraft struct {
+	Name        string
+	OwnerEmail  string
+	OwnerLocale Locale
+	AccountName string
+}
+
+// NewClientDraft validates a dashboard to create. The first account takes
+// the dashboard's name unless another is given.
+func NewClientDraft(name, ownerEmail, locale, accountName string) (ClientDraft, error) {
+	var d ClientDraft
+	var err error
+	if d.Name, err = CleanLine("name", name, MaxNameLen); err != nil {
+		return d, err
+	}
+	if d.Name == "" {
+		return d, Invalid("invalid_name", "name is empty")
+	}
+	if d.OwnerEmail, err = NormalizeEmail("owner_email", ownerEmail); err != nil {
+		return d, err
+	}
+	if d.OwnerLocale, err = ParseLocale("locale", locale); err != nil {
+		return d, err
+	}
+	if d.AccountName, err = CleanLine("account_name", accountName, MaxNameLen); err != nil {
+		return d, err
+	}
+	if d.AccountName == "" {
+		d.AccountName = d.Name
+	}
+	return d, nil
+}
+
 // KYB states of an account.
 const (
 	KYBPending  = "pending"

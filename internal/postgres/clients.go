@@ -11,22 +11,13 @@ import (
 	"github.com/muster-dev/muster/internal/muster"
 )
 
-// NewClient is a dashboard to create, with its owner (the main profile) and
-// its first account.
-type NewClient struct {
-	Name        string
-	OwnerEmail  string
-	OwnerLocale muster.Locale
-	AccountName string
-}
-
 const clientColumns = `c.id, c.name, c.merged_into_id, c.created_at,
 	COALESCE((SELECT m.email FROM managers m WHERE m.client_id = c.id AND m.role = 'owner' AND m.status <> 'revoked'), '') AS owner_email`
 
 // CreateClient creates a dashboard, its owner and its first account in one
 // transaction. An owner email that already manages a dashboard is refused:
 // one manager profile belongs to one dashboard.
-func (db *DB) CreateClient(ctx context.Context, in NewClient) (*muster.Client, *muster.Account, error) {
+func (db *DB) CreateClient(ctx context.Context, in muster.ClientDraft) (*muster.Client, *muster.Account, error) {
 	var c muster.Client
 	var a muster.Account
 	err := db.Transact(ctx, func(tx *sqlx.Tx) error {

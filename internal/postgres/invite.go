@@ -44,7 +44,7 @@ func (db *DB) Invite(ctx context.Context, in muster.Invite) (*muster.Invited, er
 	if err != nil {
 		return nil, err
 	}
-	out.Membership.ManagerIDs = in.ManagerIDs
+	out.Membership.ManagerIDs = append([]int64{}, in.ManagerIDs...)
 	return &out, nil
 }
 

@@ -7,6 +7,7 @@ package smtptest
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -266,8 +267,11 @@ func (m *Message) walk(ctype, encoding string, body io.Reader) error {
 			}
 		}
 	}
-	if strings.EqualFold(encoding, "quoted-printable") {
+	switch strings.ToLower(encoding) {
+	case "quoted-printable":
 		body = quotedprintable.NewReader(body)
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, body) // skips line breaks itself
 	}
 	data, err := io.ReadAll(body)
 	if err != nil {

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	netmail "net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/muster-dev/muster/internal/config"
+	"github.com/muster-dev/muster/internal/httpapi"
+	"github.com/muster-dev/muster/internal/locale"
+	"github.com/muster-dev/muster/internal/postgres"
+	"github.com/muster-dev/muster/internal/signed"
+	"github.com/muster-dev/muster/jobs"
+	"github.com/muster-dev/muster/mail"
+)
+
+// app holds the connections every role shares.
+type app struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	db    *postgres.DB
+	redis redis.UniversalClient
+	queue *jobs.Enqueuer
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// open loads the configuration and connects to PostgreSQL and Redis.
+func open(ctx context.Context, getenv func(string) string, stderr io.Writer, migrate bool) (*app, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg, stderr)
+	db, err := openDB(ctx, cfg.DatabaseURL, log, migrate)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, db: db}
+	if a.redis, err = jobs.NewRedis(cfg.RedisURL); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.redis.Ping(ctx).Err(); err != nil {
+		a.close()
+		return nil, fmt.Errorf("connect to Redis at %s: %w", redactURL(cfg.RedisURL), err)
+	}
+	a.queue = jobs.NewEnqueuer(asynq.NewClientFromRedisClient(a.redis), cfg.SendAttempts)
+	return a, nil
+}
+
+// openDB connects to PostgreSQL. With migrate, it first creates the
+// database if missing and migrates it; without, it refuses a schema older
+// than the binary.
+func openDB(ctx context.Context, url string, log *slog.Logger, migrate bool) (*postgres.DB, error) {
+	if migrate {
+		if err := postgres.EnsureDatabase(ctx, url); err != nil {
+			return nil, err
+		}
+	}
+	db, err := postgres.Open(ctx, url, log)
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		err = db.Migrate(ctx)
+	} else if pending, perr := db.MigrationsPending(ctx); perr != nil {
+		err = perr
+	} else if pending {
+		err = errors.New("the database schema is behind this binary; run `muster migrate` first")
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (a *app) close() {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	a.db.Close()
+}
+
+// mailer sends over SMTP_URL, or into MAIL_DIR when no SMTP server is set.
+func (a *app) mailer() (mail.Sender, *netmail.Address, error) {
+	from, err := netmail.ParseAddress(a.cfg.MailFrom)
+	if err != nil {
+		return nil, nil, fmt.Errorf("MAIL_FROM: %w", err)
+	}
+	if a.cfg.SMTPURL != "" {
+		s, err := mail.NewSMTP(a.cfg.SMTPURL, mail.SMTPOptions{From: from, Conns: a.cfg.SMTPConns, Rate: a.cfg.SMTPRate})
+		return s, from, err
+	}
+	dir, err := filepath.Abs(a.cfg.MailDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("MAIL_DIR: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("MAIL_DIR: %w", err)
+	}
+	a.log.Warn("SMTP_URL is not set: emails are written as .eml files instead", "dir", dir)
+	return &mail.FileSender{Dir: dir, From: from, Now: time.Now}, from, nil
+}
+
+// worker builds the job worker and its handlers.
+func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
+	sender, from, err := a.mailer()
+	if err != nil {
+		return nil, nil, err
+	}
+	key := a.cfg.SecretKey
+	if key == "" {
+		if key, err = a.db.SecretKey(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	bundle, err := locale.Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	render, err := mail.NewRenderer(bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, domain, _ := strings.Cut(from.Address, "@")
+	h := jobs.Handlers{
+		Send: &jobs.Sender{
+			Store: a.db, Mail: sender, Render: render, Signer: signed.New(key), AppURL: a.cfg.AppURL,
+			Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
+		},
+		Requeue: &jobs.Requeuer{Store: a.db, Queue: a.queue, After: a.cfg.RequeueAfter, Log: a.log},
+	}
+	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
+		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
+		RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log,
+	}, h)
+	return w, func() { sender.Close() }, nil
+}
+
+// web builds the HTTP server of the admin API.
+func (a *app) web() *http.Server {
+	api := httpapi.New(a.db, a.queue, []httpapi.Check{
+		{Name: "postgres", Ping: a.db.PingContext},
+		{Name: "redis", Ping: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
+	}, a.log)
+	return &http.Server{
+		Addr:              a.cfg.HTTPAddr,
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "@"); i > 0 {
+		if j := strings.Index(raw, "://"); j > 0 && j < i {
+			return raw[:j+3] + "…" + raw[i:]
+		}
+	}
+	return raw
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/muster-dev/muster/jobs"
+)
+
+// requeueEvery is how often the scheduler sweeps for unsent invitations.
+const requeueEvery = 30 * time.Second
+
+// serve runs one role, or all of them for "serve", until ctx ends; then it
+// stops taking work and lets running jobs finish.
+func serve(ctx context.Context, role string, getenv func(string) string, stderr io.Writer) error {
+	a, err := open(ctx, getenv, stderr, role == "serve")
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	all := role == "serve"
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+
+	if all || role == "worker" {
+		w, closeMail, err := a.worker(ctx)
+		if err != nil {
+			return err
+		}
+		if err := w.Start(); err != nil {
+			closeMail()
+			return err
+		}
+		stops = append(stops, closeMail, w.Shutdown)
+		a.log.Info("worker started", "concurrency", a.cfg.Concurrency, "bulk_concurrency", a.cfg.BulkConcurrency)
+	}
+	if all || role == "scheduler" {
+		s, err := jobs.NewScheduler(a.redis, a.log, requeueEvery)
+		if err != nil {
+			return err
+		}
+		if err := s.Start(); err != nil {
+			return fmt.Errorf("start scheduler: %w", err)
+		}
+		stops = append(stops, s.Shutdown)
+		a.log.Info("scheduler started")
+	}
+	errc := make(chan error, 1)
+	if all || role == "web" {
+		srv := a.web()
+		ln, err := net.Listen("tcp", srv.Addr)
+		if err != nil {
+			return fmt.Errorf("HTTP_ADDR %s: %w", srv.Addr, err)
+		}
+		go func() { errc <- srv.Serve(ln) }()
+		stops = append(stops, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+		a.log.Info("admin API listening", "url", "http://"+ln.Addr().String())
+	}
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down", "role", role)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("HTTP server: %w", err)
+	}
+}
+
+// migrate creates the database if needed and brings its schema up to date.
+func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	a, err := open(ctx, getenv, stderr, true)
+	if err != nil {
+		return err
+	}
+	a.close()
+	a.log.Info("database is up to date")
+	return nil
+}

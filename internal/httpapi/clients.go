@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/muster-dev/muster/internal/muster"
+)
+
+// createClient: POST /v1/clients (staff). A dashboard starts with its
+// owner (the main profile) and its first account, as a company does when
+// it registers.
+func (s *Server) createClient(w http.ResponseWriter, r *http.Request) error {
+	if !actor(r).Staff() {
+		return muster.Errorf(muster.KindForbidden, "staff_only", "only platform staff tokens may create clients")
+	}
+	var req struct {
+		Name        string `json:"name"`
+		OwnerEmail  string `json:"owner_email"`
+		Locale      string `json:"locale"`
+		AccountName string `json:"account_name"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	draft, err := muster.NewClientDraft(req.Name, req.OwnerEmail, req.Locale, req.AccountName)
+	if err != nil {
+		return err
+	}
+	c, acc, err := s.store.CreateClient(r.Context(), draft)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"client": c, "account": acc})
+	return nil
+}
+
+// createAccount: POST /v1/clients/{id}/accounts, from scratch or based on
+// an account of the same dashboard that passed KYB.
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
+	clientID, err := pathID(r, "id", "client")
+	if err != nil {
+		return err
+	}
+	if err := actor(r).AuthorizeClient(clientID, muster.ManageAccounts); err != nil {
+		return err
+	}
+	var req struct {
+		Name             string `json:"name"`
+		BasedOnAccountID *int64 `json:"based_on_account_id"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	name, err := muster.CleanLine("name", req.Name, muster.MaxNameLen)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return muster.Invalid("invalid_name", "name is empty")
+	}
+	acc, err := s.store.CreateAccount(r.Context(), clientID, name, req.BasedOnAccountID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, acc)
+	return nil
+}
