@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/muster-dev/muster/internal/postgres/pgtest"
+	"github.com/muster-dev/muster/internal/redistest"
+	"github.com/muster-dev/muster/internal/smtptest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// env is a getenv over a map.
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// TestServeInvitesEndToEnd runs the real binary's wiring: serve, a token
+// from the command line, two API calls, and a Russian invitation arriving
+// at the SMTP server; then a clean shutdown.
+func TestServeInvitesEndToEnd(t *testing.T) {
+	t.Parallel()
+	smtp := smtptest.Start(t)
+	vars := map[string]string{
+		"DATABASE_URL":  pgtest.NewURL(t),
+		"REDIS_URL":     redistest.New(t).URL,
+		"SMTP_URL":      smtp.URL(),
+		"HTTP_ADDR":     freeAddr(t),
+		"POLL_INTERVAL": "20ms",
+		"LOG_LEVEL":     "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve"}, env(vars), &logs, &logs) }()
+	base := "http://" + vars["HTTP_ADDR"]
+	waitReady(t, base+"/readyz")
+
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"token", "create", "--staff", "--name", "e2e"}, env(vars), &out, &errOut); err != nil {
+		t.Fatalf("token create: %v\n%s", err, errOut.String())
+	}
+	tok := strings.TrimSpace(out.String())
+
+	res := post(t, base+"/v1/clients", tok, `{"name":"ООО Ромашка","owner_email":"boss@romashka.test"}`)
+	acc := int64(res["account"].(map[string]any)["id"].(float64))
+	post(t, base+"/v1/accounts/"+strconv.FormatInt(acc, 10)+"/invitations", tok, `{"email":"anna@example.test","full_name":"Анна"}`)
+
+	m := smtp.Wait(t, 1, 15*time.Second)[0]
+	if m.Subject != "ООО Ромашка приглашает вас в команду «ООО Ромашка»" || !strings.Contains(m.Text, "Здравствуйте, Анна!") {
+		t.Errorf("got %q:\n%s", m.Subject, m.Text)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after its context ended")
+	}
+}
+
+func TestBadConfigurationNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"REDIS_URL":          "localhost:6379",
+		"DATABASE_URL":       "mysql://x",
+		"POLL_INTERVAL":      "fast",
+		"WORKER_CONCURRENCY": "0",
+		"SMTP_URL":           "http://mail",
+		"SECRET_KEY":         "short",
+	}
+	for name, value := range tests {
+		err := run(context.Background(), []string{"serve"}, env(map[string]string{name: value}), &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s=%q: error %v should be one line naming %s", name, value, err, name)
+		}
+	}
+}
+
+func TestUnknownCommandShowsUsage(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"frobnicate"}, env(nil), &out, &out); err == nil || !strings.Contains(out.String(), "Usage: muster") {
+		t.Errorf("err %v, output %q", err, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"token", "create", "--staff", "--client", "3"}, env(nil), &out, &out); err == nil {
+		t.Error("token create with two kinds should fail")
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready", url)
+}
+
+func post(t *testing.T, url, token, body string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode >= 300 {
+		t.Fatalf("POST %s: %d %v", url, res.StatusCode, out)
+	}
+	return out
+}
