@@ -1,0 +1,54 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsWorkLocally(t *testing.T) {
+	t.Parallel()
+	c, err := Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/muster?sslmode=disable" || c.RedisURL != "redis://127.0.0.1:6379/0" ||
+		c.HTTPAddr != "127.0.0.1:8080" || c.SMTPURL != "" || c.PollInterval != 100*time.Millisecond || c.SendAttempts != 10 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"SMTP_URL": "smtps://u:p@mail.example.com:465", "WORKER_CONCURRENCY": "32", "POLL_INTERVAL": "50ms",
+		"APP_URL": "https://app.example.com/", "LOG_LEVEL": "debug", "REDIS_URL": "redis-sentinel://s1:26379?master_name=m",
+	}
+	c, err := Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPURL != env["SMTP_URL"] || c.Concurrency != 32 || c.PollInterval != 50*time.Millisecond ||
+		c.AppURL != "https://app.example.com" || c.LogLevel.String() != "DEBUG" {
+		t.Errorf("overrides: %+v", c)
+	}
+}
+
+func TestFirstBadVariableIsNamed(t *testing.T) {
+	t.Parallel()
+	for name, value := range map[string]string{
+		"DATABASE_URL": "://nope", "REDIS_URL": "memcached://x", "SMTP_CONNS": "-1", "SMTP_RATE": "lots",
+		"MAIL_FROM": "not an address", "APP_URL": "ftp://x", "SEND_ATTEMPTS": "1000", "RETRY_BASE": "-5s",
+		"LOG_LEVEL": "loud", "LOG_FORMAT": "xml",
+	} {
+		_, err := Load(func(k string) string {
+			if k == name {
+				return value
+			}
+			return ""
+		})
+		if err == nil || !strings.HasPrefix(err.Error(), "config: "+name+": ") {
+			t.Errorf("%s=%q: %v", name, value, err)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package muster
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
+	good := map[string]string{
+		"anna@example.com":           "anna@example.com",
+		"  Anna.Smith@Example.COM  ": "anna.smith@example.com",
+		"a+tag@sub.example.co.uk":    "a+tag@sub.example.co.uk",
+		"иван@пример.рф":             "иван@пример.рф",
+	}
+	for in, want := range good {
+		got, err := NormalizeEmail("email", in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	bad := []string{"", "   ", "anna", "anna@", "@example.com", "anna@example", "anna@.example.com",
+		"anna@example..com", "Anna <anna@example.com>", "a@b.com, c@d.com", "a@b.com\r\nBcc: x@y.com",
+		"a b@example.com", strings.Repeat("a", 250) + "@example.com"}
+	for _, in := range bad {
+		if got, err := NormalizeEmail("email", in); err == nil {
+			t.Errorf("NormalizeEmail(%q) = %q, want an error", in, got)
+		} else if ErrorCode(err) != "invalid_email" || !strings.Contains(err.Error(), "email") {
+			t.Errorf("NormalizeEmail(%q): error %v should be invalid_email naming the field", in, err)
+		}
+	}
+}
+
+func TestParseLocale(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Locale{"": Russian, "ru": Russian, "RU": Russian, "ru-RU": Russian, "en": English, "en_US": English, " En ": English} {
+		if got, err := ParseLocale("locale", in); err != nil || got != want {
+			t.Errorf("ParseLocale(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"de", "english", "r"} {
+		if _, err := ParseLocale("locale", in); ErrorCode(err) != "unsupported_locale" {
+			t.Errorf("ParseLocale(%q): %v", in, err)
+		}
+	}
+}
+
+func TestCleanText(t *testing.T) {
+	t.Parallel()
+	got, err := CleanText("feature", " line one\r\nline two\rthree\x00\x07 <b>kept</b> ", 100)
+	if err != nil || got != "line one\nline two\nthree <b>kept</b>" {
+		t.Errorf("CleanText = %q, %v", got, err)
+	}
+	if _, err := CleanText("feature", strings.Repeat("я", 101), 100); ErrorCode(err) != "invalid_feature" {
+		t.Errorf("too long: %v", err)
+	}
+	if _, err := CleanLine("full_name", "Anna\nBcc: x", 100); ErrorCode(err) != "invalid_full_name" {
+		t.Errorf("CleanLine with LF: %v", err)
+	}
+}
+
+func TestNewInviteDeduplicatesManagers(t *testing.T) {
+	t.Parallel()
+	in, err := NewInvite(1, "a@b.test", "", "", []int64{3, 1, 3}, "")
+	if err != nil || len(in.ManagerIDs) != 2 || in.ManagerIDs[0] != 1 || in.Locale != Russian {
+		t.Errorf("%+v %v", in, err)
+	}
+	if _, err := NewInvite(1, "a@b.test", "", "", []int64{0}, ""); ErrorCode(err) != "invalid_manager_ids" {
+		t.Errorf("manager id 0: %v", err)
+	}
+}
+
+func TestActorReach(t *testing.T) {
+	t.Parallel()
+	own := &Account{ID: 10, ClientID: 1}
+	given := &Account{ID: 11, ClientID: 1}
+	foreign := &Account{ID: 20, ClientID: 2}
+	tests := []struct {
+		name  string
+		actor Actor
+		acc   *Account
+		act   Action
+		kind  Kind // KindInternal means allowed
+	}{
+		{"staff anywhere", Actor{Kind: TokenStaff}, foreign, WriteContractors, KindInternal},
+		{"client in own dashboard", Actor{Kind: TokenClient, ClientID: 1}, own, ManageManagers, KindInternal},
+		{"client elsewhere", Actor{Kind: TokenClient, ClientID: 1}, foreign, ReadContractors, KindNotFound},
+		{"owner sees all accounts", Actor{Kind: TokenManager, ClientID: 1, Role: RoleOwner}, own, WriteContractors, KindInternal},
+		{"manager in a given account", Actor{Kind: TokenManager, ClientID: 1, Role: RoleManager, AccountIDs: []int64{11}}, given, WriteContractors, KindInternal},
+		{"manager in an account not given", Actor{Kind: TokenManager, ClientID: 1, Role: RoleManager, AccountIDs: []int64{11}}, own, ReadContractors, KindNotFound},
+		{"viewer reads", Actor{Kind: TokenManager, ClientID: 1, Role: RoleViewer, AccountIDs: []int64{11}}, given, ReadContractors, KindInternal},
+		{"viewer cannot invite", Actor{Kind: TokenManager, ClientID: 1, Role: RoleViewer, AccountIDs: []int64{11}}, given, WriteContractors, KindForbidden},
+		{"manager of another dashboard", Actor{Kind: TokenManager, ClientID: 2, Role: RoleOwner}, own, ReadContractors, KindNotFound},
+	}
+	for _, tt := range tests {
+		err := tt.actor.AuthorizeAccount(tt.acc, tt.act)
+		if (err == nil) != (tt.kind == KindInternal) || (err != nil && ErrorKind(err) != tt.kind) {
+			t.Errorf("%s: %v, want kind %d", tt.name, err, tt.kind)
+		}
+	}
+}
