@@ -127,8 +127,10 @@ type Membership struct {
 	AccountID    int64      `db:"account_id" json:"account_id"`
 	ContractorID int64      `db:"contractor_id" json:"contractor_id"`
 	Feature      string     `db:"feature" json:"feature"`
+	Notes        string     `db:"notes" json:"notes"`
 	Locale       Locale     `db:"locale" json:"locale"`
 	Status       string     `db:"status" json:"status"`
+	SendStatus   string     `db:"send_status" json:"send_status"` // of the latest email
 	ManagerIDs   []int64    `db:"-" json:"manager_ids"`
 	InvitedAt    time.Time  `db:"invited_at" json:"invited_at"`
 	LinkedAt     *time.Time `db:"linked_at" json:"linked_at"`

@@ -11,6 +11,8 @@ import (
 	"github.com/muster-dev/muster/internal/muster"
 )
 
+const accountColumns = `id, client_id, name, kyb_status, based_on_account_id, created_at`
+
 // CreateAccount adds an account to a dashboard. From scratch it starts with
 // KYB pending; based on another account of the same dashboard that passed
 // KYB it reuses that verification.
@@ -41,7 +43,7 @@ func (db *DB) CreateAccount(ctx context.Context, clientID int64, name string, ba
 		}
 		return tx.GetContext(ctx, &a, `
 			INSERT INTO accounts (client_id, name, kyb_status, based_on_account_id)
-			VALUES ($1, $2, $3, $4) RETURNING *`, clientID, name, kyb, basedOn)
+			VALUES ($1, $2, $3, $4) RETURNING `+accountColumns, clientID, name, kyb, basedOn)
 	})
 	if err != nil {
 		return nil, err
@@ -56,7 +58,7 @@ func (db *DB) FindAccount(ctx context.Context, id int64) (*muster.Account, error
 
 func findAccount(ctx context.Context, q sqlx.QueryerContext, id int64) (*muster.Account, error) {
 	var a muster.Account
-	err := sqlx.GetContext(ctx, q, &a, `SELECT * FROM accounts WHERE id = $1`, id)
+	err := sqlx.GetContext(ctx, q, &a, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, muster.NotFound("account_not_found", "account %d not found", id)
 	}

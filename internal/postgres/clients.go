@@ -35,7 +35,7 @@ func (db *DB) CreateClient(ctx context.Context, in muster.ClientDraft) (*muster.
 			return fmt.Errorf("insert owner: %w", err)
 		}
 		if err := tx.GetContext(ctx, &a, `
-			INSERT INTO accounts (client_id, name) VALUES ($1, $2) RETURNING *`, c.ID, in.AccountName); err != nil {
+			INSERT INTO accounts (client_id, name) VALUES ($1, $2) RETURNING `+accountColumns, c.ID, in.AccountName); err != nil {
 			return fmt.Errorf("insert first account: %w", err)
 		}
 		return getClient(ctx, tx, c.ID, &c)

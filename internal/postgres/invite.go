@@ -79,7 +79,7 @@ func upsertContractor(ctx context.Context, tx *sqlx.Tx, in muster.Invite, c *mus
 		INSERT INTO contractors (email, full_name) VALUES ($1, $2)
 		ON CONFLICT (email) DO UPDATE
 		   SET full_name = CASE WHEN contractors.full_name = '' THEN EXCLUDED.full_name ELSE contractors.full_name END
-		RETURNING *`, in.Email, in.FullName)
+		RETURNING `+contractorColumns, in.Email, in.FullName)
 	if err != nil {
 		return fmt.Errorf("upsert contractor: %w", err)
 	}
@@ -95,7 +95,7 @@ func joinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorI
 		INSERT INTO memberships (account_id, contractor_id, feature, locale, status, linked_at)
 		VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)
 		ON CONFLICT (account_id, contractor_id) DO NOTHING
-		RETURNING *`, in.AccountID, contractorID, in.Feature, in.Locale, status, linked)
+		RETURNING `+membershipColumns, in.AccountID, contractorID, in.Feature, in.Locale, status, linked)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = rejoinAccount(ctx, tx, in, contractorID, status, m)
 	}
@@ -116,7 +116,7 @@ func joinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorI
 // anyone else is already in the account.
 func rejoinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorID int64, status string, m *muster.Membership) error {
 	err := tx.GetContext(ctx, m, `
-		SELECT * FROM memberships WHERE account_id = $1 AND contractor_id = $2 FOR UPDATE`, in.AccountID, contractorID)
+		SELECT `+membershipColumns+` FROM memberships WHERE account_id = $1 AND contractor_id = $2 FOR UPDATE`, in.AccountID, contractorID)
 	if err != nil {
 		return fmt.Errorf("find membership: %w", err)
 	}
@@ -131,7 +131,7 @@ func rejoinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contracto
 		UPDATE memberships
 		   SET status = $2, feature = $3, locale = $4, invited_at = now(), excluded_at = NULL,
 		       linked_at = CASE WHEN $2 = 'active' THEN now() END
-		 WHERE id = $1 RETURNING *`, m.ID, status, in.Feature, in.Locale)
+		 WHERE id = $1 RETURNING `+membershipColumns, m.ID, status, in.Feature, in.Locale)
 	if err != nil {
 		return fmt.Errorf("revive membership: %w", err)
 	}

@@ -116,7 +116,9 @@ func (db *DB) migrator() (*goose.Provider, error) {
 		return nil, fmt.Errorf("migration lock: %w", err)
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db.DB.DB, mustSub(migrations, "migrations"),
-		goose.WithSessionLocker(locker))
+		goose.WithSessionLocker(locker),
+		// Branches merged in any order still apply every migration.
+		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
