@@ -25,8 +25,9 @@ type WorkerConfig struct {
 
 // Handlers are the task handlers a worker runs.
 type Handlers struct {
-	Send    *Sender
-	Requeue *Requeuer
+	Send      *Sender
+	Requeue   *Requeuer
+	Reminders *Reminders
 }
 
 // Worker runs two Asynq servers in one process: one for interactive
@@ -43,6 +44,7 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	mux.Use(logTasks(cfg.Log))
 	mux.Handle(TypeSend, typed(h.Send.Process))
 	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
+	mux.Handle(TypeRemind, typed(h.Reminders.Process))
 	base := asynq.Config{
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.
@@ -96,9 +98,22 @@ func backoff(base time.Duration) asynq.RetryDelayFunc {
 	}
 }
 
+// Periodic is a task the scheduler enqueues every Every.
+type Periodic struct {
+	Args  Args
+	Every time.Duration
+}
+
+// DefaultPeriodic is what the scheduler runs: the requeue sweep and the
+// reminder sweep.
+var DefaultPeriodic = []Periodic{
+	{Args: RequeueArgs{}, Every: 30 * time.Second},
+	{Args: RemindArgs{}, Every: time.Minute},
+}
+
 // NewScheduler registers the periodic tasks. Two schedulers may run: each
 // periodic task is unique for its period, so it is enqueued once.
-func NewScheduler(rc redis.UniversalClient, log *slog.Logger, requeueEvery time.Duration) (*asynq.Scheduler, error) {
+func NewScheduler(rc redis.UniversalClient, log *slog.Logger, periodic []Periodic) (*asynq.Scheduler, error) {
 	s := asynq.NewSchedulerFromRedisClient(rc, &asynq.SchedulerOpts{
 		Logger:   logger{log},
 		LogLevel: asynq.WarnLevel,
@@ -108,13 +123,15 @@ func NewScheduler(rc redis.UniversalClient, log *slog.Logger, requeueEvery time.
 			}
 		},
 	})
-	task, err := newTask(RequeueArgs{})
-	if err != nil {
-		return nil, err
-	}
-	spec := fmt.Sprintf("@every %s", requeueEvery)
-	if _, err := s.Register(spec, task, asynq.Queue(QueueDefault), asynq.Unique(requeueEvery)); err != nil {
-		return nil, fmt.Errorf("register %s: %w", TypeRequeue, err)
+	for _, p := range periodic {
+		task, err := newTask(p.Args)
+		if err != nil {
+			return nil, err
+		}
+		spec := fmt.Sprintf("@every %s", p.Every)
+		if _, err := s.Register(spec, task, asynq.Queue(QueueDefault), asynq.Unique(p.Every)); err != nil {
+			return nil, fmt.Errorf("register %s: %w", p.Args.Kind(), err)
+		}
 	}
 	return s, nil
 }

@@ -148,6 +148,9 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 			Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
 		},
 		Requeue: &jobs.Requeuer{Store: a.db, Queue: a.queue, After: a.cfg.RequeueAfter, Log: a.log},
+		Reminders: &jobs.Reminders{
+			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log,
+		},
 	}
 	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
@@ -161,7 +164,7 @@ func (a *app) web() *http.Server {
 	api := httpapi.New(a.db, a.queue, []httpapi.Check{
 		{Name: "postgres", Ping: a.db.PingContext},
 		{Name: "redis", Ping: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
-	}, a.log)
+	}, a.log, httpapi.Options{ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret})
 	return &http.Server{
 		Addr:              a.cfg.HTTPAddr,
 		Handler:           api,

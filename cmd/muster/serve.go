@@ -12,9 +12,6 @@ import (
 	"github.com/muster-dev/muster/jobs"
 )
 
-// requeueEvery is how often the scheduler sweeps for unsent invitations.
-const requeueEvery = 30 * time.Second
-
 // serve runs one role, or all of them for "serve", until ctx ends; then it
 // stops taking work and lets running jobs finish.
 func serve(ctx context.Context, role string, getenv func(string) string, stderr io.Writer) error {
@@ -44,7 +41,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stderr 
 		a.log.Info("worker started", "concurrency", a.cfg.Concurrency, "bulk_concurrency", a.cfg.BulkConcurrency)
 	}
 	if all || role == "scheduler" {
-		s, err := jobs.NewScheduler(a.redis, a.log, requeueEvery)
+		s, err := jobs.NewScheduler(a.redis, a.log, jobs.DefaultPeriodic)
 		if err != nil {
 			return err
 		}

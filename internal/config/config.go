@@ -62,6 +62,21 @@ type Config struct {
 	// RequeueAfter is how long a queued email may wait in PostgreSQL before
 	// the scheduler enqueues it again, in case Redis lost it (REQUEUE_AFTER). Default 2m.
 	RequeueAfter time.Duration
+	// ReminderSchedule is when reminders go to contractors who have not
+	// signed up, after the invitation (REMINDER_SCHEDULE, comma-separated
+	// durations); its length is the most reminders anyone gets. "none":
+	// no reminders. Default 72h,168h (day 3 and day 7).
+	ReminderSchedule []time.Duration
+	// ReminderRate spreads reminder emails out, per second (REMINDER_RATE);
+	// 0 sends them all at once. Default 20.
+	ReminderRate float64
+	// ResendInterval is the least time between two emails to one contractor
+	// that a manager's resend may cause (RESEND_INTERVAL). Default 10m.
+	ResendInterval time.Duration
+	// SignupSecret lets the platform's sign-up app post onboarding events
+	// with an HMAC signature instead of a staff token (SIGNUP_SECRET, 32+
+	// characters). Empty: staff tokens only.
+	SignupSecret string
 	// ShutdownTimeout is how long running jobs get to finish on SIGTERM
 	// before they are handed back to the queue (SHUTDOWN_TIMEOUT). Default 25s.
 	ShutdownTimeout time.Duration
@@ -76,25 +91,29 @@ type Config struct {
 func Load(getenv func(string) string) (*Config, error) {
 	r := reader{getenv: getenv}
 	c := &Config{
-		DatabaseURL:     r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/muster?sslmode=disable", "postgres", "postgresql"),
-		RedisURL:        r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "redis-sentinel", "redis-cluster"),
-		SMTPURL:         r.url("SMTP_URL", "", "smtp", "smtps"),
-		SMTPConns:       r.int("SMTP_CONNS", 4, 1, 100),
-		SMTPRate:        r.float("SMTP_RATE", 0),
-		MailDir:         r.str("MAIL_DIR", "./var/mail"),
-		MailFrom:        r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
-		HTTPAddr:        r.str("HTTP_ADDR", "127.0.0.1:8080"),
-		AppURL:          strings.TrimRight(r.url("APP_URL", "http://localhost:3000", "http", "https"), "/"),
-		SecretKey:       r.secret("SECRET_KEY"),
-		Concurrency:     r.int("WORKER_CONCURRENCY", 10, 1, 1000),
-		BulkConcurrency: r.int("BULK_CONCURRENCY", 4, 1, 1000),
-		PollInterval:    r.duration("POLL_INTERVAL", 100*time.Millisecond),
-		SendAttempts:    r.int("SEND_ATTEMPTS", 10, 1, 100),
-		RetryBase:       r.duration("RETRY_BASE", 10*time.Second),
-		RequeueAfter:    r.duration("REQUEUE_AFTER", 2*time.Minute),
-		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 25*time.Second),
-		LogLevel:        r.level("LOG_LEVEL"),
-		LogFormat:       r.oneOf("LOG_FORMAT", "text", "text", "json"),
+		DatabaseURL:      r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/muster?sslmode=disable", "postgres", "postgresql"),
+		RedisURL:         r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "redis-sentinel", "redis-cluster"),
+		SMTPURL:          r.url("SMTP_URL", "", "smtp", "smtps"),
+		SMTPConns:        r.int("SMTP_CONNS", 4, 1, 100),
+		SMTPRate:         r.float("SMTP_RATE", 0),
+		MailDir:          r.str("MAIL_DIR", "./var/mail"),
+		MailFrom:         r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
+		HTTPAddr:         r.str("HTTP_ADDR", "127.0.0.1:8080"),
+		AppURL:           strings.TrimRight(r.url("APP_URL", "http://localhost:3000", "http", "https"), "/"),
+		SecretKey:        r.secret("SECRET_KEY"),
+		Concurrency:      r.int("WORKER_CONCURRENCY", 10, 1, 1000),
+		BulkConcurrency:  r.int("BULK_CONCURRENCY", 4, 1, 1000),
+		PollInterval:     r.duration("POLL_INTERVAL", 100*time.Millisecond),
+		SendAttempts:     r.int("SEND_ATTEMPTS", 10, 1, 100),
+		RetryBase:        r.duration("RETRY_BASE", 10*time.Second),
+		RequeueAfter:     r.duration("REQUEUE_AFTER", 2*time.Minute),
+		ReminderSchedule: r.durations("REMINDER_SCHEDULE", "72h,168h"),
+		ReminderRate:     r.float("REMINDER_RATE", 20),
+		ResendInterval:   r.duration("RESEND_INTERVAL", 10*time.Minute),
+		SignupSecret:     r.secret("SIGNUP_SECRET"),
+		ShutdownTimeout:  r.duration("SHUTDOWN_TIMEOUT", 25*time.Second),
+		LogLevel:         r.level("LOG_LEVEL"),
+		LogFormat:        r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -177,6 +196,26 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func (r *reader) durations(name, def string) []time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		v = def
+	}
+	if v == "none" {
+		return nil
+	}
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 || (len(out) > 0 && d <= out[len(out)-1]) {
+			r.fail(name, "%q is not a rising list of durations such as 72h,168h (or none)", v)
+			return nil
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func (r *reader) address(name, def string) string {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -49,9 +50,7 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.queue.Send(r.Context(), res.Invitation.ID, jobs.QueueCritical); err != nil {
-		s.log.Warn("enqueue failed; the requeue sweep will retry", "invitation", res.Invitation.ID, "error", err)
-	}
+	s.enqueue(r.Context(), res.Invitation.ID)
 	writeJSON(w, http.StatusAccepted, res)
 	return nil
 }
@@ -62,14 +61,126 @@ func (s *Server) contractorCard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cid, err := pathID(r, "cid", "contractor")
+	cid, err := contractorID(r)
 	if err != nil {
 		return err
 	}
-	card, err := s.store.ContractorCard(r.Context(), acc.ID, cid)
+	return s.writeCard(w, r, acc.ID, cid)
+}
+
+// listContractors: GET /v1/accounts/{id}/contractors — one page, with the
+// caller's columns, filters and sort; next_cursor fetches the next page.
+func (s *Server) listContractors(w http.ResponseWriter, r *http.Request) error {
+	acc, err := s.account(r, muster.ReadContractors)
+	if err != nil {
+		return err
+	}
+	q, err := muster.NewListQuery(acc.ID, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	rows, next, err := s.store.ListContractors(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	items := make([]map[string]any, len(rows))
+	for i := range rows {
+		item := map[string]any{"id": rows[i].ContractorID}
+		for _, c := range q.Columns {
+			item[c] = rows[i].Column(c)
+		}
+		items[i] = item
+	}
+	var cursor *string
+	if next != "" {
+		cursor = &next
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "columns": q.Columns, "next_cursor": cursor})
+	return nil
+}
+
+// contractorID reads {cid}.
+func contractorID(r *http.Request) (int64, error) { return pathID(r, "cid", "contractor") }
+
+// updateCard: PATCH /v1/accounts/{id}/contractors/{cid} {feature?, notes?,
+// manager_ids?}; answers with the whole card.
+func (s *Server) updateCard(w http.ResponseWriter, r *http.Request) error {
+	acc, err := s.account(r, muster.WriteContractors)
+	if err != nil {
+		return err
+	}
+	cid, err := contractorID(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Feature    *string  `json:"feature"`
+		Notes      *string  `json:"notes"`
+		ManagerIDs *[]int64 `json:"manager_ids"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	u := muster.CardUpdate{Feature: req.Feature, Notes: req.Notes, ManagerIDs: req.ManagerIDs}
+	if err := u.Clean(); err != nil {
+		return err
+	}
+	if err := s.store.UpdateCard(r.Context(), acc.ID, cid, u); err != nil {
+		return err
+	}
+	return s.writeCard(w, r, acc.ID, cid)
+}
+
+func (s *Server) writeCard(w http.ResponseWriter, r *http.Request, accountID, cid int64) error {
+	card, err := s.store.ContractorCard(r.Context(), accountID, cid)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, card)
 	return nil
+}
+
+// resend: POST …/contractors/{cid}/resend — the sign-up invitation again,
+// in the contractor's language; 429 with Retry-After when too soon.
+func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
+	acc, err := s.account(r, muster.WriteContractors)
+	if err != nil {
+		return err
+	}
+	cid, err := contractorID(r)
+	if err != nil {
+		return err
+	}
+	inv, err := s.store.Resend(r.Context(), acc.ID, cid, s.opts.ResendInterval)
+	if err != nil {
+		return err
+	}
+	s.enqueue(r.Context(), inv.ID)
+	writeJSON(w, http.StatusAccepted, map[string]any{"invitation": inv})
+	return nil
+}
+
+// exclude: POST …/contractors/{cid}/exclude — out of the account, pending
+// emails cancelled; inviting again undoes it.
+func (s *Server) exclude(w http.ResponseWriter, r *http.Request) error {
+	acc, err := s.account(r, muster.WriteContractors)
+	if err != nil {
+		return err
+	}
+	cid, err := contractorID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.Exclude(r.Context(), acc.ID, cid); err != nil {
+		return err
+	}
+	return s.writeCard(w, r, acc.ID, cid)
+}
+
+// enqueue hands an invitation to the queue. A failure is not the caller's:
+// the invitation is recorded and the requeue sweep sends it later.
+func (s *Server) enqueue(ctx context.Context, invitationID int64) {
+	if err := s.queue.Send(ctx, invitationID, jobs.QueueCritical); err != nil {
+		s.log.Warn("enqueue failed; the requeue sweep will retry", "invitation", invitationID, "error", err)
+	}
 }

@@ -30,6 +30,14 @@ type Store interface {
 	FindAccount(ctx context.Context, id int64) (*muster.Account, error)
 	Invite(ctx context.Context, in muster.Invite) (*muster.Invited, error)
 	ContractorCard(ctx context.Context, accountID, contractorID int64) (*muster.Card, error)
+	ListContractors(ctx context.Context, q muster.ListQuery) ([]muster.ListRow, string, error)
+	UpdateCard(ctx context.Context, accountID, contractorID int64, u muster.CardUpdate) error
+	Resend(ctx context.Context, accountID, contractorID int64, interval time.Duration) (*muster.Invitation, error)
+	Exclude(ctx context.Context, accountID, contractorID int64) (*muster.Membership, error)
+	ApplyEvent(ctx context.Context, ev muster.Event) (*muster.Contractor, bool, error)
+	CreateTask(ctx context.Context, accountID, contractorID int64, title, description, actor string) (*muster.Task, error)
+	UpdateTask(ctx context.Context, accountID, taskID int64, u muster.TaskUpdate, actor string) (*muster.Task, error)
+	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
 }
 
 // Queue is what the API needs from the job queue.
@@ -50,11 +58,33 @@ type Server struct {
 	checks []Check
 	log    *slog.Logger
 	mux    *http.ServeMux
+	opts   Options
+}
+
+// Options tune the API; the zero value of a field means its default.
+type Options struct {
+	// ResendInterval is the least time between two emails a resend may
+	// cause for one contractor. Default 10 minutes.
+	ResendInterval time.Duration
+	// SignupSecret verifies the HMAC signature of onboarding events from
+	// the sign-up app. Empty: those events need a staff token.
+	SignupSecret string
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
 }
 
 // New builds the API and its routes.
-func New(store Store, queue Queue, checks []Check, log *slog.Logger) *Server {
+func New(store Store, queue Queue, checks []Check, log *slog.Logger, opts ...Options) *Server {
 	s := &Server{store: store, queue: queue, checks: checks, log: log, mux: http.NewServeMux()}
+	if len(opts) > 0 {
+		s.opts = opts[0]
+	}
+	if s.opts.ResendInterval == 0 {
+		s.opts.ResendInterval = 10 * time.Minute
+	}
+	if s.opts.Now == nil {
+		s.opts.Now = time.Now
+	}
 	s.routes()
 	return s
 }
@@ -65,7 +95,15 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /v1/clients", s.authed(s.createClient))
 	s.mux.Handle("POST /v1/clients/{id}/accounts", s.authed(s.createAccount))
 	s.mux.Handle("POST /v1/accounts/{id}/invitations", s.authed(s.invite))
+	s.mux.Handle("GET /v1/accounts/{id}/contractors", s.authed(s.listContractors))
 	s.mux.Handle("GET /v1/accounts/{id}/contractors/{cid}", s.authed(s.contractorCard))
+	s.mux.Handle("PATCH /v1/accounts/{id}/contractors/{cid}", s.authed(s.updateCard))
+	s.mux.Handle("POST /v1/accounts/{id}/contractors/{cid}/resend", s.authed(s.resend))
+	s.mux.Handle("POST /v1/accounts/{id}/contractors/{cid}/exclude", s.authed(s.exclude))
+	s.mux.Handle("GET /v1/accounts/{id}/tasks", s.authed(s.listTasks))
+	s.mux.Handle("POST /v1/accounts/{id}/tasks", s.authed(s.createTask))
+	s.mux.Handle("PATCH /v1/accounts/{id}/tasks/{tid}", s.authed(s.updateTask))
+	s.mux.Handle("POST /v1/contractor-events", s.public(s.contractorEvent))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return muster.NotFound("route_not_found", "no route for %s %s", r.Method, r.URL.Path)
 	}))

@@ -1,9 +1,6 @@
 package muster
 
-import (
-	"errors"
-	"slices"
-)
+import "errors"
 
 // Invite asks to bring one contractor into one account.
 type Invite struct {
@@ -34,13 +31,8 @@ func NewInvite(accountID int64, email, fullName, feature string, managerIDs []in
 	if in.Locale, err = ParseLocale("locale", locale); err != nil {
 		return in, err
 	}
-	for _, id := range managerIDs {
-		if id <= 0 {
-			return in, Invalid("invalid_manager_ids", "manager_ids holds %d, which is not a manager id", id)
-		}
-	}
-	in.ManagerIDs = slices.Compact(slices.Sorted(slices.Values(managerIDs)))
-	return in, nil
+	in.ManagerIDs, err = cleanIDs("manager_ids", managerIDs)
+	return in, err
 }
 
 // Invited is what an invitation created: the global profile (new or
@@ -63,14 +55,6 @@ type Delivery struct {
 	AccountName string
 	ClientName  string
 	Feature     string
-}
-
-// Card is a contractor as one account sees them: the global profile, the
-// membership in this account, and every email sent for it.
-type Card struct {
-	Contractor  Contractor   `json:"contractor"`
-	Membership  Membership   `json:"membership"`
-	Invitations []Invitation `json:"invitations"`
 }
 
 // Outcomes of claiming an invitation for sending.

@@ -102,13 +102,7 @@ func joinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorI
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `
-		INSERT INTO membership_managers (membership_id, manager_id)
-		SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`, m.ID, pq.Array(in.ManagerIDs))
-	if err != nil {
-		return fmt.Errorf("assign managers: %w", err)
-	}
-	return nil
+	return assignManagers(ctx, tx, m.ID, in.ManagerIDs)
 }
 
 // rejoinAccount handles a membership that already exists: an excluded
@@ -130,7 +124,7 @@ func rejoinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contracto
 	err = tx.GetContext(ctx, m, `
 		UPDATE memberships
 		   SET status = $2, feature = $3, locale = $4, invited_at = now(), excluded_at = NULL,
-		       linked_at = CASE WHEN $2 = 'active' THEN now() END
+		       linked_at = CASE WHEN $2 = 'active' THEN now() END, send_status = 'queued'
 		 WHERE id = $1 RETURNING `+membershipColumns, m.ID, status, in.Feature, in.Locale)
 	if err != nil {
 		return fmt.Errorf("revive membership: %w", err)

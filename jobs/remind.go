@@ -1,0 +1,54 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// TypeRemind is the periodic sweep that queues due reminders.
+const TypeRemind = "reminder:schedule"
+
+// RemindArgs: queue the reminders that are due.
+type RemindArgs struct{}
+
+func (RemindArgs) Kind() string { return TypeRemind }
+
+// RemindStore is what the reminder sweep needs from the database.
+type RemindStore interface {
+	QueueReminders(ctx context.Context, now time.Time, schedule []time.Duration) ([]int64, error)
+}
+
+// Reminders is the handler of TypeRemind. PostgreSQL picks who is due and
+// records each reminder step once; the emails are then spread over time at
+// Rate per second, so a hundred thousand due reminders reach the SMTP
+// server as a steady stream, not a burst.
+type Reminders struct {
+	Store    RemindStore
+	Queue    *Enqueuer
+	Schedule []time.Duration // after the invitation: e.g. 72h, 168h
+	Rate     float64         // reminder emails per second; 0: no spreading
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
+// Process queues every due reminder.
+func (r *Reminders) Process(ctx context.Context, _ RemindArgs) error {
+	ids, err := r.Store.QueueReminders(ctx, r.Now(), r.Schedule)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var spacing time.Duration // no rate: all at once
+	if r.Rate > 0 {
+		spacing = time.Duration(float64(time.Second) / r.Rate)
+	}
+	if err := r.Queue.SendMany(ctx, ids, QueueDefault, spacing); err != nil {
+		return fmt.Errorf("enqueue reminders: %w", err)
+	}
+	r.Log.Info("reminders queued", "count", len(ids), "spread_over", spacing*time.Duration(len(ids)))
+	return nil
+}
