@@ -29,11 +29,11 @@ func (db *DB) QueueReminders(ctx context.Context, now time.Time, schedule []time
 		           (SELECT count(*)::int FROM invitations r WHERE r.membership_id = m.id AND r.kind = 'reminder') AS done
 		      FROM memberships m
 		     WHERE m.status = 'invited' AND m.send_status = 'sent'
-		       AND m.invited_at <= $1 - make_interval(secs => ($2::float8[])[1])
+		       AND m.invited_at <= $1::timestamptz - make_interval(secs => ($2::float8[])[1])
 		), queued AS (
 		    INSERT INTO invitations (membership_id, kind, locale, step, enqueued_at)
 		    SELECT id, 'reminder', locale, done + 1, now() FROM due
-		     WHERE done < cardinality($2::float8[]) AND invited_at + make_interval(secs => ($2::float8[])[done + 1]) <= $1
+		     WHERE done < cardinality($2::float8[]) AND invited_at + make_interval(secs => ($2::float8[])[done + 1]) <= $1::timestamptz
 		    ON CONFLICT (membership_id, step) WHERE kind = 'reminder' DO NOTHING
 		    RETURNING id, membership_id
 		), shown AS (
