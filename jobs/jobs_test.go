@@ -40,7 +40,7 @@ type options struct {
 	attempts int
 }
 
-func setup(t *testing.T, o options) *testBundle {
+func setup(t testing.TB, o options) *testBundle {
 	t.Helper()
 	if o.attempts == 0 {
 		o.attempts = 3

@@ -33,7 +33,7 @@ type testBundle struct {
 	staff   string
 }
 
-func setup(t *testing.T, checks ...httpapi.Check) *testBundle {
+func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	t.Helper()
 	db := pgtest.New(t)
 	rdb := redistest.New(t)
@@ -66,7 +66,7 @@ func (r response) message() string {
 	return m
 }
 
-func (b *testBundle) do(t *testing.T, method, path, token string, body any) response {
+func (b *testBundle) do(t testing.TB, method, path, token string, body any) response {
 	t.Helper()
 	var rd io.Reader
 	switch v := body.(type) {
@@ -107,7 +107,7 @@ func (b *testBundle) do(t *testing.T, method, path, token string, body any) resp
 
 // client creates a dashboard through the API and returns its first account
 // id and a client token for it.
-func (b *testBundle) client(t *testing.T, name, owner string) (accountID int64, token string) {
+func (b *testBundle) client(t testing.TB, name, owner string) (accountID int64, token string) {
 	t.Helper()
 	res := b.do(t, "POST", "/v1/clients", b.staff, map[string]any{"name": name, "owner_email": owner})
 	if res.status != http.StatusCreated {
