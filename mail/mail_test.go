@@ -253,3 +253,30 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(c)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
+
+func TestEveryKindRendersInEveryLanguage(t *testing.T) {
+	t.Parallel()
+	r := renderer(t)
+	leads := map[string]map[muster.Locale]string{
+		"resend":   {muster.Russian: "Отправляем приглашение ещё раз", muster.English: "We are sending your invitation again"},
+		"reminder": {muster.Russian: "Напоминаем", muster.English: "A reminder"},
+		"invite":   {muster.Russian: "Зарегистрироваться", muster.English: "Sign up"},
+		"added":    {muster.Russian: "Открыть платформу", muster.English: "Open the platform"},
+	}
+	subjects := map[string]bool{}
+	for kind, byLang := range leads {
+		for _, l := range muster.Locales {
+			c, err := r.Render(kind, l, inviteData())
+			if err != nil {
+				t.Fatalf("%s/%s: %v", kind, l, err)
+			}
+			if c.Subject == "" || subjects[c.Subject] {
+				t.Errorf("%s/%s: subject %q is empty or shared with another kind", kind, l, c.Subject)
+			}
+			subjects[c.Subject] = true
+			if !strings.Contains(c.Text, byLang[l]) || !strings.Contains(c.HTML, byLang[l]) {
+				t.Errorf("%s/%s: both parts should contain %q", kind, l, byLang[l])
+			}
+		}
+	}
+}
