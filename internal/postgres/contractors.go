@@ -145,7 +145,7 @@ func (db *DB) Resend(ctx context.Context, accountID, contractorID int64, interva
 			e.RetryAfter = retry
 			return e
 		}
-		return requeue(ctx, tx, m.ID, muster.InviteResend, m.Locale, nil, &inv)
+		return queueResend(ctx, tx, m, &inv)
 	})
 	if err != nil {
 		return nil, err
@@ -153,16 +153,13 @@ func (db *DB) Resend(ctx context.Context, accountID, contractorID int64, interva
 	return &inv, nil
 }
 
-// requeue queues another email for an existing membership and shows it as
-// the membership's sending status.
-func requeue(ctx context.Context, tx *sqlx.Tx, membershipID int64, kind string, locale muster.Locale, step *int, inv *muster.Invitation) error {
-	err := tx.GetContext(ctx, inv, `
-		INSERT INTO invitations (membership_id, kind, locale, step, enqueued_at)
-		VALUES ($1, $2, $3, $4, now()) RETURNING `+invitationColumns, membershipID, kind, locale, step)
-	if err != nil {
-		return fmt.Errorf("queue %s: %w", kind, err)
+// queueResend queues the invitation again, in the membership's language,
+// and shows it as the membership's sending status.
+func queueResend(ctx context.Context, tx *sqlx.Tx, m *muster.Membership, inv *muster.Invitation) error {
+	if err := queueInvitation(ctx, tx, m.ID, muster.InviteResend, m.Locale, inv); err != nil {
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE memberships SET send_status = 'queued' WHERE id = $1`, membershipID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE memberships SET send_status = 'queued' WHERE id = $1`, m.ID); err != nil {
 		return fmt.Errorf("mark membership queued: %w", err)
 	}
 	return nil

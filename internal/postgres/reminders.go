@@ -10,8 +10,8 @@ import (
 
 // QueueReminders creates the reminders due at now, in one statement, and
 // returns their invitation ids. Reminder k of a membership is due
-// schedule[k-1] after the invitation, once the previous email was
-// delivered and while the contractor is still invited (not registered, not
+// schedule[k-1] after the invitation, once the invitation was delivered
+// and while the contractor is still invited (not registered, not
 // excluded). The unique (membership, step) index makes each step happen
 // once, whoever runs the sweep and however often.
 func (db *DB) QueueReminders(ctx context.Context, now time.Time, schedule []time.Duration) ([]int64, error) {
@@ -35,9 +35,7 @@ func (db *DB) QueueReminders(ctx context.Context, now time.Time, schedule []time
 		    SELECT id, 'reminder', locale, done + 1, now() FROM due
 		     WHERE done < cardinality($2::float8[]) AND invited_at + make_interval(secs => ($2::float8[])[done + 1]) <= $1::timestamptz
 		    ON CONFLICT (membership_id, step) WHERE kind = 'reminder' DO NOTHING
-		    RETURNING id, membership_id
-		), shown AS (
-		    UPDATE memberships m SET send_status = 'queued' FROM queued q WHERE m.id = q.membership_id
+		    RETURNING id
 		)
 		SELECT id FROM queued ORDER BY id`, now, pq.Array(secs))
 	if err != nil {

@@ -62,7 +62,7 @@ CREATE INDEX memberships_account_registered_asc_idx ON memberships (account_id, 
 CREATE INDEX memberships_account_registered_desc_idx ON memberships (account_id, COALESCE(registered_at, '-infinity'::timestamptz), id);
 CREATE INDEX memberships_account_name_idx ON memberships (account_id, full_name, id);
 CREATE INDEX memberships_search_idx ON memberships USING gin (account_id, search);
--- Who may be due a reminder: invited, their last email delivered.
+-- Who may be due a reminder: invited, their invitation delivered.
 CREATE INDEX memberships_remind_idx ON memberships (invited_at) WHERE status = 'invited' AND send_status = 'sent';
 
 -- A new membership copies its contractor when the inserting code did not.
@@ -100,21 +100,23 @@ CREATE TRIGGER contractors_to_memberships AFTER UPDATE ON contractors
                         NEW.tax_status_set_at, NEW.payment_method_linked_at))
     EXECUTE FUNCTION contractors_to_memberships();
 
--- The sending status shown for a contractor is that of their latest email.
--- New memberships start as 'queued' (their first email is); a later email
--- for an existing membership is recorded by the code that queues it.
+-- The sending status shown for a contractor is that of their latest
+-- invitation (the first one or a resend); reminders have their own history
+-- in the card. New memberships start as 'queued' (their first email is); a
+-- resend is recorded by the code that queues it.
 -- +goose StatementBegin
 CREATE FUNCTION invitations_to_memberships() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE memberships m
        SET send_status = NEW.status, last_sent_at = COALESCE(NEW.sent_at, m.last_sent_at)
      WHERE m.id = NEW.membership_id
-       AND NOT EXISTS (SELECT 1 FROM invitations i WHERE i.membership_id = NEW.membership_id AND i.id > NEW.id);
+       AND NOT EXISTS (SELECT 1 FROM invitations i
+                        WHERE i.membership_id = NEW.membership_id AND i.id > NEW.id AND i.kind <> 'reminder');
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
 CREATE TRIGGER invitations_to_memberships AFTER UPDATE OF status ON invitations
-    FOR EACH ROW WHEN (NEW.membership_id IS NOT NULL AND OLD.status IS DISTINCT FROM NEW.status)
+    FOR EACH ROW WHEN (NEW.membership_id IS NOT NULL AND NEW.kind <> 'reminder' AND OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION invitations_to_memberships();
 
 -- Every onboarding event received, for the card's history and to drop replays.
