@@ -58,7 +58,13 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if name == "" {
 		return muster.Invalid("invalid_name", "name is empty")
 	}
-	acc, err := s.store.CreateAccount(r.Context(), clientID, name, req.BasedOnAccountID)
+	// A manager who reaches only some accounts is given the new one, or
+	// they could not see what they made.
+	var grantTo int64
+	if a := actor(r); a.Limited() {
+		grantTo = a.ManagerID
+	}
+	acc, err := s.store.CreateAccountFor(r.Context(), grantTo, clientID, name, req.BasedOnAccountID)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/muster-dev/muster/internal/muster"
-	"github.com/muster-dev/muster/jobs"
 )
 
 // account reads the {id} account and checks that the actor may do act in it.
@@ -49,9 +48,7 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.queue.Send(r.Context(), res.Invitation.ID, jobs.QueueCritical); err != nil {
-		s.log.Warn("enqueue failed; the requeue sweep will retry", "invitation", res.Invitation.ID, "error", err)
-	}
+	s.enqueue(r, res.Invitation.ID)
 	writeJSON(w, http.StatusAccepted, res)
 	return nil
 }
