@@ -90,9 +90,9 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 
 // template names the email of each invitation kind.
 var template = map[string]string{
-	muster.InviteSignup: "invite",
-	muster.InviteResend: "resend",
-	muster.InviteRemind: "reminder",
+	muster.InviteSignup:  "invite",
+	muster.InviteResend:  "resend",
+	muster.InviteRemind:  "reminder",
 	muster.InviteAdded:   "added",
 	muster.InviteManager: "manager",
 }

@@ -19,8 +19,8 @@ import (
 // SMTPOptions tune an SMTP sender.
 type SMTPOptions struct {
 	From    *mail.Address
-	Conns   int          // connections kept open; default 4
-	Rate    float64      // messages per second; 0 means no cap
+	Conns   int           // connections kept open; default 4
+	Rate    float64       // messages per second; 0 means no cap
 	Timeout time.Duration // per SMTP command; default 30s
 	// TLS overrides the TLS settings (tests trust their own CA this way).
 	TLS *tls.Config
