@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -141,4 +142,56 @@ func post(t testing.TB, url, token, body string) map[string]any {
 		t.Fatalf("POST %s: %d %v", url, res.StatusCode, out)
 	}
 	return out
+}
+
+// TestServeManagerAcceptsTheEmailedLink checks the wiring that makes an
+// acceptance link work: the worker signs it, the API checks it, with the
+// key the processes share through the database.
+func TestServeManagerAcceptsTheEmailedLink(t *testing.T) {
+	t.Parallel()
+	smtp := smtptest.Start(t)
+	vars := map[string]string{
+		"DATABASE_URL":  pgtest.NewURL(t),
+		"REDIS_URL":     redistest.New(t).URL,
+		"SMTP_URL":      smtp.URL(),
+		"HTTP_ADDR":     freeAddr(t),
+		"APP_URL":       "https://app.example.test/",
+		"POLL_INTERVAL": "20ms",
+		"LOG_LEVEL":     "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve"}, env(vars), &logs, &logs) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v\n%s", err, logs.String())
+		}
+	}()
+	base := "http://" + vars["HTTP_ADDR"]
+	waitReady(t, base+"/readyz")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"token", "create", "--staff"}, env(vars), &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out.String())
+	res := post(t, base+"/v1/clients", tok, `{"name":"Acme","owner_email":"boss@acme.test"}`)
+	client := strconv.FormatInt(int64(res["client"].(map[string]any)["id"].(float64)), 10)
+	acc := strconv.FormatInt(int64(res["account"].(map[string]any)["id"].(float64)), 10)
+	post(t, base+"/v1/clients/"+client+"/managers", tok, `{"email":"olga@acme.test","role":"viewer","account_ids":[`+acc+`],"locale":"en"}`)
+
+	m := smtp.Wait(t, 1, 15*time.Second)[0]
+	_, link, ok := strings.Cut(m.Text, "https://app.example.test/managers/accept?token=")
+	if !ok {
+		t.Fatalf("no acceptance link:\n%s", m.Text)
+	}
+	token, err := url.QueryUnescape(strings.Fields(link)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = post(t, base+"/v1/manager-invitations/accept", "", `{"token":"`+token+`"}`)
+	if res["manager"].(map[string]any)["status"] != "active" || !strings.HasPrefix(res["token"].(string), "mst_") {
+		t.Fatalf("accept: %v", res)
+	}
 }
