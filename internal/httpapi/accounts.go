@@ -6,21 +6,30 @@ import (
 	"github.com/muster-dev/muster/internal/muster"
 )
 
+// client reads the {id} client and checks that the actor may do act in it.
+func (s *Server) client(r *http.Request, act muster.Action) (int64, error) {
+	id, err := pathID(r, "id", "client")
+	if err != nil {
+		return 0, err
+	}
+	if err := actor(r).AuthorizeClient(id, act); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
 // listAccounts: GET /v1/clients/{id}/accounts. A manager who is not the
 // owner sees only the accounts given to them.
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) error {
-	clientID, err := pathID(r, "id", "client")
+	clientID, err := s.client(r, muster.ReadDashboard)
 	if err != nil {
-		return err
-	}
-	a := actor(r)
-	if err := a.AuthorizeClient(clientID, muster.ReadDashboard); err != nil {
 		return err
 	}
 	all, err := s.store.ListAccounts(r.Context(), clientID)
 	if err != nil {
 		return err
 	}
+	a := actor(r)
 	out := []muster.Account{}
 	for _, acc := range all {
 		if a.SeesAccount(&acc) {

@@ -37,11 +37,8 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) error {
 // createAccount: POST /v1/clients/{id}/accounts, from scratch or based on
 // an account of the same dashboard that passed KYB.
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
-	clientID, err := pathID(r, "id", "client")
+	clientID, err := s.client(r, muster.ManageAccounts)
 	if err != nil {
-		return err
-	}
-	if err := actor(r).AuthorizeClient(clientID, muster.ManageAccounts); err != nil {
 		return err
 	}
 	var req struct {

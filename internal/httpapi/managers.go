@@ -39,12 +39,8 @@ func seenBy(a muster.Actor, m *muster.Manager) *muster.Manager {
 // full_name?, locale?}. One email invites the manager to every listed
 // account; 202 once it is recorded, as for contractors.
 func (s *Server) inviteManager(w http.ResponseWriter, r *http.Request) error {
-	clientID, err := pathID(r, "id", "client")
+	clientID, err := s.client(r, muster.ManageManagers)
 	if err != nil {
-		return err
-	}
-	a := actor(r)
-	if err := a.AuthorizeClient(clientID, muster.ManageManagers); err != nil {
 		return err
 	}
 	var req struct {
@@ -61,6 +57,7 @@ func (s *Server) inviteManager(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a := actor(r)
 	if err := a.CheckReach(clientID, in.AccountIDs); err != nil {
 		return err
 	}
@@ -100,18 +97,15 @@ func (s *Server) enqueue(r *http.Request, invitationID int64) {
 
 // listManagers: GET /v1/clients/{id}/managers.
 func (s *Server) listManagers(w http.ResponseWriter, r *http.Request) error {
-	clientID, err := pathID(r, "id", "client")
+	clientID, err := s.client(r, muster.ReadDashboard)
 	if err != nil {
-		return err
-	}
-	a := actor(r)
-	if err := a.AuthorizeClient(clientID, muster.ReadDashboard); err != nil {
 		return err
 	}
 	all, err := s.store.ListManagers(r.Context(), clientID)
 	if err != nil {
 		return err
 	}
+	a := actor(r)
 	out := make([]*muster.Manager, len(all))
 	for i := range all {
 		out[i] = seenBy(a, &all[i])
