@@ -87,6 +87,22 @@ func (e ManagerEdit) Accounts(current []int64) []int64 {
 	return slices.Compact(slices.Sorted(slices.Values(out)))
 }
 
+// CheckRole refuses a role change by an editor limited to some accounts
+// when the manager also has others: the role applies to every account of
+// the manager, so only someone who reaches all of them may change it.
+func (e ManagerEdit) CheckRole(m *Manager) error {
+	if !e.Limited || e.Role == "" || e.Role == m.Role {
+		return nil
+	}
+	for _, id := range m.AccountIDs {
+		if !slices.Contains(e.Reach, id) {
+			return Errorf(KindForbidden, "forbidden",
+				"manager %d also has accounts you were not given, and a role applies to all of them; the owner can change it", m.ID)
+		}
+	}
+	return nil
+}
+
 // GrantableRole validates a role to give a manager. The owner is the
 // dashboard's main profile, made with the dashboard: nobody hands out a
 // second one.

@@ -146,6 +146,14 @@ func TestManagerEditKeepsWhatTheEditorCannotSee(t *testing.T) {
 	if got := e.Accounts([]int64{1, 2}); !slices.Equal(got, []int64{2, 3}) {
 		t.Errorf("limited: %v", got)
 	}
+	// Nor may that editor change the role, which holds in account 2 too.
+	e.Role = RoleAdmin
+	if err := e.CheckRole(&Manager{ID: 4, Role: RoleViewer, AccountIDs: []int64{1, 2}}); ErrorKind(err) != KindForbidden {
+		t.Errorf("role beyond reach: %v", err)
+	}
+	if err := e.CheckRole(&Manager{ID: 4, Role: RoleViewer, AccountIDs: []int64{1, 3}}); err != nil {
+		t.Errorf("role within reach: %v", err)
+	}
 }
 
 func TestReachOfManagers(t *testing.T) {

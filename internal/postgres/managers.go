@@ -189,6 +189,9 @@ func (db *DB) UpdateManager(ctx context.Context, e muster.ManagerEdit) (*muster.
 			return muster.Conflict("owner_not_editable",
 				"manager %d is the owner: the owner reaches every account and keeps the owner role", m.ID)
 		}
+		if err := e.CheckRole(&m); err != nil {
+			return err
+		}
 		if e.AccountIDs != nil {
 			if err := checkAccounts(ctx, tx, m.ClientID, e.AccountIDs); err != nil {
 				return err
