@@ -337,3 +337,56 @@ func TestExcludedBeforeSendingIsCancelled(t *testing.T) {
 		t.Fatal("an excluded contractor was emailed")
 	}
 }
+
+func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	second, err := b.db.CreateAccount(ctx, b.account.ClientID, "Ромашка Маркетинг", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := muster.NewManagerInvite(b.account.ClientID, "olga@example.test", "", muster.RoleManager, []int64{b.account.ID}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, inv, err := b.db.InviteManager(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Edited before the worker got to it: the email says what holds now.
+	ids := []int64{b.account.ID, second.ID}
+	if _, err := b.db.UpdateManager(ctx, muster.ManagerEdit{ManagerID: m.ID, AccountIDs: ids}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: inv.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.smtp.Wait(t, 1, 5*time.Second)[0]
+	for _, want := range []string{"доступ к 2 аккаунтам", "- Ромашка Дизайн\n", "- Ромашка Маркетинг\n", "https://app.muster.test/managers/accept?token="} {
+		if !strings.Contains(got.Text, want) {
+			t.Errorf("text lacks %q:\n%s", want, got.Text)
+		}
+	}
+	if sent := b.waitStatus(t, inv.ID, muster.SendSent); sent.Attempts != 1 {
+		t.Errorf("attempts %d", sent.Attempts)
+	}
+
+	// An invitation sent again after the manager accepted is not emailed.
+	again, err := b.db.ResendManagerInvitation(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.db.AcceptManager(ctx, inv.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: again.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if c := b.waitStatus(t, again.ID, muster.SendCancelled); !strings.Contains(c.LastError, "accepted") {
+		t.Errorf("reason %q", c.LastError)
+	}
+	if n := len(b.smtp.Messages()); n != 1 {
+		t.Errorf("%d emails, want 1", n)
+	}
+}

@@ -23,11 +23,19 @@ type SendStore interface {
 	MarkFailed(ctx context.Context, id int64, attempt int, reason string, final bool) error
 }
 
-// Purpose of the signed token in a contractor's sign-up link.
-const SignupPurpose = "signup"
+// Purposes of the signed tokens in links: a contractor's sign-up link and
+// a manager's acceptance link. A token made for one is refused by the other.
+const (
+	SignupPurpose  = "signup"
+	ManagerPurpose = "manager"
+)
 
-// linkDays is how long a sign-up link stays valid.
-const linkDays = 14
+// How long links stay valid, in days. An acceptance link grants access to
+// a company's accounts, so it lives shorter than a sign-up link.
+const (
+	linkDays        = 14
+	managerLinkDays = 7
+)
 
 // Sender is the handler of TypeSend.
 type Sender struct {
@@ -82,10 +90,11 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 
 // template names the email of each invitation kind.
 var template = map[string]string{
-	muster.InviteSignup: "invite",
-	muster.InviteResend: "resend",
-	muster.InviteRemind: "reminder",
-	muster.InviteAdded:  "added",
+	muster.InviteSignup:  "invite",
+	muster.InviteResend:  "resend",
+	muster.InviteRemind:  "reminder",
+	muster.InviteAdded:   "added",
+	muster.InviteManager: "manager",
 }
 
 func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
@@ -94,14 +103,22 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	if !ok {
 		return nil, &mail.PermanentError{Err: fmt.Errorf("no email template for invitation kind %q", inv.Kind)}
 	}
-	link := s.AppURL + "/login"
-	if inv.Kind != muster.InviteAdded {
-		token := s.Signer.Sign(SignupPurpose, strconv.FormatInt(inv.ID, 10), linkDays*24*time.Hour)
+	id := strconv.FormatInt(inv.ID, 10)
+	link, days := s.AppURL+"/login", linkDays
+	switch inv.Kind {
+	case muster.InviteAdded:
+	case muster.InviteManager:
+		days = managerLinkDays
+		token := s.Signer.Sign(ManagerPurpose, id, time.Duration(days)*24*time.Hour)
+		link = s.AppURL + "/managers/accept?" + url.Values{"token": {token}}.Encode()
+	default:
+		token := s.Signer.Sign(SignupPurpose, id, time.Duration(days)*24*time.Hour)
 		link = s.AppURL + "/signup?" + url.Values{"invitation": {token}}.Encode()
 	}
 	content, err := s.Render.Render(name, inv.Locale, map[string]any{
 		"Name": d.FullName, "Email": d.Email, "Client": d.ClientName, "Account": d.AccountName,
-		"Feature": d.Feature, "URL": link, "Days": linkDays,
+		"Feature": d.Feature, "URL": link, "Days": days,
+		"Accounts": d.AccountNames, "Role": d.Role, "Inviter": d.Inviter,
 	})
 	if err != nil {
 		return nil, &mail.PermanentError{Err: err}
@@ -109,7 +126,7 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	return &mail.Message{
 		To:        d.Email,
 		ToName:    d.FullName,
-		MessageID: "invitation-" + strconv.FormatInt(inv.ID, 10) + "@" + s.Domain,
+		MessageID: "invitation-" + id + "@" + s.Domain,
 		Content:   *content,
 	}, nil
 }

@@ -280,3 +280,52 @@ func TestEveryKindRendersInEveryLanguage(t *testing.T) {
 		}
 	}
 }
+
+func managerData(accounts ...string) map[string]any {
+	return map[string]any{
+		"Name": "Ольга", "Email": "olga@example.test", "Client": "ООО Ромашка", "Accounts": accounts, "Role": "viewer",
+		"Inviter": "", "URL": "https://app.test/managers/accept?token=abc", "Days": 7,
+	}
+}
+
+func TestRenderManagerInvitationListsEveryAccount(t *testing.T) {
+	t.Parallel()
+	r := renderer(t)
+	tests := []struct {
+		locale   muster.Locale
+		accounts []string
+		access   string
+	}{
+		{muster.Russian, []string{"Дизайн"}, "доступ к 1 аккаунту:"},
+		{muster.Russian, []string{"Дизайн", "Маркетинг", "Разработка"}, "доступ к 3 аккаунтам:"},
+		{muster.Russian, []string{"a", "b", "c", "d", "e"}, "доступ к 5 аккаунтам:"},
+		{muster.English, []string{"Design"}, "access to 1 account:"},
+		{muster.English, []string{"Design", "Marketing"}, "access to 2 accounts:"},
+	}
+	for _, tt := range tests {
+		c, err := r.Render("manager", tt.locale, managerData(tt.accounts...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range []struct{ name, body string }{{"text", c.Text}, {"html", c.HTML}} {
+			for _, want := range append([]string{tt.access, "https://app.test/managers/accept?token=abc"}, tt.accounts...) {
+				if !strings.Contains(part.body, want) {
+					t.Errorf("%s %d accounts: %s part lacks %q:\n%s", tt.locale, len(tt.accounts), part.name, want, part.body)
+				}
+			}
+		}
+	}
+	ru, err := r.Render("manager", muster.Russian, managerData("Дизайн"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The link's 7 days are counted apart from the accounts.
+	for _, want := range []string{"«ООО Ромашка» приглашает вас", "наблюдатель", "Ссылка действительна 7 дней.", "Ссылка сработает один раз."} {
+		if !strings.Contains(ru.Text, want) {
+			t.Errorf("text lacks %q:\n%s", want, ru.Text)
+		}
+	}
+	if ru.Subject != "Приглашение в личный кабинет «ООО Ромашка»" {
+		t.Errorf("subject %q", ru.Subject)
+	}
+}

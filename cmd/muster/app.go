@@ -127,11 +127,9 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	key := a.cfg.SecretKey
-	if key == "" {
-		if key, err = a.db.SecretKey(ctx); err != nil {
-			return nil, nil, err
-		}
+	signer, err := a.signer(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	bundle, err := locale.Load()
 	if err != nil {
@@ -144,7 +142,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	_, domain, _ := strings.Cut(from.Address, "@")
 	h := jobs.Handlers{
 		Send: &jobs.Sender{
-			Store: a.db, Mail: sender, Render: render, Signer: signed.New(key), AppURL: a.cfg.AppURL,
+			Store: a.db, Mail: sender, Render: render, Signer: signer, AppURL: a.cfg.AppURL,
 			Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
 		},
 		Requeue: &jobs.Requeuer{Store: a.db, Queue: a.queue, After: a.cfg.RequeueAfter, Log: a.log},
@@ -159,9 +157,26 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	return w, func() { sender.Close() }, nil
 }
 
+// signer signs links in emails (worker) and checks them (web) with one
+// key: SECRET_KEY, or the one generated and kept in the database.
+func (a *app) signer(ctx context.Context) (*signed.Signer, error) {
+	key := a.cfg.SecretKey
+	if key == "" {
+		var err error
+		if key, err = a.db.SecretKey(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return signed.New(key), nil
+}
+
 // web builds the HTTP server of the admin API.
-func (a *app) web() *http.Server {
-	api := httpapi.New(a.db, a.queue, []httpapi.Check{
+func (a *app) web(ctx context.Context) (*http.Server, error) {
+	signer, err := a.signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	api := httpapi.New(a.db, a.queue, signer, []httpapi.Check{
 		{Name: "postgres", Ping: a.db.PingContext},
 		{Name: "redis", Ping: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
 	}, a.log, httpapi.Options{ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret})
@@ -170,7 +185,7 @@ func (a *app) web() *http.Server {
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-	}
+	}, nil
 }
 
 func redactURL(raw string) string {

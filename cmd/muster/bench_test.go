@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/muster-dev/muster/internal/postgres/pgtest"
-	"github.com/muster-dev/muster/internal/redistest"
 	"github.com/muster-dev/muster/internal/smtptest"
 )
 
@@ -68,22 +63,9 @@ func pct(sorted []time.Duration, p int) time.Duration {
 // staff token, an account id and the SMTP server it sends to.
 func benchServe(b *testing.B, poll string) (string, string, int64, *smtptest.Server, func()) {
 	b.Helper()
-	smtp := smtptest.Start(b)
-	vars := map[string]string{
-		"DATABASE_URL": pgtest.NewURL(b), "REDIS_URL": redistest.New(b).URL, "SMTP_URL": smtp.URL(),
-		"HTTP_ADDR": freeAddr(b), "POLL_INTERVAL": poll, "LOG_LEVEL": "error",
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env(vars), &bytes.Buffer{}, &bytes.Buffer{}) }()
-	base := "http://" + vars["HTTP_ADDR"]
-	waitReady(b, base+"/readyz")
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"token", "create", "--staff"}, env(vars), &out, &bytes.Buffer{}); err != nil {
-		b.Fatal(err)
-	}
-	tok := strings.TrimSpace(out.String())
-	res := post(b, base+"/v1/clients", tok, `{"name":"Bench","owner_email":"owner@bench.test"}`)
+	s := startServe(b, map[string]string{"POLL_INTERVAL": poll, "LOG_LEVEL": "error"})
+	tok := s.staffToken(b)
+	res := post(b, s.base+"/v1/clients", tok, `{"name":"Bench","owner_email":"owner@bench.test"}`)
 	acc := int64(res["account"].(map[string]any)["id"].(float64))
-	return base, tok, acc, smtp, func() { cancel(); <-done }
+	return s.base, tok, acc, s.smtp, func() { _ = s.stop() }
 }

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,49 +37,86 @@ func freeAddr(t testing.TB) string {
 // env is a getenv over a map.
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// served is `muster serve` running in-process for one test.
+type served struct {
+	base string
+	vars map[string]string
+	smtp *smtptest.Server
+	// stop cancels serve and waits for it to end; it runs at cleanup too.
+	stop func() error
+}
+
+// startServe runs `muster serve` on its own PostgreSQL database, Redis
+// database and SMTP server, with extra settings, and waits until it is ready.
+func startServe(t testing.TB, extra map[string]string) *served {
+	t.Helper()
+	s := &served{smtp: smtptest.Start(t)}
+	s.vars = map[string]string{
+		"DATABASE_URL":  pgtest.NewURL(t),
+		"REDIS_URL":     redistest.New(t).URL,
+		"SMTP_URL":      s.smtp.URL(),
+		"HTTP_ADDR":     freeAddr(t),
+		"POLL_INTERVAL": "20ms",
+		"LOG_LEVEL":     "warn",
+	}
+	maps.Copy(s.vars, extra)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve"}, env(s.vars), &logs, &logs) }()
+	var once sync.Once
+	var stopErr error
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					stopErr = fmt.Errorf("serve: %w\n%s", err, logs.String())
+				}
+			case <-time.After(30 * time.Second):
+				stopErr = errors.New("serve did not stop after its context ended")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	s.base = "http://" + s.vars["HTTP_ADDR"]
+	waitReady(t, s.base+"/readyz")
+	return s
+}
+
+// staffToken runs `muster token create --staff`.
+func (s *served) staffToken(t testing.TB) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"token", "create", "--staff", "--name", "e2e"}, env(s.vars), &out, &errOut); err != nil {
+		t.Fatalf("token create: %v\n%s", err, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
 // TestServeInvitesEndToEnd runs the real binary's wiring: serve, a token
 // from the command line, two API calls, and a Russian invitation arriving
 // at the SMTP server; then a clean shutdown.
 func TestServeInvitesEndToEnd(t *testing.T) {
 	t.Parallel()
-	smtp := smtptest.Start(t)
-	vars := map[string]string{
-		"DATABASE_URL":  pgtest.NewURL(t),
-		"REDIS_URL":     redistest.New(t).URL,
-		"SMTP_URL":      smtp.URL(),
-		"HTTP_ADDR":     freeAddr(t),
-		"POLL_INTERVAL": "20ms",
-		"LOG_LEVEL":     "warn",
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var logs bytes.Buffer
-	go func() { done <- run(ctx, []string{"serve"}, env(vars), &logs, &logs) }()
-	base := "http://" + vars["HTTP_ADDR"]
-	waitReady(t, base+"/readyz")
-
-	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"token", "create", "--staff", "--name", "e2e"}, env(vars), &out, &errOut); err != nil {
-		t.Fatalf("token create: %v\n%s", err, errOut.String())
-	}
-	tok := strings.TrimSpace(out.String())
-
-	res := post(t, base+"/v1/clients", tok, `{"name":"ООО Ромашка","owner_email":"boss@romashka.test"}`)
+	s := startServe(t, nil)
+	tok := s.staffToken(t)
+	res := post(t, s.base+"/v1/clients", tok, `{"name":"ООО Ромашка","owner_email":"boss@romashka.test"}`)
 	acc := int64(res["account"].(map[string]any)["id"].(float64))
-	post(t, base+"/v1/accounts/"+strconv.FormatInt(acc, 10)+"/invitations", tok, `{"email":"anna@example.test","full_name":"Анна"}`)
+	post(t, s.base+"/v1/accounts/"+strconv.FormatInt(acc, 10)+"/invitations", tok, `{"email":"anna@example.test","full_name":"Анна"}`)
 
-	m := smtp.Wait(t, 1, 15*time.Second)[0]
+	m := s.smtp.Wait(t, 1, 15*time.Second)[0]
 	if m.Subject != "ООО Ромашка приглашает вас в команду «ООО Ромашка»" || !strings.Contains(m.Text, "Здравствуйте, Анна!") {
 		t.Errorf("got %q:\n%s", m.Subject, m.Text)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v\n%s", err, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop after its context ended")
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -141,4 +183,31 @@ func post(t testing.TB, url, token, body string) map[string]any {
 		t.Fatalf("POST %s: %d %v", url, res.StatusCode, out)
 	}
 	return out
+}
+
+// TestServeManagerAcceptsTheEmailedLink checks the wiring that makes an
+// acceptance link work: the worker signs it, the API checks it, with the
+// key the processes share through the database.
+func TestServeManagerAcceptsTheEmailedLink(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, map[string]string{"APP_URL": "https://app.example.test/"})
+	tok := s.staffToken(t)
+	res := post(t, s.base+"/v1/clients", tok, `{"name":"Acme","owner_email":"boss@acme.test"}`)
+	client := strconv.FormatInt(int64(res["client"].(map[string]any)["id"].(float64)), 10)
+	acc := strconv.FormatInt(int64(res["account"].(map[string]any)["id"].(float64)), 10)
+	post(t, s.base+"/v1/clients/"+client+"/managers", tok, `{"email":"olga@acme.test","role":"viewer","account_ids":[`+acc+`],"locale":"en"}`)
+
+	m := s.smtp.Wait(t, 1, 15*time.Second)[0]
+	_, link, ok := strings.Cut(m.Text, "https://app.example.test/managers/accept?token=")
+	if !ok {
+		t.Fatalf("no acceptance link:\n%s", m.Text)
+	}
+	token, err := url.QueryUnescape(strings.Fields(link)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = post(t, s.base+"/v1/manager-invitations/accept", "", `{"token":"`+token+`"}`)
+	if res["manager"].(map[string]any)["status"] != "active" || !strings.HasPrefix(res["token"].(string), "mst_") {
+		t.Fatalf("accept: %v", res)
+	}
 }

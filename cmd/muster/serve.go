@@ -53,7 +53,10 @@ func serve(ctx context.Context, role string, getenv func(string) string, stderr 
 	}
 	errc := make(chan error, 1)
 	if all || role == "web" {
-		srv := a.web()
+		srv, err := a.web(ctx)
+		if err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", srv.Addr)
 		if err != nil {
 			return fmt.Errorf("HTTP_ADDR %s: %w", srv.Addr, err)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
 )
 
 // seedAccount fills a new account of b's dashboard with n contractors in
@@ -116,4 +115,3 @@ func cursorAt(b *testing.B, t *testBundle, base, tok string, n int) string {
 	}
 	return cursor
 }
-

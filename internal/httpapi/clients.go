@@ -37,11 +37,8 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) error {
 // createAccount: POST /v1/clients/{id}/accounts, from scratch or based on
 // an account of the same dashboard that passed KYB.
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
-	clientID, err := pathID(r, "id", "client")
+	clientID, err := s.client(r, muster.ManageAccounts)
 	if err != nil {
-		return err
-	}
-	if err := actor(r).AuthorizeClient(clientID, muster.ManageAccounts); err != nil {
 		return err
 	}
 	var req struct {
@@ -58,7 +55,13 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if name == "" {
 		return muster.Invalid("invalid_name", "name is empty")
 	}
-	acc, err := s.store.CreateAccount(r.Context(), clientID, name, req.BasedOnAccountID)
+	// A manager who reaches only some accounts is given the new one, or
+	// they could not see what they made.
+	var grantTo int64
+	if a := actor(r); a.Limited() {
+		grantTo = a.ManagerID
+	}
+	acc, err := s.store.CreateAccountFor(r.Context(), grantTo, clientID, name, req.BasedOnAccountID)
 	if err != nil {
 		return err
 	}

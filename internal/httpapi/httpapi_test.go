@@ -21,6 +21,7 @@ import (
 	"github.com/muster-dev/muster/internal/postgres"
 	"github.com/muster-dev/muster/internal/postgres/pgtest"
 	"github.com/muster-dev/muster/internal/redistest"
+	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/jobs"
 )
 
@@ -28,24 +29,29 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type testBundle struct {
 	db      *postgres.DB
+	api     *httpapi.Server
 	srv     *httptest.Server
 	inspect *asynq.Inspector
+	signer  *signed.Signer // the key the API checks acceptance links with
 	staff   string
 }
+
+const testKey = "test-key-test-key-test-key-test-key"
 
 func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	t.Helper()
 	db := pgtest.New(t)
 	rdb := redistest.New(t)
 	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
-	api := httpapi.New(db, queue, checks, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	signer := signed.New(testKey)
+	api := httpapi.New(db, queue, signer, checks, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	staff, err := db.CreateToken(context.Background(), muster.TokenStaff, 0, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testBundle{db: db, srv: srv, inspect: asynq.NewInspectorFromRedisClient(rdb.Client), staff: staff}
+	return &testBundle{db: db, api: api, srv: srv, inspect: asynq.NewInspectorFromRedisClient(rdb.Client), signer: signer, staff: staff}
 }
 
 type response struct {

@@ -191,7 +191,7 @@ func TestSignedEventsFromTheSignupApp(t *testing.T) {
 	const secret = "signup-app-secret-signup-app-secret"
 	now := time.Now()
 	rdb := redistest.New(t)
-	api := httpapi.New(b.db, jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3), nil,
+	api := httpapi.New(b.db, jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3), b.signer, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{SignupSecret: secret, Now: func() time.Time { return now }})
 	srv := httptest.NewServer(api)
 	defer srv.Close()

@@ -52,10 +52,11 @@ func (t Translator) T(id string, data any) (string, error) {
 
 // N translates id in the plural form for count; {{.Count}} is count.
 func (t Translator) N(id string, count int, data map[string]any) (string, error) {
-	td := map[string]any{"Count": count}
+	td := map[string]any{}
 	for k, v := range data {
 		td[k] = v
 	}
+	td["Count"] = count // the count chose the plural form; data may not override it
 	return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: count, TemplateData: td})
 }
 

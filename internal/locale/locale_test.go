@@ -1,6 +1,7 @@
 package locale_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/muster-dev/muster/internal/locale"
@@ -72,5 +73,24 @@ func TestRussianPluralForms(t *testing.T) {
 	en, err := b.For(muster.English).N("invite_expires", 1, nil)
 	if err != nil || en != "The link is valid for 1 day." {
 		t.Errorf("en N(1) = %q, %v", en, err)
+	}
+}
+
+func TestManagerAccountsPlural(t *testing.T) {
+	t.Parallel()
+	b, err := locale.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru := b.For(muster.Russian)
+	for count, want := range map[int]string{1: "к 1 аккаунту:", 2: "к 2 аккаунтам:", 5: "к 5 аккаунтам:", 21: "к 21 аккаунту:", 12: "к 12 аккаунтам:"} {
+		// Data that happens to hold a Count does not change the number shown.
+		got, err := ru.N("manager_accounts", count, map[string]any{"Count": 99})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(got, want) {
+			t.Errorf("N(%d) = %q, want it to end in %q", count, got, want)
+		}
 	}
 }

@@ -31,14 +31,17 @@ const (
 	WriteContractors               // invite, import, resend, exclude, edit cards
 	ManageAccounts                 // create accounts in the dashboard
 	ManageManagers                 // invite managers, edit access and roles
+	ReadDashboard                  // list and read accounts and managers
 )
 
-// roleActions is the permission table (README: "Roles").
+// roleActions is the permission table (README: "Roles"). What an actor may
+// do is further bounded by what it can see: a manager who is not the owner
+// acts only in the accounts given to them (SeesAccount, CheckReach).
 var roleActions = map[string][]Action{
-	RoleOwner:   {ReadContractors, WriteContractors, ManageAccounts, ManageManagers},
-	RoleAdmin:   {ReadContractors, WriteContractors, ManageAccounts, ManageManagers},
-	RoleManager: {ReadContractors, WriteContractors},
-	RoleViewer:  {ReadContractors},
+	RoleOwner:   {ReadDashboard, ReadContractors, WriteContractors, ManageAccounts, ManageManagers},
+	RoleAdmin:   {ReadDashboard, ReadContractors, WriteContractors, ManageAccounts, ManageManagers},
+	RoleManager: {ReadDashboard, ReadContractors, WriteContractors},
+	RoleViewer:  {ReadDashboard, ReadContractors},
 }
 
 // IsRole reports whether s is a known manager role.
@@ -66,6 +69,40 @@ func (a Actor) SeesAccount(acc *Account) bool {
 	default:
 		return slices.Contains(a.AccountIDs, acc.ID)
 	}
+}
+
+// Limited reports whether the actor reaches only the accounts it was given:
+// a manager token of any role but owner. Staff, client tokens and owners
+// reach every account of their dashboard.
+func (a Actor) Limited() bool {
+	return a.Kind == TokenManager && a.Role != RoleOwner
+}
+
+// CheckReach checks that a limited actor was given every account in ids,
+// so that nobody grants access they do not have. An account out of reach
+// reads exactly like an account that does not exist.
+func (a Actor) CheckReach(clientID int64, ids []int64) error {
+	if !a.Limited() {
+		return nil
+	}
+	for _, id := range ids {
+		if !slices.Contains(a.AccountIDs, id) {
+			return UnknownAccount(clientID, id)
+		}
+	}
+	return nil
+}
+
+// VisibleAccountIDs keeps the ids of the accounts the actor can see, so a
+// limited actor reading a colleague does not learn of other accounts.
+func (a Actor) VisibleAccountIDs(ids []int64) []int64 {
+	out := []int64{}
+	for _, id := range ids {
+		if !a.Limited() || slices.Contains(a.AccountIDs, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Allows reports whether the actor's role permits the action. Visibility is

@@ -47,14 +47,19 @@ type Invited struct {
 }
 
 // Delivery is everything the send job needs to write one email, read in
-// the same transaction that claims it.
+// the same transaction that claims it. A contractor's email is about one
+// account (AccountName); a manager's lists every account it opens
+// (AccountNames), with the role and who invited them.
 type Delivery struct {
-	Invitation  Invitation
-	Email       string
-	FullName    string
-	AccountName string
-	ClientName  string
-	Feature     string
+	Invitation   Invitation
+	Email        string
+	FullName     string
+	AccountName  string
+	ClientName   string
+	Feature      string
+	AccountNames []string
+	Role         string
+	Inviter      string // the inviting manager's name or email; "" for the dashboard itself
 }
 
 // Outcomes of claiming an invitation for sending.

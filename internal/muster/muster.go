@@ -64,6 +64,9 @@ type Account struct {
 	KYBStatus        string    `db:"kyb_status" json:"kyb_status"`
 	BasedOnAccountID *int64    `db:"based_on_account_id" json:"based_on_account_id,omitempty"`
 	CreatedAt        time.Time `db:"created_at" json:"created_at"`
+	// KYBDecidedAt is when staff verified or rejected the account, or when
+	// it was created reusing a verification.
+	KYBDecidedAt *time.Time `db:"kyb_decided_at" json:"kyb_decided_at,omitempty"`
 }
 
 // Manager roles. A role is set per dashboard and applies to every account
@@ -73,6 +76,13 @@ const (
 	RoleAdmin   = "admin"
 	RoleManager = "manager"
 	RoleViewer  = "viewer"
+)
+
+// Manager states.
+const (
+	ManagerInvited = "invited" // the invitation is out, not accepted yet
+	ManagerActive  = "active"  // accepted; may hold API tokens
+	ManagerRevoked = "revoked" // lost access (a merged-away owner)
 )
 
 // Manager is a client's employee. One email belongs to at most one dashboard.
@@ -85,6 +95,7 @@ type Manager struct {
 	Locale     Locale     `db:"locale" json:"locale"`
 	Status     string     `db:"status" json:"status"`
 	AccountIDs []int64    `db:"-" json:"account_ids"`
+	InvitedBy  *int64     `db:"invited_by" json:"invited_by,omitempty"` // the inviting manager
 	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
 	AcceptedAt *time.Time `db:"accepted_at" json:"accepted_at,omitempty"`
 }

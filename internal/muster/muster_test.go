@@ -1,6 +1,7 @@
 package muster
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,6 +95,102 @@ func TestActorReach(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := tt.actor.AuthorizeAccount(tt.acc, tt.act)
+		if (err == nil) != (tt.kind == KindInternal) || (err != nil && ErrorKind(err) != tt.kind) {
+			t.Errorf("%s: %v, want kind %d", tt.name, err, tt.kind)
+		}
+	}
+}
+
+func TestNewManagerInvite(t *testing.T) {
+	t.Parallel()
+	in, err := NewManagerInvite(1, " Olga@Example.TEST ", "Ольга", RoleAdmin, []int64{3, 1, 3}, "en-GB")
+	if err != nil || in.Email != "olga@example.test" || len(in.AccountIDs) != 2 || in.AccountIDs[0] != 1 || in.Locale != English {
+		t.Fatalf("%+v %v", in, err)
+	}
+	bad := []struct {
+		email, role string
+		ids         []int64
+		code        string
+	}{
+		{"o@x.test", "boss", []int64{1}, "invalid_role"},
+		{"o@x.test", RoleOwner, []int64{1}, "invalid_role"},
+		{"o@x.test", "", []int64{1}, "invalid_role"},
+		{"o@x.test", RoleViewer, nil, "invalid_account_ids"},
+		{"o@x.test", RoleViewer, []int64{1, -2}, "invalid_account_ids"},
+		{"o@", RoleViewer, []int64{1}, "invalid_email"},
+	}
+	for _, tt := range bad {
+		if _, err := NewManagerInvite(1, tt.email, "", tt.role, tt.ids, ""); ErrorCode(err) != tt.code {
+			t.Errorf("%+v: %v, want %s", tt, err, tt.code)
+		}
+	}
+}
+
+func TestManagerEditKeepsWhatTheEditorCannotSee(t *testing.T) {
+	t.Parallel()
+	if _, err := NewManagerEdit(1, nil, nil); ErrorCode(err) != "empty_edit" {
+		t.Errorf("empty edit: %v", err)
+	}
+	role := RoleViewer
+	e, err := NewManagerEdit(1, &role, nil)
+	if err != nil || e.AccountIDs != nil || !slices.Equal(e.Accounts([]int64{1, 2}), []int64{1, 2}) {
+		t.Errorf("role only: %+v %v", e, err)
+	}
+	ids := []int64{5, 3}
+	e, err = NewManagerEdit(1, nil, &ids)
+	if err != nil || !slices.Equal(e.Accounts([]int64{1, 2}), []int64{3, 5}) {
+		t.Errorf("unlimited: %v %v", e.Accounts([]int64{1, 2}), err)
+	}
+	// An editor who reaches 1 and 3 sets {3}: 1 goes, 2 (out of reach) stays.
+	e.AccountIDs, e.Limited, e.Reach = []int64{3}, true, []int64{1, 3}
+	if got := e.Accounts([]int64{1, 2}); !slices.Equal(got, []int64{2, 3}) {
+		t.Errorf("limited: %v", got)
+	}
+	// Nor may that editor change the role, which holds in account 2 too.
+	e.Role = RoleAdmin
+	if err := e.CheckRole(&Manager{ID: 4, Role: RoleViewer, AccountIDs: []int64{1, 2}}); ErrorKind(err) != KindForbidden {
+		t.Errorf("role beyond reach: %v", err)
+	}
+	if err := e.CheckRole(&Manager{ID: 4, Role: RoleViewer, AccountIDs: []int64{1, 3}}); err != nil {
+		t.Errorf("role within reach: %v", err)
+	}
+}
+
+func TestReachOfManagers(t *testing.T) {
+	t.Parallel()
+	admin := Actor{Kind: TokenManager, ClientID: 1, ManagerID: 7, Role: RoleAdmin, AccountIDs: []int64{10}}
+	owner := Actor{Kind: TokenManager, ClientID: 1, Role: RoleOwner}
+	if err := admin.CheckReach(1, []int64{10, 11}); ErrorCode(err) != "unknown_account" || !strings.Contains(err.Error(), "11") {
+		t.Errorf("admin grants 11: %v", err)
+	}
+	if err := owner.CheckReach(1, []int64{10, 11}); err != nil {
+		t.Errorf("owner: %v", err)
+	}
+	if got := admin.VisibleAccountIDs([]int64{10, 11}); !slices.Equal(got, []int64{10}) {
+		t.Errorf("admin sees %v", got)
+	}
+	ownerM := &Manager{ID: 1, ClientID: 1, Role: RoleOwner}
+	colleague := &Manager{ID: 2, ClientID: 1, Role: RoleViewer}
+	foreign := &Manager{ID: 3, ClientID: 2, Role: RoleViewer}
+	viewer := Actor{Kind: TokenManager, ClientID: 1, Role: RoleViewer}
+	client := Actor{Kind: TokenClient, ClientID: 1}
+	tests := []struct {
+		name  string
+		actor Actor
+		m     *Manager
+		act   Action
+		kind  Kind // KindInternal means allowed
+	}{
+		{"admin edits a colleague", admin, colleague, ManageManagers, KindInternal},
+		{"admin edits the owner", admin, ownerM, ManageManagers, KindForbidden},
+		{"admin reads the owner", admin, ownerM, ReadDashboard, KindInternal},
+		{"viewer edits", viewer, colleague, ManageManagers, KindForbidden},
+		{"viewer reads", viewer, colleague, ReadDashboard, KindInternal},
+		{"client edits the owner (the store refuses)", client, ownerM, ManageManagers, KindInternal},
+		{"another dashboard's manager", client, foreign, ReadDashboard, KindNotFound},
+	}
+	for _, tt := range tests {
+		err := tt.actor.AuthorizeManager(tt.m, tt.act)
 		if (err == nil) != (tt.kind == KindInternal) || (err != nil && ErrorKind(err) != tt.kind) {
 			t.Errorf("%s: %v, want kind %d", tt.name, err, tt.kind)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/muster-dev/muster/internal/muster"
 )
@@ -20,7 +21,7 @@ const invitationColumns = `id, membership_id, manager_id, kind, locale, status, 
 // expires and the invitation becomes claimable again. An invitation that
 // was sent, failed or cancelled is muster.ErrHandled. One whose reason
 // vanished (the contractor was excluded, or registered before a sign-up
-// email left) is cancelled here.
+// email left; the manager accepted or was revoked) is cancelled here.
 func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error) {
 	var d muster.Delivery
 	cancelled := false
@@ -37,35 +38,16 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 		if err != nil {
 			return fmt.Errorf("claim invitation %d: %w", id, err)
 		}
-		var row struct {
-			Email        string     `db:"email"`
-			FullName     string     `db:"full_name"`
-			AccountName  string     `db:"account_name"`
-			ClientName   string     `db:"client_name"`
-			Feature      string     `db:"feature"`
-			MemberStatus string     `db:"member_status"`
-			RegisteredAt *time.Time `db:"registered_at"`
+		var reason string
+		if d.Invitation.ManagerID != nil {
+			reason, err = readManagerDelivery(ctx, tx, &d)
+		} else {
+			reason, err = readContractorDelivery(ctx, tx, &d)
 		}
-		err = tx.GetContext(ctx, &row, `
-			SELECT c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
-			       m.feature, m.status AS member_status, c.registered_at
-			FROM memberships m
-			JOIN contractors c ON c.id = m.contractor_id
-			JOIN accounts a ON a.id = m.account_id
-			JOIN clients cl ON cl.id = a.client_id
-			WHERE m.id = $1`, d.Invitation.MembershipID)
 		if err != nil {
 			return fmt.Errorf("read invitation %d: %w", id, err)
 		}
-		d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
-			row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
-		reason := ""
-		switch {
-		case row.MemberStatus == muster.MemberExcluded:
-			reason = "the contractor was excluded from the account"
-		case row.RegisteredAt != nil && d.Invitation.Kind != muster.InviteAdded:
-			reason = "the contractor registered before it was sent"
-		default:
+		if reason == "" {
 			return nil
 		}
 		cancelled = true
@@ -78,6 +60,76 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 		return nil, muster.ErrHandled
 	}
 	return &d, nil
+}
+
+// readContractorDelivery fills d for an email to a contractor about one
+// account, and says why it should no longer be sent, if it should not.
+func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (cancel string, err error) {
+	var row struct {
+		Email        string     `db:"email"`
+		FullName     string     `db:"full_name"`
+		AccountName  string     `db:"account_name"`
+		ClientName   string     `db:"client_name"`
+		Feature      string     `db:"feature"`
+		MemberStatus string     `db:"member_status"`
+		RegisteredAt *time.Time `db:"registered_at"`
+	}
+	err = tx.GetContext(ctx, &row, `
+		SELECT c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
+		       m.feature, m.status AS member_status, c.registered_at
+		FROM memberships m
+		JOIN contractors c ON c.id = m.contractor_id
+		JOIN accounts a ON a.id = m.account_id
+		JOIN clients cl ON cl.id = a.client_id
+		WHERE m.id = $1`, d.Invitation.MembershipID)
+	if err != nil {
+		return "", err
+	}
+	d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
+		row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
+	switch {
+	case row.MemberStatus == muster.MemberExcluded:
+		return "the contractor was excluded from the account", nil
+	case row.RegisteredAt != nil && d.Invitation.Kind != muster.InviteAdded:
+		return "the contractor registered before it was sent", nil
+	}
+	return "", nil
+}
+
+// readManagerDelivery fills d for a manager's invitation: the dashboard,
+// the role, who invited them and the names of every account they get, as
+// the accounts stand now (an edit before sending is reflected).
+func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (cancel string, err error) {
+	var row struct {
+		Email        string         `db:"email"`
+		FullName     string         `db:"full_name"`
+		Role         string         `db:"role"`
+		Status       string         `db:"status"`
+		ClientName   string         `db:"client_name"`
+		Inviter      string         `db:"inviter"`
+		AccountNames pq.StringArray `db:"account_names"`
+	}
+	err = tx.GetContext(ctx, &row, `
+		SELECT m.email, m.full_name, m.role, m.status, cl.name AS client_name,
+		       COALESCE(NULLIF(inv.full_name, ''), inv.email, '') AS inviter,
+		       ARRAY(SELECT a.name FROM manager_accounts ma JOIN accounts a ON a.id = ma.account_id
+		              WHERE ma.manager_id = m.id ORDER BY a.name, a.id) AS account_names
+		FROM managers m
+		JOIN clients cl ON cl.id = m.client_id
+		LEFT JOIN managers inv ON inv.id = m.invited_by
+		WHERE m.id = $1`, d.Invitation.ManagerID)
+	if err != nil {
+		return "", err
+	}
+	d.Email, d.FullName, d.Role, d.ClientName, d.Inviter, d.AccountNames =
+		row.Email, row.FullName, row.Role, row.ClientName, row.Inviter, row.AccountNames
+	switch row.Status {
+	case muster.ManagerActive:
+		return "the manager accepted an earlier invitation", nil
+	case muster.ManagerRevoked:
+		return "the manager was revoked", nil
+	}
+	return "", nil
 }
 
 func whyUnclaimable(ctx context.Context, tx *sqlx.Tx, id int64) error {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -22,11 +23,6 @@ const tokenPrefix = "mst_"
 // is ever visible: the database keeps its SHA-256 alone. A token of 256
 // random bits needs no slow hash; nobody can guess one to test it.
 func (db *DB) CreateToken(ctx context.Context, kind string, clientID, managerID int64, name string) (string, error) {
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("token entropy: %w", err)
-	}
-	plain := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
 	var cid, mid *int64
 	switch kind {
 	case muster.TokenStaff:
@@ -51,16 +47,26 @@ func (db *DB) CreateToken(ctx context.Context, kind string, clientID, managerID 
 		if err != nil {
 			return "", fmt.Errorf("find manager %d: %w", managerID, err)
 		}
-		if m.Status != "active" {
+		if m.Status != muster.ManagerActive {
 			return "", muster.Conflict("manager_not_active", "manager %d is %s; only an active manager gets a token", managerID, m.Status)
 		}
 		cid, mid = &m.ClientID, &managerID
 	default:
 		return "", muster.Invalid("invalid_token_kind", "token kind %q is not staff, client or manager", kind)
 	}
-	_, err := db.ExecContext(ctx, `
+	return insertToken(ctx, db, kind, cid, mid, name)
+}
+
+// insertToken stores a new token of the given scope and returns it in clear.
+func insertToken(ctx context.Context, e sqlx.ExecerContext, kind string, clientID, managerID *int64, name string) (string, error) {
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("token entropy: %w", err)
+	}
+	plain := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
+	_, err := e.ExecContext(ctx, `
 		INSERT INTO api_tokens (kind, client_id, manager_id, name, hash) VALUES ($1, $2, $3, $4, $5)`,
-		kind, cid, mid, name, hashToken(plain))
+		kind, clientID, managerID, name, hashToken(plain))
 	if err != nil {
 		return "", fmt.Errorf("insert token: %w", err)
 	}
