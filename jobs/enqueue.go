@@ -58,6 +58,20 @@ func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, d
 	return nil
 }
 
+// Merge enqueues a recorded merge; enqueueing it again while it waits or
+// runs is a no-op.
+func (e *Enqueuer) Merge(ctx context.Context, mergeID int64) error {
+	task, err := newTask(MergeArgs{MergeID: mergeID},
+		asynq.TaskID("merge:"+strconv.FormatInt(mergeID, 10)), asynq.Queue(QueueDefault), asynq.MaxRetry(10))
+	if err != nil {
+		return err
+	}
+	if _, err = e.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue merge %d: %w", mergeID, err)
+	}
+	return nil
+}
+
 // enqueuers is how many enqueues run at once in SendMany: one Redis round
 // trip each, so a few in flight multiply the throughput.
 const enqueuers = 8

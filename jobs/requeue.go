@@ -12,6 +12,7 @@ import (
 // RequeueStore is what the requeue sweep needs from the database.
 type RequeueStore interface {
 	TakeUnsent(ctx context.Context, olderThan time.Duration, limit int) ([]muster.Unsent, error)
+	TakeOpenMerges(ctx context.Context, olderThan time.Duration) ([]int64, error)
 }
 
 // Requeuer is the handler of TypeRequeue. PostgreSQL, not Redis, knows
@@ -30,6 +31,15 @@ const requeueBatch = 1000
 
 // Process sweeps until nothing older than After is left.
 func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
+	merges, err := r.Store.TakeOpenMerges(ctx, r.After)
+	if err != nil {
+		return err
+	}
+	for _, id := range merges {
+		if err := r.Queue.Merge(ctx, id); err != nil {
+			return fmt.Errorf("requeue: %w", err)
+		}
+	}
 	total := 0
 	for {
 		batch, err := r.Store.TakeUnsent(ctx, r.After, requeueBatch)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -95,6 +96,7 @@ var template = map[string]string{
 	muster.InviteRemind:  "reminder",
 	muster.InviteAdded:   "added",
 	muster.InviteManager: "manager",
+	muster.InviteMerged:  "merged",
 }
 
 func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
@@ -106,7 +108,7 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	id := strconv.FormatInt(inv.ID, 10)
 	link, days := s.AppURL+"/login", linkDays
 	switch inv.Kind {
-	case muster.InviteAdded:
+	case muster.InviteAdded, muster.InviteMerged:
 	case muster.InviteManager:
 		days = managerLinkDays
 		token := s.Signer.Sign(ManagerPurpose, id, time.Duration(days)*24*time.Hour)
@@ -119,6 +121,7 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 		"Name": d.FullName, "Email": d.Email, "Client": d.ClientName, "Account": d.AccountName,
 		"Feature": d.Feature, "URL": link, "Days": days,
 		"Accounts": d.AccountNames, "Role": d.Role, "Inviter": d.Inviter,
+		"Audience": d.Audience, "Sources": strings.Join(d.Sources, ", "),
 	})
 	if err != nil {
 		return nil, &mail.PermanentError{Err: err}

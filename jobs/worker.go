@@ -28,6 +28,7 @@ type Handlers struct {
 	Send      *Sender
 	Requeue   *Requeuer
 	Reminders *Reminders
+	Merger    *Merger
 }
 
 // Worker runs two Asynq servers in one process: one for interactive
@@ -45,6 +46,7 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	mux.Handle(TypeSend, typed(h.Send.Process))
 	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
 	mux.Handle(TypeRemind, typed(h.Reminders.Process))
+	mux.Handle(TypeMerge, typed(h.Merger.Process))
 	base := asynq.Config{
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.

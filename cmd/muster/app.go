@@ -146,6 +146,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 			Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
 		},
 		Requeue: &jobs.Requeuer{Store: a.db, Queue: a.queue, After: a.cfg.RequeueAfter, Log: a.log},
+		Merger:  &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
 		Reminders: &jobs.Reminders{
 			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log,
 		},

@@ -20,6 +20,8 @@ const (
 	onlyStaff202  = "202 404 404 404 404 404 404 401"
 	writes200     = "200 200 200 200 200 403 404 401" // contractor work: not viewers
 	writes201     = "201 201 201 201 201 403 404 401"
+	staffOnly200  = "200 403 403 403 403 403 403 401" // platform work: 403 to everyone else
+	staffOnly202  = "202 403 403 403 403 403 403 401"
 	managesAdmins = "202 202 202 202 403 403 403 401"
 )
 
@@ -100,6 +102,14 @@ var accessMatrix = []accessRow{
 	{"POST /v1/managers/{id}/resend", func(d *dashboard, _ int) (string, any) {
 		return path("/v1/managers/{id}/resend", d.target), nil
 	}, managesAdmins, onlyStaff202},
+	// Merges are the platform's: staff only, whichever dashboards.
+	{"POST /v1/merges", func(d *dashboard, _ int) (string, any) {
+		return "/v1/merges", map[string]any{"target_client_id": d.clientID, "source_client_ids": []int64{d.sibling}, "dry_run": true}
+	}, staffOnly202, staffOnly202},
+	{"GET /v1/merges", fixed("/v1/merges", nil), staffOnly200, staffOnly200},
+	{"GET /v1/merges/{id}", func(d *dashboard, _ int) (string, any) {
+		return "/v1/merges/" + strconv.FormatInt(d.merge, 10), nil
+	}, staffOnly200, staffOnly200},
 	// Public: the signed token is the credential, whoever sends it.
 	{"POST /v1/manager-invitations/accept", fixed("/v1/manager-invitations/accept", map[string]any{"token": "forged.token"}),
 		"400 400 400 400 400 400 400 400", "400 400 400 400 400 400 400 400"},

@@ -57,8 +57,8 @@ func (s *Server) decideKYB(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !actor(r).Staff() {
-		return muster.Errorf(muster.KindForbidden, "staff_only", "only platform staff tokens may record KYB decisions")
+	if err := staffOnly(actor(r), "record KYB decisions"); err != nil {
+		return err
 	}
 	var req struct {
 		Status string `json:"status"`

@@ -10,8 +10,8 @@ import (
 // owner (the main profile) and its first account, as a company does when
 // it registers.
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request) error {
-	if !actor(r).Staff() {
-		return muster.Errorf(muster.KindForbidden, "staff_only", "only platform staff tokens may create clients")
+	if err := staffOnly(actor(r), "create clients"); err != nil {
+		return err
 	}
 	var req struct {
 		Name        string `json:"name"`

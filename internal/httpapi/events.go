@@ -33,7 +33,7 @@ func (s *Server) contractorEvent(w http.ResponseWriter, r *http.Request) error {
 		if err := s.verifySignature(sig, body); err != nil {
 			return err
 		}
-	} else if err := s.requireStaff(r); err != nil {
+	} else if err := s.authStaff(r); err != nil {
 		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -60,7 +60,9 @@ func (s *Server) contractorEvent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) requireStaff(r *http.Request) error {
+// authStaff authenticates the bearer token of a request that did not come
+// through s.authed, and requires staff.
+func (s *Server) authStaff(r *http.Request) error {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		return muster.Errorf(muster.KindUnauthenticated, "missing_token",
@@ -70,10 +72,7 @@ func (s *Server) requireStaff(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !a.Staff() {
-		return muster.Errorf(muster.KindForbidden, "staff_only", "onboarding events need a staff token or the sign-up app's signature")
-	}
-	return nil
+	return staffOnly(*a, "post onboarding events without the sign-up app's signature")
 }
 
 func (s *Server) verifySignature(header string, body []byte) error {

@@ -27,6 +27,8 @@ type dashboard struct {
 	email      string // the contractor's email
 	spare      int64  // another contractor in account, for exclusion
 	task       int64  // a task of contractor
+	sibling    int64  // another dashboard, for dry-run merges into this one
+	merge      int64  // a dry-run merge of sibling into this dashboard
 	target     int64  // an invited viewer of account, not accepted yet
 	managers   map[string]int64
 	tokens     map[string]string // by actor; "anon" is no token
@@ -35,7 +37,7 @@ type dashboard struct {
 func (b *testBundle) dashboard(t *testing.T, name string) *dashboard {
 	t.Helper()
 	ctx := context.Background()
-	slug := strings.ToLower(name)
+	slug := strings.ToLower(strings.ReplaceAll(name, " ", ""))
 	res := expect(t, b.do(t, "POST", "/v1/clients", b.staff, map[string]any{"name": name, "owner_email": "owner@" + slug + ".test"}), 201)
 	d := &dashboard{
 		clientID: num(obj(res.body["client"])["id"]),
@@ -72,6 +74,10 @@ func (b *testBundle) dashboard(t *testing.T, name string) *dashboard {
 	d.spare = num(obj(res.body["contractor"])["id"])
 	res = expect(t, b.do(t, "POST", path("/v1/accounts/{id}/tasks", d.account), d.tokens["client"], map[string]any{"contractor_id": d.contractor, "title": "First task"}), 201)
 	d.task = num(res.body["id"])
+	res = expect(t, b.do(t, "POST", "/v1/clients", b.staff, map[string]any{"name": name + " Sibling", "owner_email": "owner@sibling-" + slug + ".test"}), 201)
+	d.sibling = num(obj(res.body["client"])["id"])
+	res = expect(t, b.do(t, "POST", "/v1/merges", b.staff, map[string]any{"target_client_id": d.clientID, "source_client_ids": []int64{d.sibling}, "dry_run": true}), 202)
+	d.merge = num(res.body["id"])
 	return d
 }
 

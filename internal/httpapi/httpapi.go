@@ -48,11 +48,15 @@ type Store interface {
 	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
 	UpdateManager(ctx context.Context, e muster.ManagerEdit) (*muster.Manager, error)
 	AcceptManager(ctx context.Context, invitationID int64, tokenName string) (*muster.Manager, string, error)
+	CreateMerge(ctx context.Context, req muster.MergeRequest, by muster.Actor) (*muster.Merge, bool, error)
+	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
+	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
 }
 
 // Queue is what the API needs from the job queue.
 type Queue interface {
 	Send(ctx context.Context, invitationID int64, queue string) error
+	Merge(ctx context.Context, mergeID int64) error
 }
 
 // Check is a named readiness probe (PostgreSQL, Redis).
@@ -144,6 +148,9 @@ func (s *Server) routes() {
 	s.mux.Handle("PATCH /v1/managers/{id}", s.authed(s.editManager))
 	s.mux.Handle("POST /v1/managers/{id}/resend", s.authed(s.resendManager))
 	s.mux.Handle("POST /v1/manager-invitations/accept", s.public(s.acceptManager))
+	s.mux.Handle("POST /v1/merges", s.authed(s.createMerge))
+	s.mux.Handle("GET /v1/merges", s.authed(s.listMerges))
+	s.mux.Handle("GET /v1/merges/{id}", s.authed(s.readMerge))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return muster.NotFound("route_not_found", "no route for %s %s", r.Method, r.URL.Path)
 	}))
@@ -278,6 +285,14 @@ func pathID(r *http.Request, param, what string) (int64, error) {
 		return 0, muster.NotFound(what+"_not_found", "%s %q not found", what, v)
 	}
 	return id, nil
+}
+
+// staffOnly refuses anyone but platform staff to do what.
+func staffOnly(a muster.Actor, what string) error {
+	if !a.Staff() {
+		return muster.Errorf(muster.KindForbidden, "staff_only", "only platform staff tokens may %s", what)
+	}
+	return nil
 }
 
 func actor(r *http.Request) muster.Actor {

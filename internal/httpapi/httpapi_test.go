@@ -32,6 +32,7 @@ type testBundle struct {
 	api     *httpapi.Server
 	srv     *httptest.Server
 	inspect *asynq.Inspector
+	queue   *jobs.Enqueuer
 	signer  *signed.Signer // the key the API checks acceptance links with
 	staff   string
 }
@@ -51,7 +52,7 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testBundle{db: db, api: api, srv: srv, inspect: asynq.NewInspectorFromRedisClient(rdb.Client), signer: signer, staff: staff}
+	return &testBundle{db: db, api: api, srv: srv, inspect: asynq.NewInspectorFromRedisClient(rdb.Client), queue: queue, signer: signer, staff: staff}
 }
 
 type response struct {

@@ -60,7 +60,18 @@ type Delivery struct {
 	AccountNames []string
 	Role         string
 	Inviter      string // the inviting manager's name or email; "" for the dashboard itself
+	// Merge notices: who reads it (MergeAudience…) and the dashboards
+	// merged away; ClientName is the dashboard they were merged into.
+	Audience string
+	Sources  []string
 }
+
+// Who a merge notice is for.
+const (
+	AudienceTargetOwner = "target_owner" // accounts arrived in their dashboard
+	AudienceSourceOwner = "source_owner" // their login lost access
+	AudienceManager     = "manager"      // their accounts now live in another dashboard
+)
 
 // Outcomes of claiming an invitation for sending.
 var (

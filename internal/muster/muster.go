@@ -155,6 +155,7 @@ const (
 	InviteResend  = "resend" // the signup invite, sent again on request
 	InviteRemind  = "reminder"
 	InviteManager = "manager" // a manager's access to one or more accounts
+	InviteMerged  = "merged"  // a notice to a manager about a dashboard merge
 )
 
 // Invitation sending states.

@@ -27,12 +27,8 @@ func (db *DB) CreateAccount(ctx context.Context, clientID int64, name string, ba
 func (db *DB) CreateAccountFor(ctx context.Context, managerID, clientID int64, name string, basedOn *int64) (*muster.Account, error) {
 	var a muster.Account
 	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
-		var c muster.Client
-		if err := getClient(ctx, tx, clientID, &c); err != nil {
+		if err := lockLiveClient(ctx, tx, clientID); err != nil {
 			return err
-		}
-		if c.MergedIntoID != nil {
-			return muster.Conflict("client_merged", "client %d was merged into client %d; add the account there", c.ID, *c.MergedIntoID)
 		}
 		kyb := muster.KYBPending
 		if basedOn != nil {

@@ -55,6 +55,25 @@ func (db *DB) FindClient(ctx context.Context, id int64) (*muster.Client, error) 
 	return &c, nil
 }
 
+// lockLiveClient checks that a dashboard was not merged away and holds a
+// share lock on it until the transaction ends: a change adding to the
+// dashboard waits for a merge running on it, then sees it merged, instead
+// of leaving an account or a manager behind in a merged-away dashboard.
+func lockLiveClient(ctx context.Context, tx *sqlx.Tx, id int64) error {
+	var c muster.Client
+	err := tx.GetContext(ctx, &c, `SELECT `+clientColumns+` FROM clients c WHERE c.id = $1 FOR SHARE OF c`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return muster.NotFound("client_not_found", "client %d not found", id)
+	}
+	if err != nil {
+		return fmt.Errorf("lock client %d: %w", id, err)
+	}
+	if c.MergedIntoID != nil {
+		return muster.Conflict("client_merged", "client %d was merged into client %d; work in that dashboard now", c.ID, *c.MergedIntoID)
+	}
+	return nil
+}
+
 func getClient(ctx context.Context, q sqlx.QueryerContext, id int64, c *muster.Client) error {
 	err := sqlx.GetContext(ctx, q, c, `SELECT `+clientColumns+` FROM clients c WHERE c.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {

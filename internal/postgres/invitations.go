@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -39,9 +41,12 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 			return fmt.Errorf("claim invitation %d: %w", id, err)
 		}
 		var reason string
-		if d.Invitation.ManagerID != nil {
+		switch {
+		case d.Invitation.Kind == muster.InviteMerged:
+			err = readMergeDelivery(ctx, tx, &d)
+		case d.Invitation.ManagerID != nil:
 			reason, err = readManagerDelivery(ctx, tx, &d)
-		} else {
+		default:
 			reason, err = readContractorDelivery(ctx, tx, &d)
 		}
 		if err != nil {
@@ -130,6 +135,64 @@ func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (
 		return "the manager was revoked", nil
 	}
 	return "", nil
+}
+
+// readMergeDelivery fills d for a merge notice: which dashboards went into
+// which, and the accounts that concern the reader, under their new names.
+// It is sent whatever the reader's state: a source owner is revoked by the
+// merge and is told so.
+func readMergeDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) error {
+	var row struct {
+		Email    string `db:"email"`
+		FullName string `db:"full_name"`
+		Role     string `db:"role"`
+		Plan     []byte `db:"plan"`
+	}
+	err := tx.GetContext(ctx, &row, `
+		SELECT m.email, m.full_name, m.role, g.plan
+		  FROM invitations i JOIN managers m ON m.id = i.manager_id JOIN merges g ON g.id = i.merge_id
+		 WHERE i.id = $1`, d.Invitation.ID)
+	if err != nil {
+		return err
+	}
+	var plan muster.MergePlan
+	if err := json.Unmarshal(row.Plan, &plan); err != nil {
+		return fmt.Errorf("decode merge plan: %w", err)
+	}
+	d.Email, d.FullName, d.ClientName = row.Email, row.FullName, plan.Target.Name
+	from := map[int64]bool{} // the dashboards whose accounts the reader hears about
+	switch {
+	case row.Role == muster.RoleOwner && slices.ContainsFunc(plan.Sources, func(c muster.MergeClient) bool { return c.OwnerEmail == row.Email }):
+		d.Audience = muster.AudienceSourceOwner
+	case row.Role == muster.RoleOwner:
+		d.Audience = muster.AudienceTargetOwner
+	default:
+		d.Audience = muster.AudienceManager
+	}
+	for _, s := range plan.Sources {
+		if d.Audience != muster.AudienceSourceOwner || s.OwnerEmail == row.Email {
+			from[s.ID] = true
+			d.Sources = append(d.Sources, s.Name)
+		}
+	}
+	var mine []int64
+	for _, m := range plan.Managers {
+		if m.Email == row.Email {
+			mine = m.AccountIDs
+		}
+	}
+	d.AccountNames = nil
+	for _, a := range plan.Accounts {
+		if !from[a.FromClientID] || (d.Audience == muster.AudienceManager && !slices.Contains(mine, a.ID)) {
+			continue
+		}
+		name := a.Name
+		if a.RenamedTo != "" {
+			name = a.RenamedTo
+		}
+		d.AccountNames = append(d.AccountNames, name)
+	}
+	return nil
 }
 
 func whyUnclaimable(ctx context.Context, tx *sqlx.Tx, id int64) error {

@@ -41,12 +41,8 @@ func (db *DB) InviteManager(ctx context.Context, in muster.ManagerInvite) (*must
 	var m muster.Manager
 	var inv muster.Invitation
 	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
-		var c muster.Client
-		if err := getClient(ctx, tx, in.ClientID, &c); err != nil {
+		if err := lockLiveClient(ctx, tx, in.ClientID); err != nil {
 			return err
-		}
-		if c.MergedIntoID != nil {
-			return muster.Conflict("client_merged", "client %d was merged into client %d; invite the manager there", c.ID, *c.MergedIntoID)
 		}
 		if err := checkAccounts(ctx, tx, in.ClientID, in.AccountIDs); err != nil {
 			return err

@@ -1,0 +1,61 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/muster-dev/muster/internal/muster"
+)
+
+// TypeMerge carries out one recorded dashboard merge.
+const TypeMerge = "dashboard:merge"
+
+// MergeArgs: run merge MergeID.
+type MergeArgs struct {
+	MergeID int64 `json:"merge_id"`
+}
+
+func (MergeArgs) Kind() string { return TypeMerge }
+
+// MergeStore is what merging needs from the database.
+type MergeStore interface {
+	RunMerge(ctx context.Context, id int64, progress func(step string, percent int) error) (*muster.Merge, []int64, error)
+	MergeProgress(ctx context.Context, id int64, step string, percent int) error
+	FailMerge(ctx context.Context, id int64, reason string) error
+}
+
+// Merger is the handler of TypeMerge. The merge is one transaction in
+// PostgreSQL; a worker killed half way leaves the old state, and the retry
+// (or the requeue sweep) runs it again to the end. A merge that finished
+// does nothing when delivered again.
+type Merger struct {
+	Store MergeStore
+	Queue *Enqueuer
+	Log   *slog.Logger
+}
+
+// Process runs the merge and sends its notices.
+func (m *Merger) Process(ctx context.Context, args MergeArgs) error {
+	merge, notices, err := m.Store.RunMerge(ctx, args.MergeID, func(step string, percent int) error {
+		return m.Store.MergeProgress(ctx, args.MergeID, step, percent)
+	})
+	if e := muster.AsError(err); e != nil {
+		// The dashboards changed since the request (another merge won):
+		// retrying cannot help; the merge says why.
+		if ferr := m.Store.FailMerge(ctx, args.MergeID, e.Message); ferr != nil {
+			return ferr
+		}
+		return fmt.Errorf("merge %d: %w: %w", args.MergeID, err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("merge %d: %w", args.MergeID, err)
+	}
+	if err := m.Queue.SendMany(ctx, notices, QueueCritical, 0); err != nil {
+		m.Log.Warn("merge notices not enqueued; the requeue sweep will send them", "merge", merge.ID, "error", err)
+	}
+	m.Log.Info("merge done", "merge", merge.ID, "target", merge.TargetClientID, "sources", merge.SourceClientIDs, "dry_run", merge.DryRun)
+	return nil
+}
