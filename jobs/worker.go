@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -166,7 +167,16 @@ type logger struct{ l *slog.Logger }
 func (a logger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
 func (a logger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
 func (a logger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
-func (a logger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a logger) Error(args ...any) {
+	msg := fmt.Sprint(args...)
+	// The scheduler tries to close the Redis client we share with it on
+	// every shutdown and reports that it may not: expected, not an error.
+	if strings.Contains(msg, "redis connection is shared") {
+		a.l.Debug(msg, "component", "asynq")
+		return
+	}
+	a.l.Error(msg, "component", "asynq")
+}
 func (a logger) Fatal(args ...any) {
 	a.l.Error(fmt.Sprint(args...), "component", "asynq")
 	os.Exit(1)

@@ -57,11 +57,7 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 
 // contractorCard: GET /v1/accounts/{id}/contractors/{cid}.
 func (s *Server) contractorCard(w http.ResponseWriter, r *http.Request) error {
-	acc, err := s.account(r, muster.ReadContractors)
-	if err != nil {
-		return err
-	}
-	cid, err := contractorID(r)
+	acc, cid, err := s.member(r, muster.ReadContractors)
 	if err != nil {
 		return err
 	}
@@ -99,17 +95,21 @@ func (s *Server) listContractors(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// contractorID reads {cid}.
-func contractorID(r *http.Request) (int64, error) { return pathID(r, "cid", "contractor") }
+// member reads the {id} account, checks that the actor may do act in it,
+// and reads the {cid} contractor.
+func (s *Server) member(r *http.Request, act muster.Action) (*muster.Account, int64, error) {
+	acc, err := s.account(r, act)
+	if err != nil {
+		return nil, 0, err
+	}
+	cid, err := pathID(r, "cid", "contractor")
+	return acc, cid, err
+}
 
 // updateCard: PATCH /v1/accounts/{id}/contractors/{cid} {feature?, notes?,
 // manager_ids?}; answers with the whole card.
 func (s *Server) updateCard(w http.ResponseWriter, r *http.Request) error {
-	acc, err := s.account(r, muster.WriteContractors)
-	if err != nil {
-		return err
-	}
-	cid, err := contractorID(r)
+	acc, cid, err := s.member(r, muster.WriteContractors)
 	if err != nil {
 		return err
 	}
@@ -143,11 +143,7 @@ func (s *Server) writeCard(w http.ResponseWriter, r *http.Request, accountID, ci
 // resend: POST …/contractors/{cid}/resend — the sign-up invitation again,
 // in the contractor's language; 429 with Retry-After when too soon.
 func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
-	acc, err := s.account(r, muster.WriteContractors)
-	if err != nil {
-		return err
-	}
-	cid, err := contractorID(r)
+	acc, cid, err := s.member(r, muster.WriteContractors)
 	if err != nil {
 		return err
 	}
@@ -163,11 +159,7 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
 // exclude: POST …/contractors/{cid}/exclude — out of the account, pending
 // emails cancelled; inviting again undoes it.
 func (s *Server) exclude(w http.ResponseWriter, r *http.Request) error {
-	acc, err := s.account(r, muster.WriteContractors)
-	if err != nil {
-		return err
-	}
-	cid, err := contractorID(r)
+	acc, cid, err := s.member(r, muster.WriteContractors)
 	if err != nil {
 		return err
 	}

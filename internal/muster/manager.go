@@ -123,12 +123,7 @@ func cleanAccountIDs(ids []int64) ([]int64, error) {
 	if len(ids) == 0 {
 		return nil, Invalid("invalid_account_ids", "account_ids is empty; give the manager at least one account")
 	}
-	for _, id := range ids {
-		if id <= 0 {
-			return nil, Invalid("invalid_account_ids", "account_ids holds %d, which is not an account id", id)
-		}
-	}
-	return slices.Compact(slices.Sorted(slices.Values(ids))), nil
+	return cleanIDs("account_ids", ids)
 }
 
 // UnknownAccount is the error for an account id in account_ids that is not
