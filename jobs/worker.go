@@ -22,6 +22,9 @@ type WorkerConfig struct {
 	RetryBase       time.Duration // first retry delay, doubled each time
 	ShutdownTimeout time.Duration // grace for running jobs on stop
 	Log             *slog.Logger
+	// Observe, when set, is told every task run: its type, its result
+	// (ok, retry or failed) and how long it took.
+	Observe func(taskType, result string, d time.Duration)
 }
 
 // Handlers are the task handlers a worker runs.
@@ -43,7 +46,7 @@ type Worker struct {
 // NewWorker builds a worker on rc.
 func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	mux := asynq.NewServeMux()
-	mux.Use(logTasks(cfg.Log))
+	mux.Use(watchTasks(cfg.Log, cfg.Observe))
 	mux.Handle(TypeSend, typed(h.Send.Process))
 	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
 	mux.Handle(TypeRemind, typed(h.Reminders.Process))
@@ -139,22 +142,30 @@ func NewScheduler(rc redis.UniversalClient, log *slog.Logger, periodic []Periodi
 	return s, nil
 }
 
-// logTasks logs every task's outcome once, with its duration.
-func logTasks(log *slog.Logger) asynq.MiddlewareFunc {
+// watchTasks logs every task's outcome once, with its duration, and tells
+// observe (metrics) about it.
+func watchTasks(log *slog.Logger, observe func(string, string, time.Duration)) asynq.MiddlewareFunc {
 	return func(next asynq.Handler) asynq.Handler {
 		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 			start := time.Now()
 			err := next.ProcessTask(ctx, t)
+			took := time.Since(start)
 			id, _ := asynq.GetTaskID(ctx)
 			retry, _ := asynq.GetRetryCount(ctx)
-			attrs := []any{"task", t.Type(), "id", id, "retry", retry, "duration", time.Since(start)}
+			attrs := []any{"task", t.Type(), "id", id, "retry", retry, "duration", took}
+			result := "ok"
 			switch {
 			case err == nil:
 				log.Debug("task done", attrs...)
 			case errors.Is(err, asynq.SkipRetry):
+				result = "failed"
 				log.Error("task failed for good", append(attrs, "error", err)...)
 			default:
+				result = "retry"
 				log.Warn("task failed, will retry", append(attrs, "error", err)...)
+			}
+			if observe != nil {
+				observe(t.Type(), result, took)
 			}
 			return err
 		})

@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/locale"
+	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/postgres"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/jobs"
@@ -27,11 +30,12 @@ import (
 
 // app holds the connections every role shares.
 type app struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	db    *postgres.DB
-	redis redis.UniversalClient
-	queue *jobs.Enqueuer
+	cfg     *config.Config
+	log     *slog.Logger
+	db      *postgres.DB
+	redis   redis.UniversalClient
+	queue   *jobs.Enqueuer
+	metrics *metrics.Metrics
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -53,7 +57,7 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, mig
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, db: db}
+	a := &app{cfg: cfg, log: log, db: db, metrics: metrics.New()}
 	if a.redis, err = jobs.NewRedis(cfg.RedisURL); err != nil {
 		a.close()
 		return nil, err
@@ -153,7 +157,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	}
 	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
-		RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log,
+		RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log, Observe: a.metrics.ObserveTask,
 	}, h)
 	return w, func() { sender.Close() }, nil
 }
@@ -180,7 +184,13 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 	api := httpapi.New(a.db, a.queue, signer, []httpapi.Check{
 		{Name: "postgres", Ping: a.db.PingContext},
 		{Name: "redis", Ping: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
-	}, a.log, httpapi.Options{ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret})
+	}, a.log, httpapi.Options{
+		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret,
+		Metrics: a.metrics, MetricsHandler: a.metrics.Handler(),
+		Monitor: asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}}),
+	})
+	// The queues' sizes and latencies, read from Redis at each scrape.
+	a.metrics.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(a.redis)))
 	return &http.Server{
 		Addr:              a.cfg.HTTPAddr,
 		Handler:           api,
@@ -188,6 +198,11 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		IdleTimeout:       2 * time.Minute,
 	}, nil
 }
+
+// sharedRedis hands the process's Redis client to the Asynq web UI.
+type sharedRedis struct{ c redis.UniversalClient }
+
+func (s sharedRedis) MakeRedisClient() any { return s.c }
 
 func redactURL(raw string) string {
 	if i := strings.Index(raw, "@"); i > 0 {

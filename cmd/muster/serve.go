@@ -51,15 +51,11 @@ func serve(ctx context.Context, role string, getenv func(string) string, stderr 
 		stops = append(stops, s.Shutdown)
 		a.log.Info("scheduler started")
 	}
-	errc := make(chan error, 1)
-	if all || role == "web" {
-		srv, err := a.web(ctx)
-		if err != nil {
-			return err
-		}
+	errc := make(chan error, 2)
+	listen := func(name, variable string, srv *http.Server) error {
 		ln, err := net.Listen("tcp", srv.Addr)
 		if err != nil {
-			return fmt.Errorf("HTTP_ADDR %s: %w", srv.Addr, err)
+			return fmt.Errorf("%s %s: %w", variable, srv.Addr, err)
 		}
 		go func() { errc <- srv.Serve(ln) }()
 		stops = append(stops, func() {
@@ -67,7 +63,24 @@ func serve(ctx context.Context, role string, getenv func(string) string, stderr 
 			defer cancel()
 			_ = srv.Shutdown(ctx)
 		})
-		a.log.Info("admin API listening", "url", "http://"+ln.Addr().String())
+		a.log.Info(name+" listening", "url", "http://"+ln.Addr().String())
+		return nil
+	}
+	if all || role == "web" {
+		srv, err := a.web(ctx)
+		if err != nil {
+			return err
+		}
+		if err := listen("admin API", "HTTP_ADDR", srv); err != nil {
+			return err
+		}
+	} else if a.cfg.MetricsAddr != "" {
+		// A worker or scheduler alone has no API; its metrics get a port.
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics.Handler())
+		if err := listen("metrics", "METRICS_ADDR", &http.Server{Addr: a.cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}); err != nil {
+			return err
+		}
 	}
 	select {
 	case <-ctx.Done():

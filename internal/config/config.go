@@ -38,6 +38,11 @@ type Config struct {
 	MailFrom string
 	// HTTPAddr is where the admin API listens (HTTP_ADDR). Default 127.0.0.1:8080.
 	HTTPAddr string
+	// MetricsAddr is where a worker or scheduler running alone serves
+	// GET /metrics (METRICS_ADDR), unauthenticated: bind it to a private
+	// interface. Empty: no metrics port. The web role serves /metrics on
+	// HTTP_ADDR to staff tokens instead.
+	MetricsAddr string
 	// AppURL is the platform's web app, linked from emails (APP_URL).
 	// Default http://localhost:3000.
 	AppURL string
@@ -99,6 +104,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		MailDir:          r.str("MAIL_DIR", "./var/mail"),
 		MailFrom:         r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
 		HTTPAddr:         r.str("HTTP_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:      r.str("METRICS_ADDR", ""),
 		AppURL:           strings.TrimRight(r.url("APP_URL", "http://localhost:3000", "http", "https"), "/"),
 		SecretKey:        r.secret("SECRET_KEY"),
 		Concurrency:      r.int("WORKER_CONCURRENCY", 10, 1, 1000),

@@ -110,6 +110,9 @@ var accessMatrix = []accessRow{
 	{"GET /v1/merges/{id}", func(d *dashboard, _ int) (string, any) {
 		return "/v1/merges/" + strconv.FormatInt(d.merge, 10), nil
 	}, staffOnly200, staffOnly200},
+	// The service's internals: staff only.
+	{"GET /metrics", fixed("/metrics", nil), staffOnly200, staffOnly200},
+	{"/asynq/", fixed("/asynq/", nil), staffOnly200, staffOnly200},
 	// Public: the signed token is the credential, whoever sends it.
 	{"POST /v1/manager-invitations/accept", fixed("/v1/manager-invitations/accept", map[string]any{"token": "forged.token"}),
 		"400 400 400 400 400 400 400 400", "400 400 400 400 400 400 400 400"},

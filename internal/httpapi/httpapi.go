@@ -86,6 +86,16 @@ type Options struct {
 	SignupSecret string
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Metrics records every request; MetricsHandler serves GET /metrics.
+	Metrics        Observer
+	MetricsHandler http.Handler
+	// Monitor is the Asynq web UI, served under /asynq/ to staff.
+	Monitor http.Handler
+}
+
+// Observer records a request's route pattern, method, status and time.
+type Observer interface {
+	ObserveHTTP(route, method string, code int, d time.Duration)
 }
 
 // New builds the API and its routes. signer must use the worker's key.
@@ -151,6 +161,8 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /v1/merges", s.authed(s.createMerge))
 	s.mux.Handle("GET /v1/merges", s.authed(s.listMerges))
 	s.mux.Handle("GET /v1/merges/{id}", s.authed(s.readMerge))
+	s.mux.Handle("GET /metrics", s.authed(s.staffHandler(s.opts.MetricsHandler)))
+	s.mux.Handle("/asynq/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.Monitor))))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return muster.NotFound("route_not_found", "no route for %s %s", r.Method, r.URL.Path)
 	}))
@@ -170,8 +182,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("panic in handler", "request_id", id, "panic", p)
 			s.writeError(rec, r, fmt.Errorf("panic: %v", p))
 		}
+		took := time.Since(start)
 		s.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration", time.Since(start), "request_id", id)
+			"duration", took, "request_id", id)
+		if s.opts.Metrics != nil {
+			s.opts.Metrics.ObserveHTTP(r.Pattern, r.Method, rec.status, took)
+		}
 	}()
 	s.mux.ServeHTTP(rec, r)
 }

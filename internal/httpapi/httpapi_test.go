@@ -15,8 +15,11 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/muster-dev/muster/internal/httpapi"
+	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/postgres"
 	"github.com/muster-dev/muster/internal/postgres/pgtest"
@@ -45,7 +48,11 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	rdb := redistest.New(t)
 	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
 	signer := signed.New(testKey)
-	api := httpapi.New(db, queue, signer, checks, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := metrics.New()
+	api := httpapi.New(db, queue, signer, checks, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{
+		Metrics: m, MetricsHandler: m.Handler(),
+		Monitor: asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{rdb.Client}}),
+	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	staff, err := db.CreateToken(context.Background(), muster.TokenStaff, 0, 0, "test")
@@ -54,6 +61,11 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	}
 	return &testBundle{db: db, api: api, srv: srv, inspect: asynq.NewInspectorFromRedisClient(rdb.Client), queue: queue, signer: signer, staff: staff}
 }
+
+// sharedRedis hands the test's Redis client to the Asynq web UI.
+type sharedRedis struct{ c *redis.Client }
+
+func (s sharedRedis) MakeRedisClient() any { return s.c }
 
 type response struct {
 	status int
@@ -104,7 +116,8 @@ func (b *testBundle) do(t testing.TB, method, path, token string, body any) resp
 	defer res.Body.Close()
 	out := response{status: res.StatusCode, header: res.Header}
 	data, _ := io.ReadAll(res.Body)
-	if len(data) > 0 {
+	// The API speaks JSON; /metrics and the queue monitor's pages do not.
+	if len(data) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(data, &out.body); err != nil {
 			t.Fatalf("%s %s: body is not JSON: %s", method, path, data)
 		}
@@ -353,5 +366,47 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	if res := b.do(t, "GET", "/v1/nowhere", b.staff, nil); res.status != 404 || res.code() != "route_not_found" {
 		t.Errorf("unknown route: %d %v", res.status, res.body)
+	}
+}
+
+func TestMetricsAndTheQueueMonitor(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	acc, tok := b.client(t, "Acme", "owner@acme.test")
+	b.do(t, "GET", path("/v1/accounts/{id}/contractors", acc), tok, nil)
+	req, _ := http.NewRequest("GET", b.srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+b.staff)
+	res, err := b.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	want := `muster_http_requests_total{code="200",method="GET",route="GET /v1/accounts/{id}/contractors"} 1`
+	if res.StatusCode != 200 || !strings.Contains(string(body), want) || !strings.Contains(string(body), "go_goroutines") {
+		t.Fatalf("metrics: %d, want a line %s in:\n%.2000s", res.StatusCode, want, body)
+	}
+
+	// A browser logs in to the Asynq web UI with a staff token as the password.
+	get := func(user, pass string) *http.Response {
+		req, _ := http.NewRequest("GET", b.srv.URL+"/asynq/api/queues", nil)
+		if pass != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		res, err := b.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	if res := get("", ""); res.StatusCode != 401 || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("no credentials: %d %q, want a Basic challenge", res.StatusCode, res.Header.Get("WWW-Authenticate"))
+	}
+	if res := get("anyone", tok); res.StatusCode != 403 {
+		t.Errorf("a client token: %d, want 403", res.StatusCode)
+	}
+	if res := get("ops", b.staff); res.StatusCode != 200 {
+		t.Errorf("a staff token: %d, want 200", res.StatusCode)
 	}
 }
