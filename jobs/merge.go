@@ -42,6 +42,13 @@ func (m *Merger) Process(ctx context.Context, args MergeArgs) error {
 	merge, notices, err := m.Store.RunMerge(ctx, args.MergeID, func(step string, percent int) error {
 		return m.Store.MergeProgress(ctx, args.MergeID, step, percent)
 	})
+	if muster.ErrorCode(err) == "merge_in_progress" {
+		// A source is still being filled by an earlier merge: wait for it.
+		if perr := m.Store.MergeProgress(ctx, args.MergeID, "waiting", 0); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("merge %d: %w", args.MergeID, err)
+	}
 	if e := muster.AsError(err); e != nil {
 		// The dashboards changed since the request (another merge won):
 		// retrying cannot help; the merge says why.

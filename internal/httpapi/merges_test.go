@@ -380,3 +380,38 @@ func TestTwoMergesRacingOnOneDashboard(t *testing.T) {
 		t.Fatalf("B's accounts ended up in %v", targets)
 	}
 }
+
+func TestMergeWaitsForAnEarlierMergeIntoItsSource(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a, bb, c := b.dashboard(t, "A"), b.dashboard(t, "B"), b.dashboard(t, "C")
+	first := num(expect(t, b.do(t, "POST", "/v1/merges", b.staff, map[string]any{"target_client_id": a.clientID, "source_client_ids": []int64{bb.clientID}}), 202).body["id"])
+	second := num(expect(t, b.do(t, "POST", "/v1/merges", b.staff, map[string]any{"target_client_id": bb.clientID, "source_client_ids": []int64{c.clientID}}), 202).body["id"])
+	// A dry run of the first shows what it waits for.
+	res := expect(t, b.do(t, "POST", "/v1/merges", b.staff, map[string]any{"target_client_id": a.clientID, "source_client_ids": []int64{bb.clientID}, "dry_run": true}), 202)
+	if err := b.merger().Process(context.Background(), jobs.MergeArgs{MergeID: num(res.body["id"])}); err != nil {
+		t.Fatal(err)
+	}
+	dry, _ := b.db.FindMerge(context.Background(), num(res.body["id"]))
+	if !slices.ContainsFunc(dry.Plan.Conflicts, func(c muster.MergeConflict) bool { return c.Kind == "source_is_merge_target" }) {
+		t.Errorf("dry run conflicts: %+v", dry.Plan.Conflicts)
+	}
+	// The first waits (and will be retried) while the second is open.
+	if err := b.merger().Process(context.Background(), jobs.MergeArgs{MergeID: first}); err == nil || !strings.Contains(err.Error(), "merge_in_progress") {
+		t.Fatalf("first merge while the second is open: %v", err)
+	}
+	if m, _ := b.db.FindMerge(context.Background(), first); m.Status != muster.MergeRunning || m.Step != "waiting" {
+		t.Fatalf("first merge: %s at %s, want running, waiting", m.Status, m.Step)
+	}
+	for _, id := range []int64{second, first} {
+		if err := b.merger().Process(context.Background(), jobs.MergeArgs{MergeID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// C went into B, then B (with C's accounts) into A.
+	var left int
+	b.db.Get(&left, `SELECT count(*) FROM accounts WHERE client_id <> $1 AND id = ANY($2)`, a.clientID, pq.Array([]int64{bb.account, c.account}))
+	if left != 0 {
+		t.Fatalf("%d accounts of B and C are not in A", left)
+	}
+}

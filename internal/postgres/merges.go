@@ -51,7 +51,7 @@ func (db *DB) CreateMerge(ctx context.Context, req muster.MergeRequest, by muste
 	if prev, err := db.mergeDoneAlready(ctx, target, sources); err != nil || prev != nil {
 		return prev, prev != nil, err
 	}
-	if err := checkMergeable(ctx, db, 0, target, sources); err != nil {
+	if err := checkMergeable(ctx, db, 0, target, sources, req.DryRun); err != nil {
 		return nil, false, err
 	}
 	var row mergeRow
@@ -127,8 +127,9 @@ func (db *DB) mergeDoneAlready(ctx context.Context, target int64, sources []int6
 
 // checkMergeable says why the dashboards cannot be merged now, if they
 // cannot. self is the merge asking (0 for a new one), so that it does not
-// block itself.
-func checkMergeable(ctx context.Context, q sqlx.QueryerContext, self, target int64, sources []int64) error {
+// block itself. A dry run may look at a source that another merge is
+// filling: its plan reports that as a conflict.
+func checkMergeable(ctx context.Context, q sqlx.QueryerContext, self, target int64, sources []int64, dryRun bool) error {
 	var clients []muster.Client
 	if err := sqlx.SelectContext(ctx, q, &clients, `SELECT `+clientColumns+` FROM clients c WHERE c.id = ANY($1) ORDER BY c.id`,
 		pq.Array(append([]int64{target}, sources...))); err != nil {
@@ -142,6 +143,9 @@ func checkMergeable(ctx context.Context, q sqlx.QueryerContext, self, target int
 		default:
 			return muster.Conflict("source_merged", "source client %d was already merged into client %d", c.ID, *c.MergedIntoID)
 		}
+	}
+	if dryRun {
+		return nil
 	}
 	if other, err := runningMergeInto(ctx, q, self, sources); err != nil || other != nil {
 		if err != nil {
@@ -268,7 +272,7 @@ func (db *DB) RunMerge(ctx context.Context, id int64, progress func(step string,
 			pq.Array(append([]int64{target}, sources...))); err != nil {
 			return fmt.Errorf("lock dashboards: %w", err)
 		}
-		if err := checkMergeable(ctx, tx, id, target, sources); err != nil {
+		if err := checkMergeable(ctx, tx, id, target, sources, row.DryRun); err != nil {
 			return err
 		}
 		if err := progress(mergeSteps[0].name, mergeSteps[0].percent); err != nil {
