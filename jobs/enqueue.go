@@ -52,6 +52,28 @@ func (e *Enqueuer) Send(ctx context.Context, invitationID int64, queue string) e
 	return nil
 }
 
+// Import enqueues the import of an uploaded file on the bulk queue. The
+// task id is derived from the import, so a second enqueue is a no-op while
+// the task is queued, running or waiting to retry.
+func (e *Enqueuer) Import(ctx context.Context, importID int64) error {
+	task, err := newTask(ImportArgs{ImportID: importID},
+		asynq.TaskID("import:"+strconv.FormatInt(importID, 10)),
+		asynq.Queue(QueueBulk),
+		asynq.MaxRetry(20),
+		asynq.Timeout(importTimeout))
+	if err != nil {
+		return err
+	}
+	_, err = e.client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue import %d: %w", importID, err)
+	}
+	return nil
+}
+
 func sendTaskID(invitationID int64) string {
 	return "send:" + strconv.FormatInt(invitationID, 10)
 }

@@ -25,6 +25,7 @@ const (
 const (
 	TypeSend    = "invitation:send"
 	TypeRequeue = "invitation:requeue"
+	TypeImport  = "import:workbook"
 )
 
 // Args is a task's typed payload.
@@ -36,6 +37,13 @@ type SendArgs struct {
 }
 
 func (SendArgs) Kind() string { return TypeSend }
+
+// ImportArgs: import the rows of one uploaded file.
+type ImportArgs struct {
+	ImportID int64 `json:"import_id"`
+}
+
+func (ImportArgs) Kind() string { return TypeImport }
 
 // RequeueArgs: hand unsent invitations to Redis again.
 type RequeueArgs struct{}

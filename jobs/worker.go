@@ -27,6 +27,7 @@ type WorkerConfig struct {
 type Handlers struct {
 	Send    *Sender
 	Requeue *Requeuer
+	Import  *Importer
 }
 
 // Worker runs two Asynq servers in one process: one for interactive
@@ -43,6 +44,9 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	mux.Use(logTasks(cfg.Log))
 	mux.Handle(TypeSend, typed(h.Send.Process))
 	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
+	if h.Import != nil {
+		mux.Handle(TypeImport, typed(h.Import.Process))
+	}
 	base := asynq.Config{
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.

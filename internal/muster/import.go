@@ -1,6 +1,7 @@
 package muster
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -92,8 +93,46 @@ type ImportRow struct {
 	Phone    string
 	Feature  string
 	Locale   Locale
-	Managers []string // manager emails, resolved to ids by the importer
+	Managers   []string // manager emails, as written
+	ManagerIDs []int64  // the same managers, resolved by the importer
 }
+
+// FailedRow is a row that was not imported, with its cells as read so
+// that the error report can give them back for correction.
+type FailedRow struct {
+	Line   int
+	Raw    []string
+	Errors []RowError
+}
+
+// ImportBatch is a run of consecutive rows committed in one transaction
+// together with the import's checkpoint: After is the checkpoint it
+// continues from, Through the last spreadsheet row it covers.
+type ImportBatch struct {
+	ImportID   int64
+	AccountID  int64
+	After      int
+	Through    int
+	Rows       []ImportRow // valid rows, each email once in the file
+	Failed     []FailedRow
+	Duplicates int // rows whose email came earlier in the file
+}
+
+// Len is the number of rows in the batch.
+func (b *ImportBatch) Len() int { return len(b.Rows) + len(b.Failed) + b.Duplicates }
+
+// BatchResult is what a committed batch did.
+type BatchResult struct {
+	Created     int     // new memberships with a sign-up invitation
+	Linked      int     // registered contractors linked, with the notice
+	Members     int     // already in the account: skipped
+	Invitations []int64 // the emails queued, to hand to the queue
+	Import      Import  // the import's state after the batch
+}
+
+// ErrStaleBatch: the import's checkpoint moved while the batch was built;
+// another worker holds the import.
+var ErrStaleBatch = errors.New("the import moved on: another worker is running it")
 
 // Row outcomes of an import.
 const (

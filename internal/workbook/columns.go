@@ -128,6 +128,16 @@ func newHeader(sheet string, line int, cells []string, fields []field) *Header {
 	return h
 }
 
+// ManagerColumn is the header of the (first) manager column.
+func (h *Header) ManagerColumn() string {
+	for i, f := range h.fields {
+		if f == fieldManager {
+			return h.column(i)
+		}
+	}
+	return ""
+}
+
 // column returns the header text of column i, or its letter when blank.
 func (h *Header) column(i int) string {
 	if i < 0 {
