@@ -221,7 +221,9 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int64) (*muster.Err
 			for id := range ids {
 				// A failed enqueue is not the import's failure: the row is
 				// committed and the requeue sweep hands the email over later.
-				if err := run.Queue.Send(gctx, id, QueueBulk); err != nil && gctx.Err() == nil {
+				// ctx, not gctx: gctx ends as soon as the writer is done,
+				// while the last ids are still being handed over.
+				if err := run.Queue.Send(ctx, id, QueueBulk); err != nil && ctx.Err() == nil {
 					once.Do(func() {
 						run.Log.Warn("enqueue failed; the requeue sweep will retry", "import", run.imp.ID, "invitation", id, "error", err)
 					})

@@ -87,12 +87,12 @@ func CellError(line int, column string, err error) RowError {
 
 // ImportRow is one normalized and validated row, ready to be written.
 type ImportRow struct {
-	Line     int
-	Email    string
-	FullName string
-	Phone    string
-	Feature  string
-	Locale   Locale
+	Line       int
+	Email      string
+	FullName   string
+	Phone      string
+	Feature    string
+	Locale     Locale
 	Managers   []string // manager emails, as written
 	ManagerIDs []int64  // the same managers, resolved by the importer
 }

@@ -52,7 +52,11 @@ func (db *DB) CreateImport(ctx context.Context, up muster.Upload, file io.Reader
 			RETURNING id`, up.AccountID, tokenID, up.FileName, up.Format, up.Size, up.SHA256)
 		if errors.Is(err, sql.ErrNoRows) {
 			existing = true
-			return tx.GetContext(ctx, &id, `SELECT id FROM imports WHERE account_id = $1 AND sha256 = $2`, up.AccountID, up.SHA256)
+			if err := tx.GetContext(ctx, &id, `SELECT id FROM imports WHERE account_id = $1 AND sha256 = $2`, up.AccountID, up.SHA256); err != nil {
+				return fmt.Errorf("find the same upload: %w", err)
+			}
+			im, err = findImport(ctx, tx, id)
+			return err
 		}
 		if err != nil {
 			return fmt.Errorf("insert import: %w", err)
@@ -161,7 +165,7 @@ func (db *DB) SetImportHeader(ctx context.Context, id int64, sheet string, line 
 	}
 	_, err := db.ExecContext(ctx, `
 		UPDATE imports SET sheet = $2, header_row = $3, header = $4, ignored_columns = $5, total_rows = $6 WHERE id = $1`,
-		id, sheet, line, pq.StringArray(header), pq.StringArray(ignored), t)
+		id, sheet, line, pq.StringArray(append([]string{}, header...)), pq.StringArray(append([]string{}, ignored...)), t)
 	if err != nil {
 		return fmt.Errorf("set import %d header: %w", id, err)
 	}
