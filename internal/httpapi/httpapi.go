@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/internal/workbook"
 )
 
 // Store is what the API needs from the database.
@@ -30,11 +31,16 @@ type Store interface {
 	FindAccount(ctx context.Context, id int64) (*muster.Account, error)
 	Invite(ctx context.Context, in muster.Invite) (*muster.Invited, error)
 	ContractorCard(ctx context.Context, accountID, contractorID int64) (*muster.Card, error)
+	CreateImport(ctx context.Context, up muster.Upload, file io.Reader) (*muster.Import, bool, error)
+	FindImport(ctx context.Context, id int64) (*muster.Import, error)
+	ImportHeader(ctx context.Context, id int64) ([]string, error)
+	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
 }
 
 // Queue is what the API needs from the job queue.
 type Queue interface {
 	Send(ctx context.Context, invitationID int64, queue string) error
+	Import(ctx context.Context, importID int64) error
 }
 
 // Check is a named readiness probe (PostgreSQL, Redis).
@@ -45,6 +51,11 @@ type Check struct {
 
 // Server serves the API.
 type Server struct {
+	// ImportLimits bound uploads (zero fields: workbook's defaults).
+	ImportLimits workbook.Limits
+	// TmpDir holds uploads while they are checked ("" for the system's).
+	TmpDir string
+
 	store  Store
 	queue  Queue
 	checks []Check
@@ -66,6 +77,11 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /v1/clients/{id}/accounts", s.authed(s.createAccount))
 	s.mux.Handle("POST /v1/accounts/{id}/invitations", s.authed(s.invite))
 	s.mux.Handle("GET /v1/accounts/{id}/contractors/{cid}", s.authed(s.contractorCard))
+	s.mux.Handle("POST /v1/accounts/{id}/imports", s.authed(s.upload))
+	s.mux.Handle("GET /v1/imports/template.xlsx", s.authed(s.template))
+	s.mux.Handle("GET /v1/imports/{id}", s.authed(s.importStatus))
+	s.mux.Handle("GET /v1/imports/{id}/events", s.authed(s.importEvents))
+	s.mux.Handle("GET /v1/imports/{id}/errors", s.authed(s.importErrors))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return muster.NotFound("route_not_found", "no route for %s %s", r.Method, r.URL.Path)
 	}))

@@ -21,6 +21,7 @@ import (
 	"github.com/muster-dev/muster/internal/postgres"
 	"github.com/muster-dev/muster/internal/postgres/pgtest"
 	"github.com/muster-dev/muster/internal/redistest"
+	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/jobs"
 )
 
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type testBundle struct {
 	db      *postgres.DB
+	queue   *jobs.Enqueuer
 	srv     *httptest.Server
 	inspect *asynq.Inspector
 	staff   string
@@ -39,13 +41,14 @@ func setup(t *testing.T, checks ...httpapi.Check) *testBundle {
 	rdb := redistest.New(t)
 	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
 	api := httpapi.New(db, queue, checks, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api.ImportLimits = workbook.Limits{MaxBytes: 1 << 20}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	staff, err := db.CreateToken(context.Background(), muster.TokenStaff, 0, 0, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testBundle{db: db, srv: srv, inspect: asynq.NewInspectorFromRedisClient(rdb.Client), staff: staff}
+	return &testBundle{db: db, queue: queue, srv: srv, inspect: asynq.NewInspectorFromRedisClient(rdb.Client), staff: staff}
 }
 
 type response struct {

@@ -105,6 +105,19 @@ type FailedRow struct {
 	Errors []RowError
 }
 
+// Reason is the text of a failed row in the error report: its row number
+// in the uploaded file and what is wrong in which column.
+func (f FailedRow) Reason() string {
+	parts := make([]string, len(f.Errors))
+	for i, e := range f.Errors {
+		parts[i] = e.Reason
+		if e.Column != "" {
+			parts[i] = "«" + e.Column + "»: " + e.Reason
+		}
+	}
+	return fmt.Sprintf("Строка / Row %d: %s", f.Line, strings.Join(parts, "; "))
+}
+
 // ImportBatch is a run of consecutive rows committed in one transaction
 // together with the import's checkpoint: After is the checkpoint it
 // continues from, Through the last spreadsheet row it covers.

@@ -35,6 +35,9 @@ const (
 	DefaultMaxUnzipped = 1 << 30
 )
 
+// OrDefaults fills the zero fields with the defaults.
+func (l Limits) OrDefaults() Limits { return l.withDefaults() }
+
 func (l Limits) withDefaults() Limits {
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = DefaultMaxBytes
