@@ -21,6 +21,7 @@ import (
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/postgres"
 	"github.com/muster-dev/muster/internal/signed"
+	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/jobs"
 	"github.com/muster-dev/muster/mail"
 )
@@ -148,6 +149,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 			Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
 		},
 		Requeue: &jobs.Requeuer{Store: a.db, Queue: a.queue, After: a.cfg.RequeueAfter, Log: a.log},
+		Import:  &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log},
 	}
 	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
@@ -162,12 +164,18 @@ func (a *app) web() *http.Server {
 		{Name: "postgres", Ping: a.db.PingContext},
 		{Name: "redis", Ping: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
 	}, a.log)
+	api.ImportLimits = a.limits()
 	return &http.Server{
 		Addr:              a.cfg.HTTPAddr,
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+}
+
+// limits are the IMPORT_* settings.
+func (a *app) limits() workbook.Limits {
+	return workbook.Limits{MaxBytes: a.cfg.ImportMaxBytes, MaxRows: a.cfg.ImportMaxRows, MaxUnzipped: a.cfg.ImportMaxUnzipped}
 }
 
 func redactURL(raw string) string {
