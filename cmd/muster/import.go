@@ -174,21 +174,15 @@ func (a *app) saveReport(ctx context.Context, im *muster.Import, path string) er
 	if err != nil {
 		return err
 	}
-	rep, err := workbook.NewErrorReport(header)
-	if err != nil {
-		return err
-	}
-	defer rep.Close()
-	if err := a.db.ImportErrors(ctx, im.ID, func(fr muster.FailedRow) error { return rep.Add(fr.Raw, fr.Reason()) }); err != nil {
-		return err
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("error report: %w", err)
 	}
-	if _, err := rep.WriteTo(f); err != nil {
-		f.Close()
-		return err
+	err = workbook.WriteErrorReport(f, header, func(add func([]string, string) error) error {
+		return a.db.ImportErrors(ctx, im.ID, func(fr muster.FailedRow) error { return add(fr.Raw, fr.Reason()) })
+	})
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	return err
 }

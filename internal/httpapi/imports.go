@@ -242,19 +242,25 @@ func (s *Server) errorWorkbook(w http.ResponseWriter, r *http.Request, im *muste
 	if err != nil {
 		return err
 	}
-	rep, err := workbook.NewErrorReport(header)
+	// Built in a temporary file first: an error halfway must still be a
+	// JSON error, not half a workbook.
+	tmp, err := os.CreateTemp(s.TmpDir, "muster-report-")
 	if err != nil {
-		return err
+		return fmt.Errorf("error report: %w", err)
 	}
-	defer rep.Close()
-	err = s.store.ImportErrors(r.Context(), im.ID, func(fr muster.FailedRow) error {
-		return rep.Add(fr.Raw, fr.Reason())
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	err = workbook.WriteErrorReport(tmp, header, func(add func([]string, string) error) error {
+		return s.store.ImportErrors(r.Context(), im.ID, func(fr muster.FailedRow) error { return add(fr.Raw, fr.Reason()) })
 	})
 	if err != nil {
 		return err
 	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("error report: %w", err)
+	}
 	w.Header().Set("Content-Type", xlsxType)
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="import-%d-errors.xlsx"`, im.ID))
-	_, err = rep.WriteTo(w)
+	_, err = io.Copy(w, tmp)
 	return err
 }

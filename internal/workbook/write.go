@@ -175,5 +175,20 @@ func (e *ErrorReport) WriteTo(w io.Writer) (int64, error) {
 	return n, nil
 }
 
+// WriteErrorReport writes a whole report to w: the header, then the rows
+// that each hands to add, one at a time.
+func WriteErrorReport(w io.Writer, header []string, each func(add func(raw []string, reason string) error) error) error {
+	rep, err := NewErrorReport(header)
+	if err != nil {
+		return err
+	}
+	defer rep.Close()
+	if err := each(rep.Add); err != nil {
+		return err
+	}
+	_, err = rep.WriteTo(w)
+	return err
+}
+
 // Close discards an unfinished report.
 func (e *ErrorReport) Close() error { return e.f.Close() }
