@@ -32,35 +32,29 @@ func NewEnqueuer(c *asynq.Client, attempts int) *Enqueuer {
 // the invitation, so enqueueing it again while a task for it is queued,
 // running or waiting to retry is a no-op.
 func (e *Enqueuer) Send(ctx context.Context, invitationID int64, queue string) error {
-	task, err := newTask(SendArgs{InvitationID: invitationID},
+	return e.enqueue(ctx, SendArgs{InvitationID: invitationID},
 		asynq.TaskID(sendTaskID(invitationID)),
 		asynq.Queue(queue),
 		// PostgreSQL counts the attempts and decides the last one; Asynq
 		// only needs to keep retrying until then.
 		asynq.MaxRetry(e.attempts+5),
 		asynq.Timeout(sendTimeout))
-	if err != nil {
-		return err
-	}
-	_, err = e.client.EnqueueContext(ctx, task)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("enqueue invitation %d: %w", invitationID, err)
-	}
-	return nil
 }
 
-// Import enqueues the import of an uploaded file on the bulk queue. The
-// task id is derived from the import, so a second enqueue is a no-op while
-// the task is queued, running or waiting to retry.
+// Import enqueues the import of an uploaded file on the bulk queue, under
+// a task id derived from the import in the same way.
 func (e *Enqueuer) Import(ctx context.Context, importID int64) error {
-	task, err := newTask(ImportArgs{ImportID: importID},
+	return e.enqueue(ctx, ImportArgs{ImportID: importID},
 		asynq.TaskID("import:"+strconv.FormatInt(importID, 10)),
 		asynq.Queue(QueueBulk),
 		asynq.MaxRetry(20),
 		asynq.Timeout(importTimeout))
+}
+
+// enqueue puts a task on its queue; a task with the same id already there
+// is success.
+func (e *Enqueuer) enqueue(ctx context.Context, args Args, opts ...asynq.Option) error {
+	task, err := newTask(args, opts...)
 	if err != nil {
 		return err
 	}
@@ -69,7 +63,7 @@ func (e *Enqueuer) Import(ctx context.Context, importID int64) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("enqueue import %d: %w", importID, err)
+		return fmt.Errorf("enqueue %s %+v: %w", args.Kind(), args, err)
 	}
 	return nil
 }

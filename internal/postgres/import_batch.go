@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -157,39 +158,52 @@ func status(registered bool) string {
 // insertMemberships creates the memberships that do not exist yet and
 // returns the contractors that got one.
 func insertMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*member) (map[int64]bool, error) {
-	n := len(ms)
-	ids, features, locales, statuses := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
-	for i, m := range ms {
-		ids[i], features[i], locales[i], statuses[i] = m.contractorID, m.row.Feature, string(m.row.Locale), status(m.registered)
-	}
+	ids, features, locales, statuses := memberArrays(ms)
 	q, err := tx.QueryContext(ctx, `
 		INSERT INTO memberships (account_id, contractor_id, feature, locale, status, linked_at)
 		SELECT $1, c, f, l, s, CASE WHEN s = 'active' THEN now() END
 		  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(c, f, l, s)
 		 ORDER BY c
 		ON CONFLICT (account_id, contractor_id) DO NOTHING
-		RETURNING contractor_id, id`, accountID, pq.Int64Array(ids), pq.StringArray(features), pq.StringArray(locales), pq.StringArray(statuses))
+		RETURNING contractor_id, id`, accountID, ids, features, locales, statuses)
 	if err != nil {
 		return nil, fmt.Errorf("insert memberships: %w", err)
 	}
-	defer q.Close()
-	byContractor := make(map[int64]*member, n)
-	for _, m := range ms {
-		byContractor[m.contractorID] = m
-	}
-	fresh := make(map[int64]bool, n)
-	for q.Next() {
-		var cid, mid int64
-		if err := q.Scan(&cid, &mid); err != nil {
-			return nil, fmt.Errorf("insert memberships: %w", err)
-		}
-		byContractor[cid].membershipID = mid
-		fresh[cid] = true
-	}
-	if err := q.Err(); err != nil {
+	fresh, err := scanMemberships(q, ms)
+	if err != nil {
 		return nil, fmt.Errorf("insert memberships: %w", err)
 	}
 	return fresh, nil
+}
+
+// memberArrays are the statements' parameters: one array per column.
+func memberArrays(ms []*member) (ids pq.Int64Array, features, locales, statuses pq.StringArray) {
+	n := len(ms)
+	ids, features, locales, statuses = make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, m := range ms {
+		ids[i], features[i], locales[i], statuses[i] = m.contractorID, m.row.Feature, string(m.row.Locale), status(m.registered)
+	}
+	return ids, features, locales, statuses
+}
+
+// scanMemberships reads (contractor_id, membership id) pairs into ms and
+// returns the contractors that came back.
+func scanMemberships(q *sql.Rows, ms []*member) (map[int64]bool, error) {
+	defer q.Close()
+	byContractor := make(map[int64]*member, len(ms))
+	for _, m := range ms {
+		byContractor[m.contractorID] = m
+	}
+	got := make(map[int64]bool, len(ms))
+	for q.Next() {
+		var cid, mid int64
+		if err := q.Scan(&cid, &mid); err != nil {
+			return nil, err
+		}
+		byContractor[cid].membershipID = mid
+		got[cid] = true
+	}
+	return got, q.Err()
 }
 
 // reviveMemberships invites excluded contractors afresh, as Invite does;
@@ -198,11 +212,7 @@ func reviveMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*
 	if len(ms) == 0 {
 		return nil, nil
 	}
-	n := len(ms)
-	ids, features, locales, statuses := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
-	for i, m := range ms {
-		ids[i], features[i], locales[i], statuses[i] = m.contractorID, m.row.Feature, string(m.row.Locale), status(m.registered)
-	}
+	ids, features, locales, statuses := memberArrays(ms)
 	q, err := tx.QueryContext(ctx, `
 		WITH old AS (
 		     SELECT m.id FROM memberships m
@@ -214,25 +224,12 @@ func reviveMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*
 		       linked_at = CASE WHEN t.s = 'active' THEN now() END
 		  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(c, f, l, s)
 		 WHERE m.id IN (SELECT id FROM old) AND m.contractor_id = t.c
-		RETURNING m.contractor_id, m.id`, accountID, pq.Int64Array(ids), pq.StringArray(features), pq.StringArray(locales), pq.StringArray(statuses))
+		RETURNING m.contractor_id, m.id`, accountID, ids, features, locales, statuses)
 	if err != nil {
 		return nil, fmt.Errorf("revive memberships: %w", err)
 	}
-	defer q.Close()
-	byContractor := make(map[int64]*member, n)
-	for _, m := range ms {
-		byContractor[m.contractorID] = m
-	}
-	revived := map[int64]bool{}
-	for q.Next() {
-		var cid, mid int64
-		if err := q.Scan(&cid, &mid); err != nil {
-			return nil, fmt.Errorf("revive memberships: %w", err)
-		}
-		byContractor[cid].membershipID = mid
-		revived[cid] = true
-	}
-	if err := q.Err(); err != nil {
+	revived, err := scanMemberships(q, ms)
+	if err != nil {
 		return nil, fmt.Errorf("revive memberships: %w", err)
 	}
 	return revived, nil
