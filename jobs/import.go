@@ -27,7 +27,7 @@ const (
 	// another worker may take it over.
 	importLease = time.Minute
 	// Defaults of Importer.
-	defaultBatch     = 1000
+	defaultBatch     = 2000
 	defaultEnqueuers = 8
 )
 
@@ -63,7 +63,7 @@ type Importer struct {
 	Queue     SendQueue
 	Limits    workbook.Limits
 	TmpDir    string // "" for the system default
-	BatchSize int    // rows per transaction; default 1000
+	BatchSize int    // rows per transaction; default 2000
 	Enqueuers int    // goroutines enqueueing emails; default 8
 	Log       *slog.Logger
 	// OnBatch, when set, is called after each committed batch. Tests use

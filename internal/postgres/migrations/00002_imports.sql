@@ -54,7 +54,9 @@ CREATE TABLE import_errors (
 );
 
 -- Emails queued by an import go to the bulk queue, also when requeued.
-ALTER TABLE invitations ADD COLUMN import_id bigint REFERENCES imports (id);
+-- No foreign key: imports are never deleted, and the check would cost a
+-- lookup (and a row lock on the import) for every row of a large import.
+ALTER TABLE invitations ADD COLUMN import_id bigint;
 CREATE INDEX invitations_import_id_idx ON invitations (import_id) WHERE import_id IS NOT NULL;
 
 -- +goose Down
