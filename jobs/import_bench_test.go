@@ -238,5 +238,3 @@ func heapNow() float64 {
 	metrics.Read(heapSample)
 	return float64(heapSample[0].Value.Uint64())
 }
-
-
