@@ -35,6 +35,7 @@ const (
 type ImportStore interface {
 	StartImport(ctx context.Context, id int64, lease time.Duration) (*muster.Import, int, error)
 	Heartbeat(ctx context.Context, id int64) error
+	ReleaseImport(ctx context.Context, id int64) error
 	ReadImportFile(ctx context.Context, id int64, w io.Writer) error
 	SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, total int) error
 	AccountManagers(ctx context.Context, accountID int64) (map[string]int64, error)
@@ -84,6 +85,25 @@ func (im *Importer) Process(ctx context.Context, args ImportArgs) error {
 	case err != nil:
 		return err
 	}
+	err = im.run(ctx, imp, checkpoint)
+	if err != nil && !errors.Is(err, muster.ErrStaleBatch) {
+		// Stopped (shutdown, an outage): let the next attempt start at once
+		// instead of waiting for the lease. A worker that dies cannot do
+		// this; then the lease runs out.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := im.Store.ReleaseImport(rctx, imp.ID); rerr != nil {
+			im.Log.Warn("release import", "import", imp.ID, "error", rerr)
+		}
+	}
+	if errors.Is(err, muster.ErrStaleBatch) {
+		im.Log.Warn("import taken over by another worker", "import", imp.ID)
+		return nil
+	}
+	return err
+}
+
+func (im *Importer) run(ctx context.Context, imp *muster.Import, checkpoint int) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go im.heartbeat(ctx, imp.ID)
@@ -120,10 +140,6 @@ func (im *Importer) Process(ctx context.Context, args ImportArgs) error {
 	}
 	run := &importRun{Importer: im, imp: imp, r: r, managers: managers, checkpoint: checkpoint}
 	rejected, err := run.pipeline(ctx, unsent)
-	if errors.Is(err, muster.ErrStaleBatch) {
-		im.Log.Warn("import taken over by another worker", "import", imp.ID)
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("import %d: %w", imp.ID, err)
 	}
@@ -169,7 +185,7 @@ type importRun struct {
 	r          *workbook.Reader
 	managers   map[string]int64
 	checkpoint int
-	seen       map[uint64]struct{}
+	seen       map[uint64]struct{} // emails of the batch being built
 	seed       maphash.Seed
 }
 
@@ -236,16 +252,17 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int64) (*muster.Err
 	return rejected, err
 }
 
-// read turns rows into batches. Rows up to the checkpoint were committed
-// by an earlier attempt: they are only remembered, for duplicates.
+// read turns rows into batches, skipping the rows up to the checkpoint,
+// which an earlier attempt committed.
 func (run *importRun) read(ctx context.Context, size int, out chan<- *muster.ImportBatch) (*muster.Error, error) {
-	run.seen = make(map[uint64]struct{}, 1024)
+	run.seen = make(map[uint64]struct{}, size)
 	run.seed = maphash.MakeSeed()
 	b := run.newBatch(run.checkpoint)
 	send := func() error {
 		select {
 		case out <- b:
 			b = run.newBatch(b.Through)
+			clear(run.seen)
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -254,8 +271,7 @@ func (run *importRun) read(ctx context.Context, size int, out chan<- *muster.Imp
 	for run.r.Next() {
 		row := run.r.Row()
 		if row.Line <= run.checkpoint {
-			run.classify(&row)
-			continue
+			continue // committed by an earlier attempt
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -293,9 +309,13 @@ func (run *importRun) newBatch(after int) *muster.ImportBatch {
 }
 
 // classify decides a row's fate before it reaches the database: failed
-// (its cells, or a manager that is not one), a duplicate of an earlier
-// row, or to be written. Emails are remembered as 64-bit hashes: 100k rows
-// cost a few MB, and a collision (odds ~1e-9 at 100k) would skip one row.
+// (its cells, or a manager that is not one), a duplicate of an earlier row
+// of the batch, or to be written. A duplicate of a row in an earlier batch
+// needs no memory here: its membership exists by then, so the database
+// skips it as already a member. Memory stays flat however long the file,
+// and a restarted import needs nothing from before its checkpoint. Emails
+// are remembered as 64-bit hashes (a collision, odds ~1e-10 per batch,
+// would skip one row).
 func (run *importRun) classify(row *workbook.Row) string {
 	if !row.Failed() {
 		for _, m := range row.Managers {

@@ -235,6 +235,14 @@ func TestKilledImportResumesWithoutDuplicates(t *testing.T) {
 	if mid.Status != muster.ImportRunning || mid.ProcessedRows != 20 || mid.Created != 20 {
 		t.Fatalf("after the kill: %+v", mid)
 	}
+	// A stopped worker gives the import up; one that dies cannot: its
+	// heartbeat stays fresh until the lease runs out.
+	if n := b.count(t, `SELECT count(*) FROM imports WHERE heartbeat_at IS NULL`); n != 1 {
+		t.Errorf("a stopped worker should release the import")
+	}
+	if _, err := b.db.Exec(`UPDATE imports SET heartbeat_at = now() WHERE id = $1`, im.ID); err != nil {
+		t.Fatal(err)
+	}
 	// Redis lost what the dead worker enqueued, too.
 	if err := b.redis.Client.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatal(err)

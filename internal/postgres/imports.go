@@ -157,6 +157,15 @@ func (db *DB) Heartbeat(ctx context.Context, id int64) error {
 	return nil
 }
 
+// ReleaseImport gives up a worker's claim on an import it stopped running
+// (on shutdown), so that the next attempt need not wait for the lease.
+func (db *DB) ReleaseImport(ctx context.Context, id int64) error {
+	if _, err := db.ExecContext(ctx, `UPDATE imports SET heartbeat_at = NULL WHERE id = $1 AND status = 'running'`, id); err != nil {
+		return fmt.Errorf("release import %d: %w", id, err)
+	}
+	return nil
+}
+
 // SetImportHeader records where the rows are and an estimate of how many.
 func (db *DB) SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, total int) error {
 	var t *int
