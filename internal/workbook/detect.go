@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"unicode/utf8"
 
@@ -211,9 +210,4 @@ func isUTF8(b []byte) bool {
 		b = b[:len(b)-1]
 	}
 	return utf8.Valid(b)
-}
-
-// ext returns the lower-case extension of a file name, without the dot.
-func ext(name string) string {
-	return strings.TrimPrefix(strings.ToLower(path.Ext(name)), ".")
 }
