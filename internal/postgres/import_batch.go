@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -159,21 +158,13 @@ func status(registered bool) string {
 // returns the contractors that got one.
 func insertMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*member) (map[int64]bool, error) {
 	ids, features, locales, statuses := memberArrays(ms)
-	q, err := tx.QueryContext(ctx, `
+	return queryMemberships(ctx, tx, "insert memberships", ms, `
 		INSERT INTO memberships (account_id, contractor_id, feature, locale, status, linked_at)
 		SELECT $1, c, f, l, s, CASE WHEN s = 'active' THEN now() END
 		  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(c, f, l, s)
 		 ORDER BY c
 		ON CONFLICT (account_id, contractor_id) DO NOTHING
 		RETURNING contractor_id, id`, accountID, ids, features, locales, statuses)
-	if err != nil {
-		return nil, fmt.Errorf("insert memberships: %w", err)
-	}
-	fresh, err := scanMemberships(q, ms)
-	if err != nil {
-		return nil, fmt.Errorf("insert memberships: %w", err)
-	}
-	return fresh, nil
 }
 
 // memberArrays are the statements' parameters: one array per column.
@@ -186,9 +177,14 @@ func memberArrays(ms []*member) (ids pq.Int64Array, features, locales, statuses 
 	return ids, features, locales, statuses
 }
 
-// scanMemberships reads (contractor_id, membership id) pairs into ms and
-// returns the contractors that came back.
-func scanMemberships(q *sql.Rows, ms []*member) (map[int64]bool, error) {
+// queryMemberships runs a statement returning (contractor_id, membership
+// id) pairs, records the ids in ms, and returns the contractors that came
+// back.
+func queryMemberships(ctx context.Context, tx *sqlx.Tx, what string, ms []*member, query string, args ...any) (map[int64]bool, error) {
+	q, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	defer q.Close()
 	byContractor := make(map[int64]*member, len(ms))
 	for _, m := range ms {
@@ -198,12 +194,15 @@ func scanMemberships(q *sql.Rows, ms []*member) (map[int64]bool, error) {
 	for q.Next() {
 		var cid, mid int64
 		if err := q.Scan(&cid, &mid); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		byContractor[cid].membershipID = mid
 		got[cid] = true
 	}
-	return got, q.Err()
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return got, nil
 }
 
 // reviveMemberships invites excluded contractors afresh, as Invite does;
@@ -213,7 +212,7 @@ func reviveMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*
 		return nil, nil
 	}
 	ids, features, locales, statuses := memberArrays(ms)
-	q, err := tx.QueryContext(ctx, `
+	return queryMemberships(ctx, tx, "revive memberships", ms, `
 		WITH old AS (
 		     SELECT m.id FROM memberships m
 		      WHERE m.account_id = $1 AND m.contractor_id = ANY($2::bigint[]) AND m.status = 'excluded'
@@ -225,14 +224,6 @@ func reviveMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*
 		  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(c, f, l, s)
 		 WHERE m.id IN (SELECT id FROM old) AND m.contractor_id = t.c
 		RETURNING m.contractor_id, m.id`, accountID, ids, features, locales, statuses)
-	if err != nil {
-		return nil, fmt.Errorf("revive memberships: %w", err)
-	}
-	revived, err := scanMemberships(q, ms)
-	if err != nil {
-		return nil, fmt.Errorf("revive memberships: %w", err)
-	}
-	return revived, nil
 }
 
 func assignManagers(ctx context.Context, tx *sqlx.Tx, ms []*member) error {
