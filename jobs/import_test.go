@@ -375,3 +375,31 @@ func TestImportThroughTheWorkerSendsEmails(t *testing.T) {
 		t.Errorf("%+v", got)
 	}
 }
+
+// Duplicates in one batch, differing only in case and spaces, create one
+// contractor; the same email in a later batch is skipped as a member.
+func TestDuplicatesInAndAcrossBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	im, _ := b.upload(t, sheet(t,
+		[]any{"Email", "ФИО"},
+		[]any{"dup@example.test", "Первый"},
+		[]any{"  DUP@Example.test", "Второй"},
+		[]any{"other@example.test", "Другой"},
+		[]any{"Dup@example.TEST ", "Третий, в следующей партии"},
+	))
+	if err := b.importer(3).Process(context.Background(), jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.find(t, im.ID)
+	if got.Status != muster.ImportDone || got.Created != 2 || got.Skipped != 2 || got.Failed != 0 {
+		t.Fatalf("%+v", got)
+	}
+	var name string
+	if err := b.db.Get(&name, `SELECT full_name FROM contractors WHERE email = 'dup@example.test'`); err != nil || name != "Первый" {
+		t.Errorf("the first row wins: %q %v", name, err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM invitations`); n != 2 {
+		t.Errorf("%d invitations, want 2", n)
+	}
+}

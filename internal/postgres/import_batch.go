@@ -51,7 +51,7 @@ func (db *DB) WriteImportBatch(ctx context.Context, b *muster.ImportBatch) (*mus
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("import %d rows %d–%d: %w", b.ImportID, b.After+1, b.Through, err)
+		return nil, fmt.Errorf("batch through row %d: %w", b.Through, err)
 	}
 	return &res, nil
 }
