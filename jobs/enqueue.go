@@ -41,12 +41,12 @@ func (e *Enqueuer) Send(ctx context.Context, invitationID int64, queue string) e
 		asynq.Timeout(sendTimeout))
 }
 
-// Import enqueues the import of an uploaded file on the bulk queue, under
-// a task id derived from the import in the same way.
+// Import enqueues the import of an uploaded file, under a task id derived
+// from the import in the same way.
 func (e *Enqueuer) Import(ctx context.Context, importID int64) error {
 	return e.enqueue(ctx, ImportArgs{ImportID: importID},
 		asynq.TaskID("import:"+strconv.FormatInt(importID, 10)),
-		asynq.Queue(QueueBulk),
+		asynq.Queue(QueueImports),
 		asynq.MaxRetry(20),
 		asynq.Timeout(importTimeout))
 }

@@ -18,7 +18,11 @@ import (
 const (
 	QueueCritical = "critical" // single invitations, resends, notices
 	QueueDefault  = "default"  // reminders, sweeps
-	QueueBulk     = "bulk"     // imports and the emails they queue
+	QueueBulk     = "bulk"     // the emails imports queue
+	// QueueImports holds the import jobs. The bulk server takes it strictly
+	// before QueueBulk: an upload must not wait behind the 100k emails of
+	// the import before it.
+	QueueImports = "imports"
 )
 
 // Task kinds, "domain:action" as Asynq names them.

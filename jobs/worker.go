@@ -61,7 +61,8 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	interactive.Queues = map[string]int{QueueCritical: 6, QueueDefault: 3}
 	interactive.StrictPriority = true
 	bulk.Concurrency = cfg.BulkConcurrency
-	bulk.Queues = map[string]int{QueueBulk: 1}
+	bulk.Queues = map[string]int{QueueImports: 2, QueueBulk: 1}
+	bulk.StrictPriority = true
 	return &Worker{
 		servers: []*asynq.Server{asynq.NewServerFromRedisClient(rc, interactive), asynq.NewServerFromRedisClient(rc, bulk)},
 		mux:     mux,

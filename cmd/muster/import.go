@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
@@ -107,32 +108,23 @@ func (a *app) upload(ctx context.Context, accountID int64, path string) (*muster
 	return im, nil
 }
 
-// follow shows a progress bar until the import finishes.
+// follow shows the import's progress until it finishes: a progress bar on
+// a terminal, a line every few seconds otherwise (a log, CI).
 func (a *app) follow(ctx context.Context, im *muster.Import, stderr io.Writer) (*muster.Import, error) {
-	bar := progressbar.NewOptions(-1,
-		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetDescription(fmt.Sprintf("import %d", im.ID)),
-		progressbar.OptionSetItsString("rows"),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetRenderBlankState(true),
-	)
+	show := lines(stderr, im.ID)
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		show = bar(stderr, im.ID)
+	}
 	tick := time.NewTicker(importPoll)
 	defer tick.Stop()
 	start, hinted := time.Now(), false
 	for {
-		if im.TotalRows != nil && *im.TotalRows > 0 {
-			bar.ChangeMax(*im.TotalRows)
-		}
-		_ = bar.Set(im.ProcessedRows)
+		show(im, "")
 		if im.Finished() {
-			_ = bar.Finish()
-			fmt.Fprintln(stderr)
 			return im, nil
 		}
 		if im.Status == muster.ImportQueued && !hinted && time.Since(start) > workerHint {
-			bar.Describe(fmt.Sprintf("import %d: waiting for a worker (is `muster serve` or `muster worker` running?)", im.ID))
+			show(im, "waiting for a worker: is `muster serve` or `muster worker` running?")
 			hinted = true
 		}
 		select {
@@ -145,6 +137,50 @@ func (a *app) follow(ctx context.Context, im *muster.Import, stderr io.Writer) (
 		if im, err = a.db.FindImport(ctx, im.ID); err != nil {
 			return nil, err
 		}
+	}
+}
+
+func bar(w io.Writer, id int64) func(*muster.Import, string) {
+	b := progressbar.NewOptions(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(fmt.Sprintf("import %d", id)),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetRenderBlankState(true),
+	)
+	return func(im *muster.Import, note string) {
+		if note != "" {
+			b.Describe(fmt.Sprintf("import %d: %s", id, note))
+		}
+		if im.TotalRows != nil && *im.TotalRows > 0 {
+			b.ChangeMax(max(*im.TotalRows, im.ProcessedRows))
+		}
+		_ = b.Set(im.ProcessedRows)
+		if im.Finished() {
+			_ = b.Finish()
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+// lines reports progress as plain lines, at most every two seconds.
+func lines(w io.Writer, id int64) func(*muster.Import, string) {
+	var last time.Time
+	return func(im *muster.Import, note string) {
+		if note != "" {
+			fmt.Fprintf(w, "import %d: %s\n", id, note)
+		}
+		if !im.Finished() && time.Since(last) < 2*time.Second {
+			return
+		}
+		last = time.Now()
+		total := "?"
+		if im.TotalRows != nil {
+			total = fmt.Sprint(*im.TotalRows)
+		}
+		fmt.Fprintf(w, "import %d: %s, %d/%s rows\n", id, im.Status, im.ProcessedRows, total)
 	}
 }
 

@@ -61,8 +61,8 @@ func TestImportCommand(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout.String())
 		}
 	}
-	if !strings.Contains(stderr.String(), "3/3") {
-		t.Errorf("no progress bar reaching 3/3 in:\n%s", stderr.String())
+	if !strings.Contains(stderr.String(), "done, 3/3 rows") {
+		t.Errorf("no progress reaching 3/3 in:\n%s", stderr.String())
 	}
 	report, err := excelize.OpenFile(filepath.Join(dir, "team.errors.xlsx"))
 	if err != nil {

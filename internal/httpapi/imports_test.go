@@ -119,7 +119,7 @@ func TestImportRoundTrip(t *testing.T) {
 		t.Fatalf("upload: %d %v", res.status, res.body)
 	}
 	id := int64(res.body["id"].(float64))
-	if _, err := b.inspect.GetTaskInfo(jobs.QueueBulk, "import:"+strconv.FormatInt(id, 10)); err != nil {
+	if _, err := b.inspect.GetTaskInfo(jobs.QueueImports, "import:"+strconv.FormatInt(id, 10)); err != nil {
 		t.Fatalf("import task not queued: %v", err)
 	}
 	b.runImport(t, id, nil)

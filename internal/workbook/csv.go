@@ -51,13 +51,23 @@ func openCSV(path, name string) (*csvSource, error) {
 	s.comma = sniffComma(head)
 	// The number of lines estimates the rows before they are read.
 	s.lines = bytes.Count(head, []byte("\n"))
+	last := byte('\n')
+	if len(head) > 0 {
+		last = head[len(head)-1]
+	}
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := f.Read(buf)
-		s.lines += bytes.Count(buf[:n], []byte("\n"))
+		if n > 0 {
+			s.lines += bytes.Count(buf[:n], []byte("\n"))
+			last = buf[n-1]
+		}
 		if err != nil {
 			break
 		}
+	}
+	if last != '\n' {
+		s.lines++ // the last line has no line break
 	}
 	return s, nil
 }
@@ -104,7 +114,7 @@ func countOutsideQuotes(line []byte, c byte) int {
 
 func (s *csvSource) sheets() []string { return []string{""} }
 
-func (s *csvSource) estimate(_ string, header int) int { return max(s.lines-header+1, 0) }
+func (s *csvSource) estimate(_ string, header int) int { return max(s.lines-header, 0) }
 
 func (s *csvSource) rows(string) (rowIter, error) {
 	f, err := os.Open(s.path)

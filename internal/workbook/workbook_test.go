@@ -148,8 +148,8 @@ func TestRealisticWorkbook(t *testing.T) {
 	patchZip(t, path, "xl/worksheets/sheet2.xml", `EXAMPLE.COM&#34;)</f></c>`, `EXAMPLE.COM&#34;)</f><v>vera@example.com</v></c>`)
 
 	r, rows := readAll(t, path, workbook.Limits{})
-	if r.Format != workbook.XLSX || r.Header.Sheet != "Команда" || r.Header.Line != 4 {
-		t.Fatalf("header found at %q row %d (format %s)", r.Header.Sheet, r.Header.Line, r.Format)
+	if r.Format != workbook.XLSX || r.Header.Sheet != "Команда" || r.Header.Line != 4 || r.Estimate != 6 {
+		t.Fatalf("header found at %q row %d (format %s, estimate %d)", r.Header.Sheet, r.Header.Line, r.Format, r.Estimate)
 	}
 	if !slices.Equal(r.Header.Ignored, []string{"№", "Табельный номер"}) {
 		t.Errorf("ignored columns %q", r.Header.Ignored)
@@ -268,7 +268,7 @@ func TestCSVEncodingsAndSeparators(t *testing.T) {
 				t.Fatalf("format %s", r.Format)
 			}
 			if name == "trailing.csv" {
-				if len(rows) != 1 || rows[0].Email != "x@y.test" || rows[0].FullName != "X" || rows[0].Line != 2 {
+				if len(rows) != 1 || rows[0].Email != "x@y.test" || rows[0].FullName != "X" || rows[0].Line != 2 || r.Estimate != 1 {
 					t.Fatalf("%+v", rows)
 				}
 				return
