@@ -37,7 +37,7 @@ func (e *Enqueuer) Send(ctx context.Context, invitationID int64, queue string) e
 }
 
 func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, delay time.Duration) error {
-	task, err := newTask(SendArgs{InvitationID: invitationID},
+	return e.enqueue(ctx, SendArgs{InvitationID: invitationID},
 		asynq.TaskID(sendTaskID(invitationID)),
 		asynq.Queue(queue),
 		asynq.ProcessIn(delay),
@@ -45,6 +45,22 @@ func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, d
 		// only needs to keep retrying until then.
 		asynq.MaxRetry(e.attempts+5),
 		asynq.Timeout(sendTimeout))
+}
+
+// Import enqueues the import of an uploaded file, under a task id derived
+// from the import in the same way.
+func (e *Enqueuer) Import(ctx context.Context, importID int64) error {
+	return e.enqueue(ctx, ImportArgs{ImportID: importID},
+		asynq.TaskID("import:"+strconv.FormatInt(importID, 10)),
+		asynq.Queue(QueueImports),
+		asynq.MaxRetry(20),
+		asynq.Timeout(importTimeout))
+}
+
+// enqueue puts a task on its queue; a task with the same id already there
+// is success.
+func (e *Enqueuer) enqueue(ctx context.Context, args Args, opts ...asynq.Option) error {
+	task, err := newTask(args, opts...)
 	if err != nil {
 		return err
 	}
@@ -53,7 +69,7 @@ func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, d
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("enqueue invitation %d: %w", invitationID, err)
+		return fmt.Errorf("enqueue %s %+v: %w", args.Kind(), args, err)
 	}
 	return nil
 }
@@ -61,15 +77,8 @@ func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, d
 // Merge enqueues a recorded merge; enqueueing it again while it waits or
 // runs is a no-op.
 func (e *Enqueuer) Merge(ctx context.Context, mergeID int64) error {
-	task, err := newTask(MergeArgs{MergeID: mergeID},
+	return e.enqueue(ctx, MergeArgs{MergeID: mergeID},
 		asynq.TaskID("merge:"+strconv.FormatInt(mergeID, 10)), asynq.Queue(QueueDefault), asynq.MaxRetry(10))
-	if err != nil {
-		return err
-	}
-	if _, err = e.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue merge %d: %w", mergeID, err)
-	}
-	return nil
 }
 
 // enqueuers is how many enqueues run at once in SendMany: one Redis round

@@ -18,13 +18,18 @@ import (
 const (
 	QueueCritical = "critical" // single invitations, resends, notices
 	QueueDefault  = "default"  // reminders, sweeps
-	QueueBulk     = "bulk"     // imports and the emails they queue
+	QueueBulk     = "bulk"     // the emails imports queue
+	// QueueImports holds the import jobs. The bulk server takes it strictly
+	// before QueueBulk: an upload must not wait behind the 100k emails of
+	// the import before it.
+	QueueImports = "imports"
 )
 
 // Task kinds, "domain:action" as Asynq names them.
 const (
 	TypeSend    = "invitation:send"
 	TypeRequeue = "invitation:requeue"
+	TypeImport  = "import:workbook"
 )
 
 // Args is a task's typed payload.
@@ -36,6 +41,13 @@ type SendArgs struct {
 }
 
 func (SendArgs) Kind() string { return TypeSend }
+
+// ImportArgs: import the rows of one uploaded file.
+type ImportArgs struct {
+	ImportID int64 `json:"import_id"`
+}
+
+func (ImportArgs) Kind() string { return TypeImport }
 
 // RequeueArgs: hand unsent invitations to Redis again.
 type RequeueArgs struct{}

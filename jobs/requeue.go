@@ -13,6 +13,7 @@ import (
 type RequeueStore interface {
 	TakeUnsent(ctx context.Context, olderThan time.Duration, limit int) ([]muster.Unsent, error)
 	TakeOpenMerges(ctx context.Context, olderThan time.Duration) ([]int64, error)
+	TakeStaleImports(ctx context.Context, olderThan time.Duration) ([]int64, error)
 }
 
 // Requeuer is the handler of TypeRequeue. PostgreSQL, not Redis, knows
@@ -47,7 +48,7 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 			return err
 		}
 		for _, u := range batch {
-			if err := r.Queue.Send(ctx, u.ID, queueFor(u.Kind)); err != nil {
+			if err := r.Queue.Send(ctx, u.ID, queueFor(u)); err != nil {
 				return fmt.Errorf("requeue: %w", err)
 			}
 		}
@@ -59,12 +60,30 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 	if total > 0 {
 		r.Log.Info("requeued unsent invitations", "count", total)
 	}
+	// Imports nobody is running (Redis lost the task, or every attempt
+	// died) go back to the queue too; StartImport lets only one run.
+	imports, err := r.Store.TakeStaleImports(ctx, max(r.After, importLease))
+	if err != nil {
+		return err
+	}
+	for _, id := range imports {
+		if err := r.Queue.Import(ctx, id); err != nil {
+			return fmt.Errorf("requeue: %w", err)
+		}
+	}
+	if len(imports) > 0 {
+		r.Log.Info("requeued stale imports", "imports", imports)
+	}
 	return nil
 }
 
-// queueFor picks the queue of an invitation's email.
-func queueFor(kind string) string {
-	if kind == muster.InviteRemind {
+// queueFor picks the queue of an invitation's email: the bulk queue for
+// the ones an import queued, so a large import never delays one invitation.
+func queueFor(u muster.Unsent) string {
+	switch {
+	case u.Bulk:
+		return QueueBulk
+	case u.Kind == muster.InviteRemind:
 		return QueueDefault
 	}
 	return QueueCritical

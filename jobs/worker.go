@@ -33,6 +33,7 @@ type Handlers struct {
 	Requeue   *Requeuer
 	Reminders *Reminders
 	Merger    *Merger
+	Import    *Importer
 }
 
 // Worker runs two Asynq servers in one process: one for interactive
@@ -51,6 +52,7 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
 	mux.Handle(TypeRemind, typed(h.Reminders.Process))
 	mux.Handle(TypeMerge, typed(h.Merger.Process))
+	mux.Handle(TypeImport, typed(h.Import.Process))
 	base := asynq.Config{
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.
@@ -65,7 +67,8 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	interactive.Queues = map[string]int{QueueCritical: 6, QueueDefault: 3}
 	interactive.StrictPriority = true
 	bulk.Concurrency = cfg.BulkConcurrency
-	bulk.Queues = map[string]int{QueueBulk: 1}
+	bulk.Queues = map[string]int{QueueImports: 2, QueueBulk: 1}
+	bulk.StrictPriority = true
 	return &Worker{
 		servers: []*asynq.Server{asynq.NewServerFromRedisClient(rc, interactive), asynq.NewServerFromRedisClient(rc, bulk)},
 		mux:     mux,

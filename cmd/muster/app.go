@@ -24,6 +24,7 @@ import (
 	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/postgres"
 	"github.com/muster-dev/muster/internal/signed"
+	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/jobs"
 	"github.com/muster-dev/muster/mail"
 )
@@ -154,6 +155,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		Reminders: &jobs.Reminders{
 			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log,
 		},
+		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log},
 	}
 	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
@@ -187,7 +189,8 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 	}, a.log, httpapi.Options{
 		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret,
 		Metrics: a.metrics, MetricsHandler: a.metrics.Handler(),
-		Monitor: asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}}),
+		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}}),
+		ImportLimits: a.limits(),
 	})
 	// The queues' sizes and latencies, read from Redis at each scrape.
 	a.metrics.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(a.redis)))
@@ -203,6 +206,11 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 type sharedRedis struct{ c redis.UniversalClient }
 
 func (s sharedRedis) MakeRedisClient() any { return s.c }
+
+// limits are the IMPORT_* settings.
+func (a *app) limits() workbook.Limits {
+	return workbook.Limits{MaxBytes: a.cfg.ImportMaxBytes, MaxRows: a.cfg.ImportMaxRows, MaxUnzipped: a.cfg.ImportMaxUnzipped}
+}
 
 func redactURL(raw string) string {
 	if i := strings.Index(raw, "@"); i > 0 {

@@ -21,6 +21,9 @@ Commands:
   worker      run the job worker only
   scheduler   run the scheduler only
   migrate     create the database if missing and apply migrations
+  import --account ID [--errors PATH] FILE
+              import contractors from an .xlsx or .csv file into an account,
+              with a progress bar (a worker must be running: serve or worker)
   token create --staff | --client ID | --manager ID [--name NAME]
               print a new API token
 
@@ -55,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, getenv, stderr)
 	case "token":
 		return token(ctx, rest, getenv, stdout, stderr)
+	case "import":
+		return importFile(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -85,6 +85,15 @@ type Config struct {
 	// ShutdownTimeout is how long running jobs get to finish on SIGTERM
 	// before they are handed back to the queue (SHUTDOWN_TIMEOUT). Default 25s.
 	ShutdownTimeout time.Duration
+	// ImportMaxBytes is the largest file an import accepts
+	// (IMPORT_MAX_BYTES: bytes, or with KB/MB/GB/KiB/MiB/GiB). Default 50MiB.
+	ImportMaxBytes int64
+	// ImportMaxRows is the most data rows one import reads (IMPORT_MAX_ROWS). Default 200000.
+	ImportMaxRows int
+	// ImportMaxUnzipped bounds what an .xlsx may inflate to, all parts
+	// together; more is refused as a decompression bomb before anything is
+	// inflated (IMPORT_MAX_UNZIPPED_BYTES). Default 1GiB.
+	ImportMaxUnzipped int64
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Default info.
 	LogLevel slog.Level
 	// LogFormat is text or json (LOG_FORMAT). Default text.
@@ -96,30 +105,33 @@ type Config struct {
 func Load(getenv func(string) string) (*Config, error) {
 	r := reader{getenv: getenv}
 	c := &Config{
-		DatabaseURL:      r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/muster?sslmode=disable", "postgres", "postgresql"),
-		RedisURL:         r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "redis-sentinel", "redis-cluster"),
-		SMTPURL:          r.url("SMTP_URL", "", "smtp", "smtps"),
-		SMTPConns:        r.int("SMTP_CONNS", 4, 1, 100),
-		SMTPRate:         r.float("SMTP_RATE", 0),
-		MailDir:          r.str("MAIL_DIR", "./var/mail"),
-		MailFrom:         r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
-		HTTPAddr:         r.str("HTTP_ADDR", "127.0.0.1:8080"),
-		MetricsAddr:      r.str("METRICS_ADDR", ""),
-		AppURL:           strings.TrimRight(r.url("APP_URL", "http://localhost:3000", "http", "https"), "/"),
-		SecretKey:        r.secret("SECRET_KEY"),
-		Concurrency:      r.int("WORKER_CONCURRENCY", 10, 1, 1000),
-		BulkConcurrency:  r.int("BULK_CONCURRENCY", 4, 1, 1000),
-		PollInterval:     r.duration("POLL_INTERVAL", 100*time.Millisecond),
-		SendAttempts:     r.int("SEND_ATTEMPTS", 10, 1, 100),
-		RetryBase:        r.duration("RETRY_BASE", 10*time.Second),
-		RequeueAfter:     r.duration("REQUEUE_AFTER", 2*time.Minute),
-		ReminderSchedule: r.durations("REMINDER_SCHEDULE", "72h,168h"),
-		ReminderRate:     r.float("REMINDER_RATE", 20),
-		ResendInterval:   r.duration("RESEND_INTERVAL", 10*time.Minute),
-		SignupSecret:     r.secret("SIGNUP_SECRET"),
-		ShutdownTimeout:  r.duration("SHUTDOWN_TIMEOUT", 25*time.Second),
-		LogLevel:         r.level("LOG_LEVEL"),
-		LogFormat:        r.oneOf("LOG_FORMAT", "text", "text", "json"),
+		DatabaseURL:       r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/muster?sslmode=disable", "postgres", "postgresql"),
+		RedisURL:          r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "redis-sentinel", "redis-cluster"),
+		SMTPURL:           r.url("SMTP_URL", "", "smtp", "smtps"),
+		SMTPConns:         r.int("SMTP_CONNS", 4, 1, 100),
+		SMTPRate:          r.float("SMTP_RATE", 0),
+		MailDir:           r.str("MAIL_DIR", "./var/mail"),
+		MailFrom:          r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
+		HTTPAddr:          r.str("HTTP_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:       r.str("METRICS_ADDR", ""),
+		AppURL:            strings.TrimRight(r.url("APP_URL", "http://localhost:3000", "http", "https"), "/"),
+		SecretKey:         r.secret("SECRET_KEY"),
+		Concurrency:       r.int("WORKER_CONCURRENCY", 10, 1, 1000),
+		BulkConcurrency:   r.int("BULK_CONCURRENCY", 4, 1, 1000),
+		PollInterval:      r.duration("POLL_INTERVAL", 100*time.Millisecond),
+		SendAttempts:      r.int("SEND_ATTEMPTS", 10, 1, 100),
+		RetryBase:         r.duration("RETRY_BASE", 10*time.Second),
+		RequeueAfter:      r.duration("REQUEUE_AFTER", 2*time.Minute),
+		ReminderSchedule:  r.durations("REMINDER_SCHEDULE", "72h,168h"),
+		ReminderRate:      r.float("REMINDER_RATE", 20),
+		ResendInterval:    r.duration("RESEND_INTERVAL", 10*time.Minute),
+		SignupSecret:      r.secret("SIGNUP_SECRET"),
+		ShutdownTimeout:   r.duration("SHUTDOWN_TIMEOUT", 25*time.Second),
+		ImportMaxBytes:    r.size("IMPORT_MAX_BYTES", 50<<20),
+		ImportMaxRows:     r.int("IMPORT_MAX_ROWS", 200_000, 1, 1_048_576),
+		ImportMaxUnzipped: r.size("IMPORT_MAX_UNZIPPED_BYTES", 1<<30),
+		LogLevel:          r.level("LOG_LEVEL"),
+		LogFormat:         r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -189,6 +201,31 @@ func (r *reader) float(name string, def float64) float64 {
 		return def
 	}
 	return f
+}
+
+// size reads a byte count: 1048576, 512KB, 50MB, 50MiB, 1GiB.
+func (r *reader) size(name string, def int64) int64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	units := []struct {
+		suffix string
+		mul    int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mul := strings.ToUpper(v), int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = strings.TrimSpace(n), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<50)/mul {
+		r.fail(name, "%q is not a size such as 50MiB, 200MB or 1048576", v)
+		return def
+	}
+	return n * mul
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {

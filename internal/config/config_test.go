@@ -13,7 +13,8 @@ func TestDefaultsWorkLocally(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/muster?sslmode=disable" || c.RedisURL != "redis://127.0.0.1:6379/0" ||
-		c.HTTPAddr != "127.0.0.1:8080" || c.SMTPURL != "" || c.PollInterval != 100*time.Millisecond || c.SendAttempts != 10 {
+		c.HTTPAddr != "127.0.0.1:8080" || c.SMTPURL != "" || c.PollInterval != 100*time.Millisecond || c.SendAttempts != 10 ||
+		c.ImportMaxBytes != 50<<20 || c.ImportMaxRows != 200_000 || c.ImportMaxUnzipped != 1<<30 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -23,13 +24,15 @@ func TestOverrides(t *testing.T) {
 	env := map[string]string{
 		"SMTP_URL": "smtps://u:p@mail.example.com:465", "WORKER_CONCURRENCY": "32", "POLL_INTERVAL": "50ms",
 		"APP_URL": "https://app.example.com/", "LOG_LEVEL": "debug", "REDIS_URL": "redis-sentinel://s1:26379?master_name=m",
+		"IMPORT_MAX_BYTES": "20MiB", "IMPORT_MAX_ROWS": "1000", "IMPORT_MAX_UNZIPPED_BYTES": "500 MB",
 	}
 	c, err := Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.SMTPURL != env["SMTP_URL"] || c.Concurrency != 32 || c.PollInterval != 50*time.Millisecond ||
-		c.AppURL != "https://app.example.com" || c.LogLevel.String() != "DEBUG" {
+		c.AppURL != "https://app.example.com" || c.LogLevel.String() != "DEBUG" ||
+		c.ImportMaxBytes != 20<<20 || c.ImportMaxRows != 1000 || c.ImportMaxUnzipped != 500e6 {
 		t.Errorf("overrides: %+v", c)
 	}
 }
@@ -39,7 +42,8 @@ func TestFirstBadVariableIsNamed(t *testing.T) {
 	for name, value := range map[string]string{
 		"DATABASE_URL": "://nope", "REDIS_URL": "memcached://x", "SMTP_CONNS": "-1", "SMTP_RATE": "lots",
 		"MAIL_FROM": "not an address", "APP_URL": "ftp://x", "SEND_ATTEMPTS": "1000", "RETRY_BASE": "-5s",
-		"LOG_LEVEL": "loud", "LOG_FORMAT": "xml",
+		"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "IMPORT_MAX_BYTES": "big", "IMPORT_MAX_ROWS": "0",
+		"IMPORT_MAX_UNZIPPED_BYTES": "-1GiB",
 	} {
 		_, err := Load(func(k string) string {
 			if k == name {

@@ -20,6 +20,8 @@ const (
 	onlyStaff202  = "202 404 404 404 404 404 404 401"
 	writes200     = "200 200 200 200 200 403 404 401" // contractor work: not viewers
 	writes201     = "201 201 201 201 201 403 404 401"
+	writes202     = "202 202 202 202 202 403 404 401"
+	anyToken      = "200 200 200 200 200 200 200 401"
 	staffOnly200  = "200 403 403 403 403 403 403 401" // platform work: 403 to everyone else
 	staffOnly202  = "202 403 403 403 403 403 403 401"
 	managesAdmins = "202 202 202 202 403 403 403 401"
@@ -102,6 +104,19 @@ var accessMatrix = []accessRow{
 	{"POST /v1/managers/{id}/resend", func(d *dashboard, _ int) (string, any) {
 		return path("/v1/managers/{id}/resend", d.target), nil
 	}, managesAdmins, onlyStaff202},
+	{"POST /v1/accounts/{id}/imports", func(d *dashboard, n int) (string, any) {
+		return path("/v1/accounts/{id}/imports", d.account), upload{"team.csv", []byte(fmt.Sprintf("email\nrow%d@imports.test\n", n))}
+	}, writes202, onlyStaff202},
+	{"GET /v1/imports/template.xlsx", fixed("/v1/imports/template.xlsx", nil), anyToken, anyToken},
+	{"GET /v1/imports/{id}", func(d *dashboard, _ int) (string, any) {
+		return "/v1/imports/" + strconv.FormatInt(d.imported, 10), nil
+	}, seesAccount, onlyStaff200},
+	{"GET /v1/imports/{id}/events", func(d *dashboard, _ int) (string, any) {
+		return "/v1/imports/" + strconv.FormatInt(d.imported, 10) + "/events", nil
+	}, seesAccount, onlyStaff200},
+	{"GET /v1/imports/{id}/errors", func(d *dashboard, _ int) (string, any) {
+		return "/v1/imports/" + strconv.FormatInt(d.imported, 10) + "/errors", nil
+	}, seesAccount, onlyStaff200},
 	// Merges are the platform's: staff only, whichever dashboards.
 	{"POST /v1/merges", func(d *dashboard, _ int) (string, any) {
 		return "/v1/merges", map[string]any{"target_client_id": d.clientID, "source_client_ids": []int64{d.sibling}, "dry_run": true}

@@ -29,6 +29,7 @@ type dashboard struct {
 	task       int64  // a task of contractor
 	sibling    int64  // another dashboard, for dry-run merges into this one
 	merge      int64  // a dry-run merge of sibling into this dashboard
+	imported   int64  // a finished import into account, with a failed row
 	target     int64  // an invited viewer of account, not accepted yet
 	managers   map[string]int64
 	tokens     map[string]string // by actor; "anon" is no token
@@ -78,6 +79,9 @@ func (b *testBundle) dashboard(t *testing.T, name string) *dashboard {
 	d.sibling = num(obj(res.body["client"])["id"])
 	res = expect(t, b.do(t, "POST", "/v1/merges", b.staff, map[string]any{"target_client_id": d.clientID, "source_client_ids": []int64{d.sibling}, "dry_run": true}), 202)
 	d.merge = num(res.body["id"])
+	res = expect(t, b.uploadFile(t, d.account, d.tokens["client"], "team.csv", []byte("email;name\nimported@"+slug+".test;Ivan\nnot-an-email;Bad\n")), 202)
+	d.imported = num(res.body["id"])
+	b.runImport(t, d.imported, nil)
 	return d
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
+	"github.com/muster-dev/muster/internal/workbook"
 )
 
 // Store is what the API needs from the database.
@@ -51,12 +52,17 @@ type Store interface {
 	CreateMerge(ctx context.Context, req muster.MergeRequest, by muster.Actor) (*muster.Merge, bool, error)
 	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
 	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
+	CreateImport(ctx context.Context, up muster.Upload, file io.Reader) (*muster.Import, bool, error)
+	FindImport(ctx context.Context, id int64) (*muster.Import, error)
+	ImportHeader(ctx context.Context, id int64) ([]string, error)
+	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
 }
 
 // Queue is what the API needs from the job queue.
 type Queue interface {
 	Send(ctx context.Context, invitationID int64, queue string) error
 	Merge(ctx context.Context, mergeID int64) error
+	Import(ctx context.Context, importID int64) error
 }
 
 // Check is a named readiness probe (PostgreSQL, Redis).
@@ -91,6 +97,10 @@ type Options struct {
 	MetricsHandler http.Handler
 	// Monitor is the Asynq web UI, served under /asynq/ to staff.
 	Monitor http.Handler
+	// ImportLimits bound uploads (zero fields: workbook's defaults).
+	ImportLimits workbook.Limits
+	// TmpDir holds uploads while they are checked ("" for the system's).
+	TmpDir string
 }
 
 // Observer records a request's route pattern, method, status and time.
@@ -163,6 +173,11 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/merges/{id}", s.authed(s.readMerge))
 	s.mux.Handle("GET /metrics", s.authed(s.staffHandler(s.opts.MetricsHandler)))
 	s.mux.Handle("/asynq/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.Monitor))))
+	s.mux.Handle("POST /v1/accounts/{id}/imports", s.authed(s.upload))
+	s.mux.Handle("GET /v1/imports/template.xlsx", s.authed(s.template))
+	s.mux.Handle("GET /v1/imports/{id}", s.authed(s.importStatus))
+	s.mux.Handle("GET /v1/imports/{id}/events", s.authed(s.importEvents))
+	s.mux.Handle("GET /v1/imports/{id}/errors", s.authed(s.importErrors))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return muster.NotFound("route_not_found", "no route for %s %s", r.Method, r.URL.Path)
 	}))

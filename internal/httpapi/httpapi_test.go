@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/muster-dev/muster/internal/postgres/pgtest"
 	"github.com/muster-dev/muster/internal/redistest"
 	"github.com/muster-dev/muster/internal/signed"
+	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/jobs"
 )
 
@@ -51,7 +53,8 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	m := metrics.New()
 	api := httpapi.New(db, queue, signer, checks, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{
 		Metrics: m, MetricsHandler: m.Handler(),
-		Monitor: asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{rdb.Client}}),
+		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{rdb.Client}}),
+		ImportLimits: workbook.Limits{MaxBytes: 1 << 20},
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
@@ -66,6 +69,12 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 type sharedRedis struct{ c *redis.Client }
 
 func (s sharedRedis) MakeRedisClient() any { return s.c }
+
+// upload is a body sent as the multipart field "file".
+type upload struct {
+	name string
+	data []byte
+}
 
 type response struct {
 	status int
@@ -88,10 +97,21 @@ func (r response) message() string {
 func (b *testBundle) do(t testing.TB, method, path, token string, body any) response {
 	t.Helper()
 	var rd io.Reader
+	contentType := "application/json"
 	switch v := body.(type) {
 	case nil:
 	case string:
 		rd = strings.NewReader(v)
+	case upload:
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		w, err := mw.CreateFormFile("file", v.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(v.data)
+		mw.Close()
+		rd, contentType = &buf, mw.FormDataContentType()
 	default:
 		data, err := json.Marshal(v)
 		if err != nil {
@@ -107,7 +127,7 @@ func (b *testBundle) do(t testing.TB, method, path, token string, body any) resp
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	res, err := b.srv.Client().Do(req)
 	if err != nil {

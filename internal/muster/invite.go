@@ -85,4 +85,5 @@ var (
 type Unsent struct {
 	ID   int64  `db:"id"`
 	Kind string `db:"kind"`
+	Bulk bool   `db:"bulk"` // queued by an import: it goes to the bulk queue
 }

@@ -196,3 +196,34 @@ func TestReachOfManagers(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLanguage(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Locale{"": Russian, "ru": Russian, "Russian": Russian, "русский": Russian, "Рус.": Russian,
+		"EN": English, "english": English, "Английский": English, "англ.": English, "en-GB": English} {
+		if got, err := ParseLanguage("language", in); err != nil || got != want {
+			t.Errorf("ParseLanguage(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"de", "klingon", "1"} {
+		if _, err := ParseLanguage("language", in); ErrorCode(err) != "unsupported_locale" || !strings.Contains(err.Error(), in) {
+			t.Errorf("ParseLanguage(%q): %v", in, err)
+		}
+	}
+	for in, want := range map[string]Locale{"": Russian, "0": Russian, "нет": Russian, "1": English, "Yes": English, "да": English} {
+		if got, err := ParseEnglishFlag("invite_in_english", in); err != nil || got != want {
+			t.Errorf("ParseEnglishFlag(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseEnglishFlag("invite_in_english", "maybe"); ErrorCode(err) != "unsupported_locale" {
+		t.Errorf("ParseEnglishFlag(maybe): %v", err)
+	}
+}
+
+func TestFailedRowReason(t *testing.T) {
+	t.Parallel()
+	fr := FailedRow{Line: 7, Errors: []RowError{{Column: "Email", Reason: "bad"}, {Reason: "unreadable"}}}
+	if got := fr.Reason(); got != "Строка / Row 7: «Email»: bad; unreadable" {
+		t.Errorf("%q", got)
+	}
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/internal/workbook"
+)
+
+// importPoll is how often the command looks at the import's progress;
+// workerHint is how long it waits for a worker before saying so.
+const (
+	importPoll = 200 * time.Millisecond
+	workerHint = 10 * time.Second
+)
+
+// importFile is `muster import --account ID FILE`. It talks to PostgreSQL
+// and Redis directly, with the same configuration as the other commands:
+// it stores the file and queues the import exactly as the API does, then
+// follows the import that a worker (serve or worker) runs, and prints the
+// summary. A rejected file is an error (exit status 1).
+func importFile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	account := fs.Int64("account", 0, "the account to import the contractors into")
+	report := fs.String("errors", "", "where to save the failed rows as .xlsx (default: FILE without its extension + .errors.xlsx)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *account <= 0 || fs.NArg() != 1 {
+		fmt.Fprint(stderr, "usage: muster import --account ID [--errors PATH] FILE\n")
+		return errUsage
+	}
+	path := fs.Arg(0)
+	a, err := open(ctx, getenv, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	im, err := a.upload(ctx, *account, path)
+	if e := muster.AsError(err); e != nil {
+		return errors.New(e.Message)
+	}
+	if err != nil {
+		return err
+	}
+	if im, err = a.follow(ctx, im, stderr); err != nil {
+		return err
+	}
+	if *report == "" {
+		*report = strings.TrimSuffix(path, filepath.Ext(path)) + ".errors.xlsx"
+	}
+	return a.summary(ctx, im, *report, stdout)
+}
+
+// upload checks and stores the file and queues its import.
+func (a *app) upload(ctx context.Context, accountID int64, path string) (*muster.Import, error) {
+	if _, err := a.db.FindAccount(ctx, accountID); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Base(path)
+	format, err := workbook.Detect(f, st.Size(), name, a.limits())
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	im, existing, err := a.db.CreateImport(ctx, muster.Upload{
+		AccountID: accountID, FileName: name, Format: format, Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil)),
+	}, f)
+	if err != nil {
+		return nil, err
+	}
+	if existing {
+		a.log.Warn("this file was imported into the account before: nothing new is created; showing that import", "import", im.ID)
+		return im, nil
+	}
+	if err := a.queue.Import(ctx, im.ID); err != nil {
+		a.log.Warn("enqueue failed; the scheduler's sweep will retry", "import", im.ID, "error", err)
+	}
+	return im, nil
+}
+
+// follow shows the import's progress until it finishes: a progress bar on
+// a terminal, a line every few seconds otherwise (a log, CI).
+func (a *app) follow(ctx context.Context, im *muster.Import, stderr io.Writer) (*muster.Import, error) {
+	show := lines(stderr, im.ID)
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		show = bar(stderr, im.ID)
+	}
+	tick := time.NewTicker(importPoll)
+	defer tick.Stop()
+	start, hinted := time.Now(), false
+	for {
+		show(im, "")
+		if im.Finished() {
+			return im, nil
+		}
+		if im.Status == muster.ImportQueued && !hinted && time.Since(start) > workerHint {
+			show(im, "waiting for a worker: is `muster serve` or `muster worker` running?")
+			hinted = true
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(stderr, "\nstopped watching; import %d goes on in the worker\n", im.ID)
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		var err error
+		if im, err = a.db.FindImport(ctx, im.ID); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func bar(w io.Writer, id int64) func(*muster.Import, string) {
+	b := progressbar.NewOptions(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(fmt.Sprintf("import %d", id)),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetRenderBlankState(true),
+	)
+	return func(im *muster.Import, note string) {
+		if note != "" {
+			b.Describe(fmt.Sprintf("import %d: %s", id, note))
+		}
+		if im.TotalRows != nil && *im.TotalRows > 0 {
+			b.ChangeMax(max(*im.TotalRows, im.ProcessedRows))
+		}
+		_ = b.Set(im.ProcessedRows)
+		if im.Finished() {
+			_ = b.Finish()
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+// lines reports progress as plain lines, at most every two seconds.
+func lines(w io.Writer, id int64) func(*muster.Import, string) {
+	var last time.Time
+	return func(im *muster.Import, note string) {
+		if note != "" {
+			fmt.Fprintf(w, "import %d: %s\n", id, note)
+		}
+		if !im.Finished() && time.Since(last) < 2*time.Second {
+			return
+		}
+		last = time.Now()
+		total := "?"
+		if im.TotalRows != nil {
+			total = fmt.Sprint(*im.TotalRows)
+		}
+		fmt.Fprintf(w, "import %d: %s, %d/%s rows\n", id, im.Status, im.ProcessedRows, total)
+	}
+}
+
+// summary prints what the import did and saves the failed rows.
+func (a *app) summary(ctx context.Context, im *muster.Import, reportPath string, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "import %d of %s into account %d: %s\n", im.ID, im.FileName, im.AccountID, im.Status)
+	if im.Status == muster.ImportRejected {
+		return fmt.Errorf("%s was rejected: %s", im.FileName, im.ErrorMessage)
+	}
+	fmt.Fprintf(stdout, "  rows read  %7d\n  created    %7d\n  linked     %7d\n  skipped    %7d\n  failed     %7d\n",
+		im.ProcessedRows, im.Created, im.Linked, im.Skipped, im.Failed)
+	if len(im.Ignored) > 0 {
+		fmt.Fprintf(stdout, "  ignored columns: %s\n", strings.Join(im.Ignored, ", "))
+	}
+	if im.Failed == 0 {
+		return nil
+	}
+	if err := a.saveReport(ctx, im, reportPath); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "  error report: %s (also GET /v1/imports/%d/errors?format=xlsx); fix the rows and import it again\n", reportPath, im.ID)
+	return nil
+}
+
+func (a *app) saveReport(ctx context.Context, im *muster.Import, path string) error {
+	header, err := a.db.ImportHeader(ctx, im.ID)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("error report: %w", err)
+	}
+	err = workbook.WriteErrorReport(f, header, func(add func([]string, string) error) error {
+		return a.db.ImportErrors(ctx, im.ID, func(fr muster.FailedRow) error { return add(fr.Raw, fr.Reason()) })
+	})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

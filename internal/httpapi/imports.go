@@ -1,0 +1,266 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/internal/workbook"
+)
+
+const xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+// eventEvery is how often the progress stream looks at the import.
+const eventEvery = 250 * time.Millisecond
+
+// template: GET /v1/imports/template.xlsx.
+func (s *Server) template(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", xlsxType)
+	w.Header().Set("Content-Disposition", `attachment; filename="muster-import-template.xlsx"`)
+	return workbook.Template(w)
+}
+
+// upload: POST /v1/accounts/{id}/imports, the file in the multipart field
+// "file". The file streams to a temporary file (hashed on the way), its
+// format and structure are checked without inflating it, and it is stored
+// in PostgreSQL with a queued import: 202 {id}. The same file uploaded to
+// the same account again creates nothing: 200 with the existing import and
+// "duplicate": true.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
+	acc, err := s.account(r, muster.WriteContractors)
+	if err != nil {
+		return err
+	}
+	lim := s.opts.ImportLimits.OrDefaults()
+	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBytes+1<<20) // room for the multipart framing
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return muster.Errorf(muster.KindUnsupported, "unsupported_media_type", `send the file as multipart/form-data in a field named "file"`)
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return muster.Invalid("missing_file", `the request has no field named "file"`)
+		}
+		if err != nil {
+			return uploadError(err, lim)
+		}
+		if part.FormName() == "file" {
+			return s.storeUpload(w, r, acc, part, lim)
+		}
+	}
+}
+
+func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, acc *muster.Account, part io.Reader, lim workbook.Limits) error {
+	name := "upload"
+	if p, ok := part.(interface{ FileName() string }); ok && p.FileName() != "" {
+		if n, err := muster.CleanLine("file_name", filepath.Base(strings.ReplaceAll(p.FileName(), `\`, "/")), muster.MaxNameLen); err == nil && n != "" {
+			name = n
+		}
+	}
+	tmp, err := os.CreateTemp(s.opts.TmpDir, "muster-upload-")
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(part, lim.MaxBytes+1))
+	if err != nil {
+		return uploadError(err, lim)
+	}
+	if size > lim.MaxBytes {
+		return uploadError(&http.MaxBytesError{Limit: lim.MaxBytes}, lim)
+	}
+	format, err := workbook.Detect(tmp, size, name, lim)
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	im, existing, err := s.store.CreateImport(r.Context(), muster.Upload{
+		AccountID: acc.ID, TokenID: actor(r).TokenID, FileName: name, Format: format, Size: size,
+		SHA256: hex.EncodeToString(h.Sum(nil)),
+	}, tmp)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if !existing {
+		status = http.StatusAccepted
+		if err := s.queue.Import(r.Context(), im.ID); err != nil {
+			s.log.Warn("enqueue failed; the requeue sweep will retry", "import", im.ID, "error", err)
+		}
+	}
+	writeJSON(w, status, map[string]any{"id": im.ID, "duplicate": existing, "import": im})
+	return nil
+}
+
+func uploadError(err error, lim workbook.Limits) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return muster.Errorf(muster.KindTooLarge, "file_too_large", "the file is larger than the limit of %d bytes; split it into smaller files", lim.MaxBytes)
+	}
+	return muster.Invalid("invalid_upload", "the upload could not be read: %v", err)
+}
+
+// findImport reads the {id} import and checks that the actor may act in
+// its account. Another client's import is not found, like a missing one.
+func (s *Server) findImport(r *http.Request, act muster.Action) (*muster.Import, error) {
+	id, err := pathID(r, "id", "import")
+	if err != nil {
+		return nil, err
+	}
+	im, err := s.store.FindImport(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := s.store.FindAccount(r.Context(), im.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if err := actor(r).AuthorizeAccount(acc, act); err != nil {
+		if muster.ErrorKind(err) == muster.KindNotFound {
+			return nil, muster.NotFound("import_not_found", "import %d not found", id)
+		}
+		return nil, err
+	}
+	return im, nil
+}
+
+// importStatus: GET /v1/imports/{id}.
+func (s *Server) importStatus(w http.ResponseWriter, r *http.Request) error {
+	im, err := s.findImport(r, muster.ReadContractors)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, im)
+	return nil
+}
+
+// importEvents: GET /v1/imports/{id}/events, Server-Sent Events. Each
+// change of the import is a "progress" event with the same JSON as GET
+// /v1/imports/{id}; the last is a "done" event, and the stream ends.
+func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) error {
+	im, err := s.findImport(r, muster.ReadContractors)
+	if err != nil {
+		return err
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return errors.New("event stream: the response writer cannot flush")
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no") // proxies must not hold events back
+	w.WriteHeader(http.StatusOK)
+	tick := time.NewTicker(eventEvery)
+	defer tick.Stop()
+	id := im.ID
+	var last []byte
+	for {
+		data, err := json.Marshal(im)
+		if err != nil {
+			return err
+		}
+		event := "progress"
+		if im.Finished() {
+			event = "done"
+		}
+		if string(data) != string(last) || im.Finished() {
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+			flusher.Flush()
+			last = data
+		}
+		if im.Finished() {
+			return nil
+		}
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-tick.C:
+		}
+		if im, err = s.store.FindImport(r.Context(), id); err != nil {
+			if r.Context().Err() != nil {
+				return nil
+			}
+			// The status line is sent: report in the stream and stop.
+			fmt.Fprintf(w, "event: error\ndata: {\"error\":{\"code\":\"internal\",\"message\":\"progress unavailable\"}}\n\n")
+			s.log.Error("import events", "import", id, "error", err)
+			return nil
+		}
+	}
+}
+
+// importErrors: GET /v1/imports/{id}/errors. JSON by default: one entry
+// per problem, {row, column, code, reason}. With ?format=xlsx (or Accept:
+// the .xlsx media type) a workbook of the failed rows: the file's own
+// columns and a reason column, ready to fix and upload again.
+func (s *Server) importErrors(w http.ResponseWriter, r *http.Request) error {
+	im, err := s.findImport(r, muster.ReadContractors)
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("format") == "xlsx" || strings.Contains(r.Header.Get("Accept"), xlsxType) {
+		return s.errorWorkbook(w, r, im)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	fmt.Fprintf(w, `{"import_id":%d,"status":%q,"failed":%d,"errors":[`, im.ID, im.Status, im.Failed)
+	enc := json.NewEncoder(w)
+	first := true
+	err = s.store.ImportErrors(r.Context(), im.ID, func(fr muster.FailedRow) error {
+		for _, e := range fr.Errors {
+			if !first {
+				io.WriteString(w, ",")
+			}
+			first = false
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	io.WriteString(w, "]}\n")
+	if err != nil {
+		s.log.Error("import errors", "import", im.ID, "error", err)
+	}
+	return nil
+}
+
+func (s *Server) errorWorkbook(w http.ResponseWriter, r *http.Request, im *muster.Import) error {
+	header, err := s.store.ImportHeader(r.Context(), im.ID)
+	if err != nil {
+		return err
+	}
+	// Built in a temporary file first: an error halfway must still be a
+	// JSON error, not half a workbook.
+	tmp, err := os.CreateTemp(s.opts.TmpDir, "muster-report-")
+	if err != nil {
+		return fmt.Errorf("error report: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	err = workbook.WriteErrorReport(tmp, header, func(add func([]string, string) error) error {
+		return s.store.ImportErrors(r.Context(), im.ID, func(fr muster.FailedRow) error { return add(fr.Raw, fr.Reason()) })
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("error report: %w", err)
+	}
+	w.Header().Set("Content-Type", xlsxType)
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="import-%d-errors.xlsx"`, im.ID))
+	_, err = io.Copy(w, tmp)
+	return err
+}

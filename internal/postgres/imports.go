@@ -1,0 +1,291 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/muster-dev/muster/internal/muster"
+)
+
+// chunkSize is how the uploaded file is cut into rows of import_chunks.
+const chunkSize = 1 << 20
+
+const importColumns = `id, account_id, file_name, format, size, sha256, status, sheet, header_row, total_rows,
+	processed_rows, created, linked, skipped, failed, error_code, error_message, created_at, started_at,
+	finished_at, ignored_columns`
+
+// importRow scans an import with its array column.
+type importRow struct {
+	muster.Import
+	IgnoredColumns pq.StringArray `db:"ignored_columns"`
+}
+
+func (r *importRow) out() *muster.Import {
+	im := r.Import
+	im.Ignored = append([]string{}, r.IgnoredColumns...)
+	return &im
+}
+
+// CreateImport stores an uploaded file and queues its import, in one
+// transaction. The same file (by SHA-256) uploaded again to the same
+// account creates nothing: the existing import is returned with
+// existing = true.
+func (db *DB) CreateImport(ctx context.Context, up muster.Upload, file io.Reader) (im *muster.Import, existing bool, err error) {
+	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
+		var tokenID *int64
+		if up.TokenID > 0 {
+			tokenID = &up.TokenID
+		}
+		var id int64
+		err := tx.GetContext(ctx, &id, `
+			INSERT INTO imports (account_id, token_id, file_name, format, size, sha256, enqueued_at)
+			VALUES ($1, $2, $3, $4, $5, $6, now())
+			ON CONFLICT (account_id, sha256) DO NOTHING
+			RETURNING id`, up.AccountID, tokenID, up.FileName, up.Format, up.Size, up.SHA256)
+		if errors.Is(err, sql.ErrNoRows) {
+			existing = true
+			if err := tx.GetContext(ctx, &id, `SELECT id FROM imports WHERE account_id = $1 AND sha256 = $2`, up.AccountID, up.SHA256); err != nil {
+				return fmt.Errorf("find the same upload: %w", err)
+			}
+			im, err = findImport(ctx, tx, id)
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("insert import: %w", err)
+		}
+		buf := make([]byte, chunkSize)
+		for seq := 0; ; seq++ {
+			n, rerr := io.ReadFull(file, buf)
+			if n > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO import_chunks (import_id, seq, data) VALUES ($1, $2, $3)`, id, seq, buf[:n]); err != nil {
+					return fmt.Errorf("store import %d chunk %d: %w", id, seq, err)
+				}
+			}
+			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+				break
+			}
+			if rerr != nil {
+				return fmt.Errorf("read upload: %w", rerr)
+			}
+		}
+		im, err = findImport(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return im, existing, nil
+}
+
+// FindImport returns an import by id.
+func (db *DB) FindImport(ctx context.Context, id int64) (*muster.Import, error) {
+	return findImport(ctx, db, id)
+}
+
+func findImport(ctx context.Context, q sqlx.QueryerContext, id int64) (*muster.Import, error) {
+	var r importRow
+	err := sqlx.GetContext(ctx, q, &r, `SELECT `+importColumns+` FROM imports WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, muster.NotFound("import_not_found", "import %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find import %d: %w", id, err)
+	}
+	return r.out(), nil
+}
+
+// ReadImportFile writes the stored file to w, one chunk at a time.
+func (db *DB) ReadImportFile(ctx context.Context, id int64, w io.Writer) error {
+	for seq := 0; ; seq++ {
+		var data []byte
+		err := db.GetContext(ctx, &data, `SELECT data FROM import_chunks WHERE import_id = $1 AND seq = $2`, id, seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read import %d chunk %d: %w", id, seq, err)
+		}
+		if _, err := w.Write(data); err != nil {
+			return fmt.Errorf("copy import %d: %w", id, err)
+		}
+	}
+}
+
+// StartImport claims an import for one worker: a queued import, or a
+// running one whose worker stopped beating for longer than lease. A
+// finished import is muster.ErrHandled; one another worker is running is
+// muster.ErrClaimed.
+func (db *DB) StartImport(ctx context.Context, id int64, lease time.Duration) (*muster.Import, int, error) {
+	var r struct {
+		importRow
+		Checkpoint int `db:"checkpoint_line"`
+	}
+	err := db.GetContext(ctx, &r, `
+		UPDATE imports SET status = 'running', started_at = COALESCE(started_at, now()), heartbeat_at = now()
+		 WHERE id = $1 AND (status = 'queued' OR (status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $2))))
+		RETURNING `+importColumns+`, checkpoint_line`, id, lease.Seconds())
+	if errors.Is(err, sql.ErrNoRows) {
+		im, err := db.FindImport(ctx, id)
+		switch {
+		case err != nil:
+			return nil, 0, err
+		case im.Finished():
+			return nil, 0, muster.ErrHandled
+		default:
+			return nil, 0, muster.ErrClaimed
+		}
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("start import %d: %w", id, err)
+	}
+	return r.out(), r.Checkpoint, nil
+}
+
+// Heartbeat tells the sweep that the import's worker is alive.
+func (db *DB) Heartbeat(ctx context.Context, id int64) error {
+	if _, err := db.ExecContext(ctx, `UPDATE imports SET heartbeat_at = now() WHERE id = $1 AND status = 'running'`, id); err != nil {
+		return fmt.Errorf("heartbeat import %d: %w", id, err)
+	}
+	return nil
+}
+
+// ReleaseImport gives up a worker's claim on an import it stopped running
+// (on shutdown), so that the next attempt need not wait for the lease.
+func (db *DB) ReleaseImport(ctx context.Context, id int64) error {
+	if _, err := db.ExecContext(ctx, `UPDATE imports SET heartbeat_at = NULL WHERE id = $1 AND status = 'running'`, id); err != nil {
+		return fmt.Errorf("release import %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetImportHeader records where the rows are and an estimate of how many.
+func (db *DB) SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, total int) error {
+	var t *int
+	if total >= 0 {
+		t = &total
+	}
+	_, err := db.ExecContext(ctx, `
+		UPDATE imports SET sheet = $2, header_row = $3, header = $4, ignored_columns = $5, total_rows = $6 WHERE id = $1`,
+		id, sheet, line, pq.StringArray(append([]string{}, header...)), pq.StringArray(append([]string{}, ignored...)), t)
+	if err != nil {
+		return fmt.Errorf("set import %d header: %w", id, err)
+	}
+	return nil
+}
+
+// FinishImport ends an import: done with the exact row count, or rejected
+// with the reason (code empty for done).
+func (db *DB) FinishImport(ctx context.Context, id int64, total int, code, message string) error {
+	status := muster.ImportDone
+	if code != "" {
+		status = muster.ImportRejected
+	}
+	_, err := db.ExecContext(ctx, `
+		UPDATE imports SET status = $2, total_rows = CASE WHEN $3 >= 0 THEN $3 ELSE total_rows END,
+		       error_code = $4, error_message = $5, finished_at = now()
+		 WHERE id = $1 AND status IN ('queued', 'running')`, id, status, total, code, message)
+	if err != nil {
+		return fmt.Errorf("finish import %d: %w", id, err)
+	}
+	return nil
+}
+
+// AccountManagers returns the managers who may be assigned to contractors
+// of the account, by email: live managers of its dashboard who reach it.
+func (db *DB) AccountManagers(ctx context.Context, accountID int64) (map[string]int64, error) {
+	var rows []struct {
+		ID    int64  `db:"id"`
+		Email string `db:"email"`
+	}
+	err := db.SelectContext(ctx, &rows, `
+		SELECT m.id, m.email FROM managers m JOIN accounts a ON a.client_id = m.client_id
+		WHERE a.id = $1 AND m.status <> 'revoked'
+		  AND (m.role = 'owner' OR EXISTS (SELECT 1 FROM manager_accounts ma WHERE ma.manager_id = m.id AND ma.account_id = a.id))`,
+		accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list managers of account %d: %w", accountID, err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Email] = r.ID
+	}
+	return out, nil
+}
+
+// UnsentOfImport returns the import's emails still waiting for their first
+// attempt: after a restart they are handed to the queue again (task ids
+// make that a no-op for those Redis still holds).
+func (db *DB) UnsentOfImport(ctx context.Context, id int64) ([]int64, error) {
+	var ids []int64
+	if err := db.SelectContext(ctx, &ids, `SELECT id FROM invitations WHERE import_id = $1 AND status = 'queued' ORDER BY id`, id); err != nil {
+		return nil, fmt.Errorf("unsent invitations of import %d: %w", id, err)
+	}
+	return ids, nil
+}
+
+// TakeStaleImports returns unfinished imports nobody is working on (no
+// heartbeat for olderThan) that were last enqueued before olderThan ago,
+// stamping them as enqueued now.
+func (db *DB) TakeStaleImports(ctx context.Context, olderThan time.Duration) ([]int64, error) {
+	var ids []int64
+	err := db.SelectContext(ctx, &ids, `
+		UPDATE imports SET enqueued_at = now()
+		 WHERE id IN (
+		       SELECT id FROM imports
+		        WHERE status IN ('queued', 'running')
+		          AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => $1))
+		          AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1))
+		        FOR UPDATE SKIP LOCKED)
+		RETURNING id`, olderThan.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("take stale imports: %w", err)
+	}
+	return ids, nil
+}
+
+// ImportErrors calls fn for each failed row of an import, in row order,
+// without loading them all.
+func (db *DB) ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error {
+	rows, err := db.QueryxContext(ctx, `SELECT line, raw, problems FROM import_errors WHERE import_id = $1 ORDER BY line`, id)
+	if err != nil {
+		return fmt.Errorf("list errors of import %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var fr muster.FailedRow
+		var raw, problems []byte
+		if err := rows.Scan(&fr.Line, &raw, &problems); err != nil {
+			return fmt.Errorf("read errors of import %d: %w", id, err)
+		}
+		if err := json.Unmarshal(raw, &fr.Raw); err != nil {
+			return fmt.Errorf("import %d row %d cells: %w", id, fr.Line, err)
+		}
+		if err := json.Unmarshal(problems, &fr.Errors); err != nil {
+			return fmt.Errorf("import %d row %d problems: %w", id, fr.Line, err)
+		}
+		for i := range fr.Errors {
+			fr.Errors[i].Line = fr.Line
+		}
+		if err := fn(fr); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ImportHeader returns the header cells of an import's file.
+func (db *DB) ImportHeader(ctx context.Context, id int64) ([]string, error) {
+	var h pq.StringArray
+	if err := db.GetContext(ctx, &h, `SELECT header FROM imports WHERE id = $1`, id); err != nil {
+		return nil, fmt.Errorf("header of import %d: %w", id, err)
+	}
+	return h, nil
+}

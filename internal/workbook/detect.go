@@ -1,0 +1,213 @@
+package workbook
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/richardlehane/mscfb"
+
+	"github.com/muster-dev/muster/internal/muster"
+)
+
+// Formats Muster reads.
+const (
+	XLSX = "xlsx"
+	CSV  = "csv"
+)
+
+// Limits bound what one import may cost. Zero fields take the defaults.
+type Limits struct {
+	MaxBytes    int64 // the uploaded file
+	MaxRows     int   // data rows (blank rows do not count)
+	MaxUnzipped int64 // an .xlsx's parts, uncompressed, all together
+}
+
+// Default limits (README: IMPORT_MAX_BYTES, IMPORT_MAX_ROWS, IMPORT_MAX_UNZIPPED_BYTES).
+const (
+	DefaultMaxBytes    = 50 << 20
+	DefaultMaxRows     = 200_000
+	DefaultMaxUnzipped = 1 << 30
+)
+
+// OrDefaults fills the zero fields with the defaults.
+func (l Limits) OrDefaults() Limits { return l.withDefaults() }
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.MaxRows <= 0 {
+		l.MaxRows = DefaultMaxRows
+	}
+	if l.MaxUnzipped <= 0 {
+		l.MaxUnzipped = DefaultMaxUnzipped
+	}
+	return l
+}
+
+// Bounds on the parts of an .xlsx, checked from the zip directory before
+// anything is inflated. Go's archive/zip refuses an entry that inflates
+// past its declared size, so the declared sizes are what we get.
+const (
+	// A part that is neither a worksheet nor the shared strings is read
+	// into memory whole by excelize (styles, the workbook, themes).
+	maxPartInMemory = 32 << 20
+	// Worksheet XML compresses 5–30× and very repetitive sheets up to
+	// ~100×; deflate cannot exceed ~1030×, which is what bombs aim at.
+	maxRatio = 200
+	// Ratios of small parts mean nothing.
+	ratioFloor = 1 << 20
+	maxEntries = 10_000
+)
+
+var (
+	cfbMagic = []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}
+	zipMagic = []byte("PK\x03\x04")
+)
+
+// Detect reads the start and the directory of a file and says which format
+// it is, refusing what Muster cannot read, each with a clear reason: an old
+// binary .xls, an encrypted workbook, a damaged or truncated zip, a
+// decompression bomb, a file over the size limit, or something that is no
+// spreadsheet at all. It inflates nothing, so it is fast and bounded.
+func Detect(r io.ReaderAt, size int64, name string, lim Limits) (string, error) {
+	lim = lim.withDefaults()
+	if size > lim.MaxBytes {
+		return "", tooLarge(size, lim.MaxBytes)
+	}
+	if size == 0 {
+		return "", muster.Invalid("empty_file", "the file %q is empty", name)
+	}
+	head := make([]byte, min(size, 64<<10))
+	if _, err := r.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read %s: %w", name, err)
+	}
+	switch {
+	case bytes.HasPrefix(head, zipMagic):
+		return XLSX, checkZip(r, size, name, lim)
+	case bytes.HasPrefix(head, cfbMagic):
+		return "", checkCFB(r, name)
+	case looksLikeText(head):
+		return CSV, nil
+	}
+	return "", notWorkbook(name, "it is neither an Excel workbook (.xlsx) nor a CSV text file")
+}
+
+func tooLarge(size, limit int64) error {
+	return muster.Errorf(muster.KindTooLarge, "file_too_large",
+		"the file is %s, more than the limit of %s; split it into smaller files", human(size), human(limit))
+}
+
+func notWorkbook(name, why string) error {
+	return muster.Errorf(muster.KindUnsupported, "not_a_workbook", "%q cannot be imported: %s. Save it as .xlsx (Excel workbook) or .csv", name, why)
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkZip reads the zip directory: it must be an Office Open XML
+// spreadsheet whose declared sizes and compression ratios are sane.
+func checkZip(r io.ReaderAt, size int64, name string, lim Limits) error {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return muster.Invalid("corrupt_workbook", "%q is damaged or truncated (%v); open it in Excel and save it again, or upload it again", name, err)
+	}
+	if len(zr.File) > maxEntries {
+		return muster.Invalid("corrupt_workbook", "%q has %d parts; a workbook has a few dozen", name, len(zr.File))
+	}
+	var total uint64
+	workbook := false
+	for _, f := range zr.File {
+		p := strings.ToLower(strings.ReplaceAll(f.Name, `\`, "/"))
+		switch {
+		case p == "xl/workbook.xml":
+			workbook = true
+		case p == "mimetype" || p == "content.xml":
+			return notWorkbook(name, "it is an OpenDocument (.ods) file")
+		case p == "word/document.xml":
+			return notWorkbook(name, "it is a Word document")
+		}
+		total += f.UncompressedSize64
+		if total > uint64(lim.MaxUnzipped) {
+			return bomb(name, fmt.Sprintf("its parts inflate to more than %s", human(lim.MaxUnzipped)))
+		}
+		if f.UncompressedSize64 > ratioFloor && f.UncompressedSize64 > uint64(maxRatio)*max(f.CompressedSize64, 1) {
+			return bomb(name, fmt.Sprintf("part %s inflates %d times (%s from %s)", f.Name,
+				f.UncompressedSize64/max(f.CompressedSize64, 1), human(int64(f.UncompressedSize64)), human(int64(f.CompressedSize64))))
+		}
+		sheetish := strings.HasPrefix(p, "xl/worksheets/") || p == "xl/sharedstrings.xml"
+		if !sheetish && f.UncompressedSize64 > maxPartInMemory {
+			return bomb(name, fmt.Sprintf("part %s is %s", f.Name, human(int64(f.UncompressedSize64))))
+		}
+	}
+	if !workbook {
+		return notWorkbook(name, "it is a zip archive without an Excel workbook inside")
+	}
+	return nil
+}
+
+func bomb(name, why string) error {
+	return muster.Errorf(muster.KindTooLarge, "decompression_bomb", "%q was refused: %s, which is not what a spreadsheet of contractors looks like", name, why)
+}
+
+// checkCFB tells an encrypted (password-protected) .xlsx from a legacy
+// binary .xls: both are OLE compound files.
+func checkCFB(r io.ReaderAt, name string) error {
+	doc, err := mscfb.New(r)
+	if err != nil {
+		return muster.Invalid("corrupt_workbook", "%q looks like an old Office file but is damaged (%v)", name, err)
+	}
+	for {
+		entry, err := doc.Next()
+		if err != nil {
+			break
+		}
+		switch entry.Name {
+		case "EncryptionInfo", "EncryptedPackage":
+			return muster.Invalid("encrypted_workbook",
+				"%q is protected with a password; open it in Excel, remove the password (File → Info → Protect Workbook → Encrypt with Password) and upload it again", name)
+		case "Workbook", "Book":
+			return muster.Errorf(muster.KindUnsupported, "xls_not_supported",
+				"%q is an old Excel 97–2003 workbook (.xls), which Muster does not read; open it in Excel and save it as .xlsx (File → Save As → Excel Workbook)", name)
+		}
+	}
+	return notWorkbook(name, "it is an Office file that is not a workbook")
+}
+
+// looksLikeText accepts UTF-8 or single-byte text (Windows-1251) without
+// NUL bytes and with few control characters.
+func looksLikeText(b []byte) bool {
+	if bytes.IndexByte(b, 0) >= 0 {
+		return false
+	}
+	bad := 0
+	for _, c := range b {
+		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' {
+			bad++
+		}
+	}
+	return bad*100 <= len(b)
+}
+
+// isUTF8 reports whether the head of a text file is UTF-8, forgiving a rune
+// cut at the end of the sample.
+func isUTF8(b []byte) bool {
+	for i := 0; i < 3 && len(b) > 0 && !utf8.Valid(b); i++ {
+		b = b[:len(b)-1]
+	}
+	return utf8.Valid(b)
+}

@@ -1,0 +1,349 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/internal/workbook"
+)
+
+const (
+	// importTimeout bounds one attempt at an import; a 100k-row file takes
+	// seconds, so this only catches a wedged worker.
+	importTimeout = 2 * time.Hour
+	// importLease is how long an import may go without a heartbeat before
+	// another worker may take it over.
+	importLease = time.Minute
+	// Defaults of Importer.
+	defaultBatch     = 2000
+	defaultEnqueuers = 8
+)
+
+// ImportStore is what importing needs from the database.
+type ImportStore interface {
+	StartImport(ctx context.Context, id int64, lease time.Duration) (*muster.Import, int, error)
+	Heartbeat(ctx context.Context, id int64) error
+	ReleaseImport(ctx context.Context, id int64) error
+	ReadImportFile(ctx context.Context, id int64, w io.Writer) error
+	SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, total int) error
+	AccountManagers(ctx context.Context, accountID int64) (map[string]int64, error)
+	UnsentOfImport(ctx context.Context, id int64) ([]int64, error)
+	WriteImportBatch(ctx context.Context, b *muster.ImportBatch) (*muster.BatchResult, error)
+	FinishImport(ctx context.Context, id int64, total int, code, message string) error
+}
+
+// SendQueue hands invitation emails to the queue.
+type SendQueue interface {
+	Send(ctx context.Context, invitationID int64, queue string) error
+}
+
+// Importer is the handler of TypeImport. It runs a pipeline: one goroutine
+// reads and validates rows and cuts them into batches, another writes each
+// batch in one transaction with the import's checkpoint, and a pool hands
+// the batch's emails to the bulk queue. Reading, the slowest stage,
+// never waits for the database or Redis.
+//
+// A worker killed mid-import loses nothing and repeats nothing: the next
+// attempt reads the file again, commits only rows after the checkpoint,
+// and re-enqueues the emails still queued (task ids make that a no-op for
+// those Redis holds).
+type Importer struct {
+	Store     ImportStore
+	Queue     SendQueue
+	Limits    workbook.Limits
+	TmpDir    string // "" for the system default
+	BatchSize int    // rows per transaction; default 2000
+	Enqueuers int    // goroutines enqueueing emails; default 8
+	Log       *slog.Logger
+	// OnBatch, when set, is called after each committed batch. Tests use
+	// it to watch progress and to stop a worker between batches.
+	OnBatch func(res *muster.BatchResult)
+}
+
+// Process imports one file.
+func (im *Importer) Process(ctx context.Context, args ImportArgs) error {
+	imp, checkpoint, err := im.Store.StartImport(ctx, args.ImportID, importLease)
+	switch {
+	case errors.Is(err, muster.ErrHandled):
+		return nil
+	case errors.Is(err, muster.ErrClaimed):
+		return fmt.Errorf("import %d: %w", args.ImportID, err) // retried after the backoff
+	case muster.ErrorKind(err) == muster.KindNotFound:
+		return fmt.Errorf("import %d: %w: %w", args.ImportID, err, asynq.SkipRetry)
+	case err != nil:
+		return err
+	}
+	err = im.run(ctx, imp, checkpoint)
+	if err != nil && !errors.Is(err, muster.ErrStaleBatch) {
+		// Stopped (shutdown, an outage): let the next attempt start at once
+		// instead of waiting for the lease. A worker that dies cannot do
+		// this; then the lease runs out.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := im.Store.ReleaseImport(rctx, imp.ID); rerr != nil {
+			im.Log.Warn("release import", "import", imp.ID, "error", rerr)
+		}
+	}
+	if errors.Is(err, muster.ErrStaleBatch) {
+		im.Log.Warn("import taken over by another worker", "import", imp.ID)
+		return nil
+	}
+	return err
+}
+
+func (im *Importer) run(ctx context.Context, imp *muster.Import, checkpoint int) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go im.heartbeat(ctx, imp.ID)
+
+	dir, err := os.MkdirTemp(im.TmpDir, "muster-import-")
+	if err != nil {
+		return fmt.Errorf("import %d: %w", imp.ID, err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "upload")
+	if err := im.download(ctx, imp.ID, path); err != nil {
+		return err
+	}
+	r, err := workbook.Open(path, imp.FileName, im.Limits, dir)
+	if e := muster.AsError(err); e != nil {
+		im.Log.Info("import rejected", "import", imp.ID, "code", e.Code, "reason", e.Message)
+		return im.Store.FinishImport(ctx, imp.ID, -1, e.Code, e.Message)
+	}
+	if err != nil {
+		return fmt.Errorf("import %d: %w", imp.ID, err)
+	}
+	defer r.Close()
+	h := r.Header
+	if err := im.Store.SetImportHeader(ctx, imp.ID, h.Sheet, h.Line, h.Cells, h.Ignored, r.Estimate); err != nil {
+		return err
+	}
+	managers, err := im.Store.AccountManagers(ctx, imp.AccountID)
+	if err != nil {
+		return err
+	}
+	unsent, err := im.Store.UnsentOfImport(ctx, imp.ID)
+	if err != nil {
+		return err
+	}
+	run := &importRun{Importer: im, imp: imp, r: r, managers: managers, checkpoint: checkpoint}
+	rejected, err := run.pipeline(ctx, unsent)
+	if err != nil {
+		return fmt.Errorf("import %d: %w", imp.ID, err)
+	}
+	if rejected != nil {
+		// Cut short mid-file: the rows before the limit are committed.
+		return im.Store.FinishImport(ctx, imp.ID, r.Rows()-1, rejected.Code, rejected.Message+" The rows before the limit were imported.")
+	}
+	im.Log.Info("import done", "import", imp.ID, "rows", r.Rows())
+	return im.Store.FinishImport(ctx, imp.ID, r.Rows(), "", "")
+}
+
+func (im *Importer) download(ctx context.Context, id int64, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("import %d: %w", id, err)
+	}
+	err = im.Store.ReadImportFile(ctx, id, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (im *Importer) heartbeat(ctx context.Context, id int64) {
+	t := time.NewTicker(importLease / 6)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := im.Store.Heartbeat(ctx, id); err != nil && ctx.Err() == nil {
+				im.Log.Warn("import heartbeat failed", "import", id, "error", err)
+			}
+		}
+	}
+}
+
+// importRun is one attempt at one import.
+type importRun struct {
+	*Importer
+	imp        *muster.Import
+	r          *workbook.Reader
+	managers   map[string]int64
+	checkpoint int
+	seen       map[uint64]struct{} // emails of the batch being built
+	seed       maphash.Seed
+}
+
+// pipeline reads, writes and enqueues concurrently. It returns the reason
+// the file was cut short (more rows than allowed), if it was.
+func (run *importRun) pipeline(ctx context.Context, unsent []int64) (*muster.Error, error) {
+	size := orDefault(run.BatchSize, defaultBatch)
+	batches := make(chan *muster.ImportBatch, 2)
+	ids := make(chan int64, 4*size)
+	var rejected *muster.Error
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		var err error
+		rejected, err = run.read(gctx, size, batches)
+		return err
+	})
+	g.Go(func() error {
+		defer close(ids)
+		for _, id := range unsent {
+			select {
+			case ids <- id:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		for b := range batches {
+			res, err := run.Store.WriteImportBatch(gctx, b)
+			if err != nil {
+				return err
+			}
+			for _, id := range res.Invitations {
+				select {
+				case ids <- id:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			if run.OnBatch != nil {
+				run.OnBatch(res)
+			}
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	var once sync.Once
+	for range orDefault(run.Enqueuers, defaultEnqueuers) {
+		wg.Go(func() {
+			for id := range ids {
+				// A failed enqueue is not the import's failure: the row is
+				// committed and the requeue sweep hands the email over later.
+				// ctx, not gctx: gctx ends as soon as the writer is done,
+				// while the last ids are still being handed over.
+				if err := run.Queue.Send(ctx, id, QueueBulk); err != nil && ctx.Err() == nil {
+					once.Do(func() {
+						run.Log.Warn("enqueue failed; the requeue sweep will retry", "import", run.imp.ID, "invitation", id, "error", err)
+					})
+				}
+			}
+		})
+	}
+	err := g.Wait()
+	wg.Wait()
+	return rejected, err
+}
+
+// read turns rows into batches, skipping the rows up to the checkpoint,
+// which an earlier attempt committed.
+func (run *importRun) read(ctx context.Context, size int, out chan<- *muster.ImportBatch) (*muster.Error, error) {
+	run.seen = make(map[uint64]struct{}, size)
+	run.seed = maphash.MakeSeed()
+	b := run.newBatch(run.checkpoint)
+	send := func() error {
+		select {
+		case out <- b:
+			b = run.newBatch(b.Through)
+			clear(run.seen)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for run.r.Next() {
+		row := run.r.Row()
+		if row.Line <= run.checkpoint {
+			continue // committed by an earlier attempt
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		switch run.classify(&row) {
+		case muster.RowFailed:
+			b.Failed = append(b.Failed, muster.FailedRow{Line: row.Line, Raw: row.Raw, Errors: row.Errors})
+		case muster.RowDuplicate:
+			b.Duplicates++
+		default:
+			b.Rows = append(b.Rows, row.ImportRow)
+		}
+		b.Through = row.Line
+		if b.Len() >= size {
+			if err := send(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	err := run.r.Err()
+	rejected := muster.AsError(err)
+	if err != nil && rejected == nil {
+		return nil, err
+	}
+	if b.Len() > 0 {
+		if err := send(); err != nil {
+			return nil, err
+		}
+	}
+	return rejected, nil
+}
+
+func (run *importRun) newBatch(after int) *muster.ImportBatch {
+	return &muster.ImportBatch{ImportID: run.imp.ID, AccountID: run.imp.AccountID, After: after, Through: after}
+}
+
+// classify decides a row's fate before it reaches the database: failed
+// (its cells, or a manager that is not one), a duplicate of an earlier row
+// of the batch, or to be written. A duplicate of a row in an earlier batch
+// needs no memory here: its membership exists by then, so the database
+// skips it as already a member. Memory stays flat however long the file,
+// and a restarted import needs nothing from before its checkpoint. Emails
+// are remembered as 64-bit hashes (a collision, odds ~1e-10 per batch,
+// would skip one row).
+func (run *importRun) classify(row *workbook.Row) string {
+	if !row.Failed() {
+		for _, m := range row.Managers {
+			id, ok := run.managers[m]
+			if !ok {
+				row.Errors = append(row.Errors, muster.RowError{Line: row.Line, Column: run.managerColumn(), Code: "unknown_manager",
+					Reason: fmt.Sprintf("%s is not a manager with access to this account", m)})
+				continue
+			}
+			row.ManagerIDs = append(row.ManagerIDs, id)
+		}
+	}
+	if row.Failed() {
+		return muster.RowFailed
+	}
+	h := maphash.String(run.seed, row.Email)
+	if _, dup := run.seen[h]; dup {
+		return muster.RowDuplicate
+	}
+	run.seen[h] = struct{}{}
+	return muster.RowCreated
+}
+
+func (run *importRun) managerColumn() string { return run.r.Header.ManagerColumn() }
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}

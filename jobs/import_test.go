@@ -1,0 +1,413 @@
+package jobs_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/internal/workbook"
+	"github.com/muster-dev/muster/jobs"
+)
+
+// sheet writes an .xlsx with rows starting at row 1 (nil rows stay blank).
+func sheet(t *testing.T, rows ...[]any) string {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	for i, r := range rows {
+		if r == nil {
+			continue
+		}
+		if err := f.SetSheetRow("Sheet1", fmt.Sprintf("A%d", i+1), &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "contractors.xlsx")
+	if err := f.SaveAs(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// upload stores a file as an import of the bundle's account.
+func (b *testBundle) upload(t *testing.T, path string) (*muster.Import, bool) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(path)
+	defer f.Close()
+	format, err := workbook.Detect(f, int64(len(data)), filepath.Base(path), workbook.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	im, existing, err := b.db.CreateImport(context.Background(), muster.Upload{
+		AccountID: b.account.ID, FileName: filepath.Base(path), Format: format, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]),
+	}, strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im, existing
+}
+
+func (b *testBundle) importer(batch int) *jobs.Importer {
+	return &jobs.Importer{Store: b.db, Queue: b.queue, BatchSize: batch, Enqueuers: 4,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func (b *testBundle) find(t *testing.T, id int64) *muster.Import {
+	t.Helper()
+	im, err := b.db.FindImport(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+func (b *testBundle) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := b.db.Get(&n, query, args...); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// bulkTasks lists the task ids waiting on the bulk queue.
+func (b *testBundle) bulkTasks(t *testing.T) []string {
+	t.Helper()
+	return b.pending(t, jobs.QueueBulk)
+}
+
+// pending lists the task ids waiting on a queue.
+func (b *testBundle) pending(t *testing.T, queue string) []string {
+	t.Helper()
+	// Read Redis directly: after a FLUSHDB the client no longer registers
+	// the queue for the inspector, though the tasks are there.
+	ids, err := b.redis.Client.LRange(context.Background(), "asynq:{"+queue+"}:pending", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestImportClassifiesEveryRow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	owner := strings.ToLower(t.Name()) + "@owner.test"
+	b.invite(t, "member@example.test", "")
+	excluded := b.invite(t, "excluded@example.test", "")
+	_, err := b.db.ExecContext(ctx, `UPDATE memberships SET status = 'excluded', excluded_at = now() WHERE id = $1`, excluded.Membership.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.db.CreateAccount(ctx, b.account.ClientID, "Другой", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := muster.NewInvite(other.ID, "registered@example.test", "", "", nil, "")
+	reg, err := b.db.Invite(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.ExecContext(ctx, `UPDATE contractors SET registered_at = now() WHERE id = $1`, reg.Contractor.ID); err != nil {
+		t.Fatal(err)
+	}
+	path := sheet(t,
+		[]any{"Исполнители на март"},
+		nil,
+		[]any{"ФИО", "Email", "Телефон", "Менеджер", "Язык", "Отдел"},
+		[]any{"Анна", "anna@example.test", "8 916 123 45 67", owner, "en", "Дизайн"},
+		[]any{"Рег", "Registered@Example.test"},
+		[]any{"Член", "member@example.test"},
+		nil,
+		[]any{"Искл", "excluded@example.test"},
+		[]any{"Анна снова", "  ANNA@example.TEST "},
+		[]any{"Плохой", "anna@"},
+		[]any{"Чужой менеджер", "boris@example.test", "", "stranger@elsewhere.test"},
+		[]any{"Язык", "vera@example.test", "", "", "klingon"},
+	)
+	im, existing := b.upload(t, path)
+	if existing || im.Status != muster.ImportQueued {
+		t.Fatalf("new upload: %+v existing=%v", im, existing)
+	}
+	if err := b.importer(3).Process(ctx, jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	im = b.find(t, im.ID)
+	if im.Status != muster.ImportDone || im.Sheet != "Sheet1" || im.HeaderRow != 3 || im.TotalRows == nil || *im.TotalRows != 8 ||
+		im.ProcessedRows != 8 || im.Created != 2 || im.Linked != 1 || im.Skipped != 2 || im.Failed != 3 ||
+		im.StartedAt == nil || im.FinishedAt == nil || !slices.Equal(im.Ignored, []string{"Отдел"}) {
+		t.Fatalf("import %+v", im)
+	}
+	var anna struct {
+		Phone    string `db:"phone"`
+		Locale   string `db:"locale"`
+		Managers int    `db:"managers"`
+	}
+	err = b.db.Get(&anna, `SELECT c.phone, m.locale, (SELECT count(*) FROM membership_managers mm WHERE mm.membership_id = m.id) AS managers
+		FROM contractors c JOIN memberships m ON m.contractor_id = c.id WHERE c.email = 'anna@example.test'`)
+	if err != nil || anna.Phone != "+79161234567" || anna.Locale != "en" || anna.Managers != 1 {
+		t.Errorf("anna: %+v %v", anna, err)
+	}
+	var kinds []string
+	if err := b.db.Select(&kinds, `SELECT kind || ':' || c.email FROM invitations i JOIN memberships m ON m.id = i.membership_id
+		JOIN contractors c ON c.id = m.contractor_id WHERE i.import_id = $1 ORDER BY c.email`, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"invite:anna@example.test", "invite:excluded@example.test", "added:registered@example.test"}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("invitations %q, want %q", kinds, want)
+	}
+	if n := len(b.bulkTasks(t)); n != 3 {
+		t.Errorf("%d emails on the bulk queue, want 3", n)
+	}
+	var errs []muster.RowError
+	err = b.db.ImportErrors(ctx, im.ID, func(fr muster.FailedRow) error {
+		errs = append(errs, fr.Errors...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrs := []muster.RowError{
+		{Line: 10, Column: "Email", Code: "invalid_email"},
+		{Line: 11, Column: "Менеджер", Code: "unknown_manager"},
+		{Line: 12, Column: "Язык", Code: "unsupported_locale"},
+	}
+	if len(errs) != len(wantErrs) {
+		t.Fatalf("errors %+v", errs)
+	}
+	for i, w := range wantErrs {
+		if e := errs[i]; e.Line != w.Line || e.Column != w.Column || e.Code != w.Code || e.Reason == "" {
+			t.Errorf("error %d: %+v, want %+v", i, e, w)
+		}
+	}
+	// The same file again creates nothing and says so.
+	again, existing := b.upload(t, path)
+	if !existing || again.ID != im.ID {
+		t.Fatalf("second upload: %+v existing=%v", again, existing)
+	}
+	if err := b.importer(3).Process(ctx, jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM invitations WHERE import_id IS NOT NULL`); n != 3 {
+		t.Fatalf("%d invitations after a repeated task, want 3", n)
+	}
+}
+
+// A worker killed between batches is replaced; the import ends with every
+// row exactly once, the right counters, and every email on the queue.
+func TestKilledImportResumesWithoutDuplicates(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	rows := [][]any{{"Email", "ФИО"}}
+	for i := range 50 {
+		rows = append(rows, []any{fmt.Sprintf("user%02d@example.test", i), fmt.Sprintf("User %d", i)})
+	}
+	rows = append(rows, []any{"USER03@example.test", "dup across the checkpoint"}, []any{"bad@", "fails"})
+	im, _ := b.upload(t, sheet(t, rows...))
+
+	ctx, kill := context.WithCancel(context.Background())
+	first := b.importer(10)
+	batches := 0
+	first.OnBatch = func(*muster.BatchResult) {
+		if batches++; batches == 2 {
+			kill() // the worker dies after its second commit
+		}
+	}
+	if err := first.Process(ctx, jobs.ImportArgs{ImportID: im.ID}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("killed run: %v", err)
+	}
+	mid := b.find(t, im.ID)
+	if mid.Status != muster.ImportRunning || mid.ProcessedRows != 20 || mid.Created != 20 {
+		t.Fatalf("after the kill: %+v", mid)
+	}
+	// A stopped worker gives the import up; one that dies cannot: its
+	// heartbeat stays fresh until the lease runs out.
+	if n := b.count(t, `SELECT count(*) FROM imports WHERE heartbeat_at IS NULL`); n != 1 {
+		t.Errorf("a stopped worker should release the import")
+	}
+	if _, err := b.db.Exec(`UPDATE imports SET heartbeat_at = now() WHERE id = $1`, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Redis lost what the dead worker enqueued, too.
+	if err := b.redis.Client.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Its heartbeat is fresh: another worker must wait for the lease…
+	second := b.importer(10)
+	if err := second.Process(context.Background(), jobs.ImportArgs{ImportID: im.ID}); !errors.Is(err, muster.ErrClaimed) {
+		t.Fatalf("taking over a live import: %v", err)
+	}
+	// …and takes over once it has run out.
+	if _, err := b.db.Exec(`UPDATE imports SET heartbeat_at = now() - interval '5 minutes' WHERE id = $1`, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Process(context.Background(), jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	done := b.find(t, im.ID)
+	if done.Status != muster.ImportDone || done.ProcessedRows != 52 || done.Created != 50 || done.Skipped != 1 || done.Failed != 1 || *done.TotalRows != 52 {
+		t.Fatalf("after the restart: %+v", done)
+	}
+	for table, want := range map[string]int{"contractors": 50, "memberships": 50, "invitations": 50, "import_errors": 1} {
+		if n := b.count(t, `SELECT count(*) FROM `+table); n != want {
+			t.Errorf("%d %s, want %d", n, table, want)
+		}
+	}
+	if n := b.count(t, `SELECT count(*) FROM (SELECT membership_id FROM invitations GROUP BY 1 HAVING count(*) > 1) x`); n != 0 {
+		t.Errorf("%d memberships with two emails", n)
+	}
+	if n := len(b.bulkTasks(t)); n != 50 {
+		t.Errorf("%d emails on the bulk queue after the restart, want all 50", n)
+	}
+}
+
+func TestImportProgressMoves(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	rows := [][]any{{"Email"}}
+	for i := range 25 {
+		rows = append(rows, []any{fmt.Sprintf("p%d@example.test", i)})
+	}
+	im, _ := b.upload(t, sheet(t, rows...))
+	imp := b.importer(10)
+	var seen []int
+	imp.OnBatch = func(res *muster.BatchResult) {
+		// What a client polling GET /v1/imports/{id} sees between batches.
+		now := b.find(t, im.ID)
+		seen = append(seen, now.ProcessedRows)
+		if now.Status != muster.ImportRunning || now.TotalRows == nil || *now.TotalRows != 25 {
+			t.Errorf("mid-import: %+v", now)
+		}
+	}
+	if err := imp.Process(context.Background(), jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seen, []int{10, 20, 25}) {
+		t.Errorf("progress %v, want 10, 20, 25", seen)
+	}
+}
+
+func TestRejectedFileSaysWhy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	im, _ := b.upload(t, sheet(t, []any{"ФИО", "Телефон"}, []any{"Анна", "+79161234567"}))
+	if err := b.importer(0).Process(context.Background(), jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	im = b.find(t, im.ID)
+	if im.Status != muster.ImportRejected || im.ErrorCode != "no_email_column" || !strings.Contains(im.ErrorMessage, "Email") || im.FinishedAt == nil {
+		t.Fatalf("%+v", im)
+	}
+}
+
+// Emails an import queued go back to the bulk queue, and the import itself
+// to the imports queue, when Redis loses them.
+func TestRequeueSendsImportWorkToTheBulkQueue(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	done, _ := b.upload(t, sheet(t, []any{"Email"}, []any{"a@example.test"}))
+	if err := b.importer(0).Process(ctx, jobs.ImportArgs{ImportID: done.ID}); err != nil {
+		t.Fatal(err)
+	}
+	single := b.invite(t, "single@example.test", "")
+	stale, _ := b.upload(t, sheet(t, []any{"Email"}, []any{"b@example.test"}))
+	if _, err := b.db.Exec(`UPDATE invitations SET enqueued_at = now() - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Exec(`UPDATE imports SET enqueued_at = now() - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.redis.Client.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.handler.Requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
+		t.Fatal(err)
+	}
+	var imported int64
+	if err := b.db.Get(&imported, `SELECT id FROM invitations WHERE import_id = $1`, done.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.bulkTasks(t), []string{fmt.Sprintf("send:%d", imported)}; !slices.Equal(got, want) {
+		t.Errorf("bulk queue %q, want %q", got, want)
+	}
+	if got, want := b.pending(t, jobs.QueueImports), []string{fmt.Sprintf("import:%d", stale.ID)}; !slices.Equal(got, want) {
+		t.Errorf("imports queue %q, want %q", got, want)
+	}
+	in := asynq.NewInspectorFromRedisClient(b.redis.Client)
+	if _, err := in.GetTaskInfo(jobs.QueueCritical, fmt.Sprintf("send:%d", single.Invitation.ID)); err != nil {
+		t.Errorf("a single invitation belongs on the critical queue: %v", err)
+	}
+}
+
+// Through the real worker: upload, the import job, the emails.
+func TestImportThroughTheWorkerSendsEmails(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	b.handler.Import = b.importer(0)
+	b.startWorker(t)
+	im, _ := b.upload(t, sheet(t, []any{"Email", "ФИО", "Язык"}, []any{"ru@example.test", "Анна"}, []any{"en@example.test", "Ann", "English"}))
+	if err := b.queue.Import(context.Background(), im.ID); err != nil {
+		t.Fatal(err)
+	}
+	msgs := b.smtp.Wait(t, 2, 15*time.Second)
+	subjects := map[string]string{}
+	for _, m := range msgs {
+		subjects[m.To[0]] = m.Subject
+	}
+	if !strings.Contains(subjects["ru@example.test"], "приглашает") || !strings.Contains(subjects["en@example.test"], "invites") {
+		t.Errorf("subjects %q", subjects)
+	}
+	if got := b.find(t, im.ID); got.Status != muster.ImportDone || got.Created != 2 {
+		t.Errorf("%+v", got)
+	}
+}
+
+// Duplicates in one batch, differing only in case and spaces, create one
+// contractor; the same email in a later batch is skipped as a member.
+func TestDuplicatesInAndAcrossBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	im, _ := b.upload(t, sheet(t,
+		[]any{"Email", "ФИО"},
+		[]any{"dup@example.test", "Первый"},
+		[]any{"  DUP@Example.test", "Второй"},
+		[]any{"other@example.test", "Другой"},
+		[]any{"Dup@example.TEST ", "Третий, в следующей партии"},
+	))
+	if err := b.importer(3).Process(context.Background(), jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.find(t, im.ID)
+	if got.Status != muster.ImportDone || got.Created != 2 || got.Skipped != 2 || got.Failed != 0 {
+		t.Fatalf("%+v", got)
+	}
+	var name string
+	if err := b.db.Get(&name, `SELECT full_name FROM contractors WHERE email = 'dup@example.test'`); err != nil || name != "Первый" {
+		t.Errorf("the first row wins: %q %v", name, err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM invitations`); n != 2 {
+		t.Errorf("%d invitations, want 2", n)
+	}
+}
