@@ -50,7 +50,7 @@ type ListQuery struct {
 	TaxStatus  string // a tax status, or "none"
 	SendStatus string
 	Incomplete *bool
-	Q          string // full-text search in names, features and notes; an email prefix when it holds "@"
+	Q          string // full-text search in the notes; an email prefix when it holds "@"
 	Sort       string // a ListSorts key, "-" for descending
 	Cursor     string
 	Limit      int
