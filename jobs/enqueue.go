@@ -47,6 +47,16 @@ func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, d
 		asynq.Timeout(sendTimeout))
 }
 
+// ImportBatch enqueues the emails of one batch of an import, as one task on
+// the bulk queue.
+func (e *Enqueuer) ImportBatch(ctx context.Context, importID int64, batch int) error {
+	return e.enqueue(ctx, ImportSendArgs{ImportID: importID, Batch: batch},
+		asynq.TaskID("import:"+strconv.FormatInt(importID, 10)+":send:"+strconv.Itoa(batch)),
+		asynq.Queue(QueueBulk),
+		asynq.MaxRetry(e.attempts+5),
+		asynq.Timeout(importTimeout))
+}
+
 // Import enqueues the import of an uploaded file, under a task id derived
 // from the import in the same way.
 func (e *Enqueuer) Import(ctx context.Context, importID int64) error {

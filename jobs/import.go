@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,9 +25,8 @@ const (
 	// importLease is how long an import may go without a heartbeat before
 	// another worker may take it over.
 	importLease = time.Minute
-	// Defaults of Importer.
-	defaultBatch     = 2000
-	defaultEnqueuers = 8
+	// defaultBatch is Importer.BatchSize's default.
+	defaultBatch = 2000
 )
 
 // ImportStore is what importing needs from the database.
@@ -39,33 +37,33 @@ type ImportStore interface {
 	ReadImportFile(ctx context.Context, id int64, w io.Writer) error
 	SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, total int) error
 	AccountManagers(ctx context.Context, accountID int64) (map[string]int64, error)
-	UnsentOfImport(ctx context.Context, id int64) ([]int64, error)
+	UnsentBatches(ctx context.Context, id int64) ([]int, error)
 	WriteImportBatch(ctx context.Context, b *muster.ImportBatch) (*muster.BatchResult, error)
 	FinishImport(ctx context.Context, id int64, total int, code, message string) error
 }
 
-// SendQueue hands invitation emails to the queue.
+// SendQueue hands an import's emails to the queue.
 type SendQueue interface {
-	Send(ctx context.Context, invitationID int64, queue string) error
+	ImportBatch(ctx context.Context, importID int64, batch int) error
 }
 
 // Importer is the handler of TypeImport. It runs a pipeline: one goroutine
 // reads and validates rows and cuts them into batches, another writes each
-// batch in one transaction with the import's checkpoint, and a pool hands
-// the batch's emails to the bulk queue. Reading, the slowest stage,
-// never waits for the database or Redis.
+// batch in one transaction with the import's checkpoint and hands the
+// batch's emails to the bulk queue as one task. Reading never waits for
+// the database or Redis, and Redis holds one task per batch, not one per
+// row.
 //
 // A worker killed mid-import loses nothing and repeats nothing: the next
 // attempt reads the file again, commits only rows after the checkpoint,
-// and re-enqueues the emails still queued (task ids make that a no-op for
-// those Redis holds).
+// and re-enqueues the batches whose emails are still queued (task ids make
+// that a no-op for those Redis holds).
 type Importer struct {
 	Store     ImportStore
 	Queue     SendQueue
 	Limits    workbook.Limits
 	TmpDir    string // "" for the system default
-	BatchSize int    // rows per transaction; default 2000
-	Enqueuers int    // goroutines enqueueing emails; default 8
+	BatchSize int    // rows per transaction (and emails per send task); default 2000
 	Log       *slog.Logger
 	// OnBatch, when set, is called after each committed batch. Tests use
 	// it to watch progress and to stop a worker between batches.
@@ -134,7 +132,7 @@ func (im *Importer) run(ctx context.Context, imp *muster.Import, checkpoint int)
 	if err != nil {
 		return err
 	}
-	unsent, err := im.Store.UnsentOfImport(ctx, imp.ID)
+	unsent, err := im.Store.UnsentBatches(ctx, imp.ID)
 	if err != nil {
 		return err
 	}
@@ -189,12 +187,12 @@ type importRun struct {
 	seed       maphash.Seed
 }
 
-// pipeline reads, writes and enqueues concurrently. It returns the reason
-// the file was cut short (more rows than allowed), if it was.
-func (run *importRun) pipeline(ctx context.Context, unsent []int64) (*muster.Error, error) {
+// pipeline reads and writes concurrently, and queues each written batch's
+// emails as one task. It returns the reason the file was cut short (more
+// rows than allowed), if it was.
+func (run *importRun) pipeline(ctx context.Context, unsent []int) (*muster.Error, error) {
 	size := orDefault(run.BatchSize, defaultBatch)
 	batches := make(chan *muster.ImportBatch, 2)
-	ids := make(chan int64, 4*size)
 	var rejected *muster.Error
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -204,25 +202,16 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int64) (*muster.Err
 		return err
 	})
 	g.Go(func() error {
-		defer close(ids)
-		for _, id := range unsent {
-			select {
-			case ids <- id:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
+		for _, batch := range unsent {
+			run.enqueue(gctx, batch)
 		}
 		for b := range batches {
 			res, err := run.Store.WriteImportBatch(gctx, b)
 			if err != nil {
 				return err
 			}
-			for _, id := range res.Invitations {
-				select {
-				case ids <- id:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
+			if len(res.Invitations) > 0 {
+				run.enqueue(gctx, b.Through)
 			}
 			if run.OnBatch != nil {
 				run.OnBatch(res)
@@ -230,26 +219,17 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int64) (*muster.Err
 		}
 		return nil
 	})
-	var wg sync.WaitGroup
-	var once sync.Once
-	for range orDefault(run.Enqueuers, defaultEnqueuers) {
-		wg.Go(func() {
-			for id := range ids {
-				// A failed enqueue is not the import's failure: the row is
-				// committed and the requeue sweep hands the email over later.
-				// ctx, not gctx: gctx ends as soon as the writer is done,
-				// while the last ids are still being handed over.
-				if err := run.Queue.Send(ctx, id, QueueBulk); err != nil && ctx.Err() == nil {
-					once.Do(func() {
-						run.Log.Warn("enqueue failed; the requeue sweep will retry", "import", run.imp.ID, "invitation", id, "error", err)
-					})
-				}
-			}
-		})
-	}
 	err := g.Wait()
-	wg.Wait()
 	return rejected, err
+}
+
+// enqueue hands a batch's emails to the bulk queue. A failure is not the
+// import's: the rows are committed, and the requeue sweep hands the emails
+// over later.
+func (run *importRun) enqueue(ctx context.Context, batch int) {
+	if err := run.Queue.ImportBatch(ctx, run.imp.ID, batch); err != nil && ctx.Err() == nil {
+		run.Log.Warn("enqueue failed; the requeue sweep will retry", "import", run.imp.ID, "batch", batch, "error", err)
+	}
 }
 
 // read turns rows into batches, skipping the rows up to the checkpoint,

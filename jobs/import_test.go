@@ -67,7 +67,7 @@ func (b *testBundle) upload(t *testing.T, path string) (*muster.Import, bool) {
 }
 
 func (b *testBundle) importer(batch int) *jobs.Importer {
-	return &jobs.Importer{Store: b.db, Queue: b.queue, BatchSize: batch, Enqueuers: 4,
+	return &jobs.Importer{Store: b.db, Queue: b.queue, BatchSize: batch,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
@@ -87,6 +87,28 @@ func (b *testBundle) count(t *testing.T, query string, args ...any) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// emailsQueued checks that each batch of the import that has emails has
+// its one send task waiting on the bulk queue, and nothing else is there,
+// and returns how many emails those tasks cover.
+func (b *testBundle) emailsQueued(t *testing.T, importID int64) int {
+	t.Helper()
+	var batches []int
+	if err := b.db.Select(&batches, `SELECT DISTINCT import_batch FROM invitations WHERE import_id = $1 ORDER BY 1`, importID); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, batch := range batches {
+		want = append(want, fmt.Sprintf("import:%d:send:%d", importID, batch))
+	}
+	got := b.bulkTasks(t)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("bulk queue %q, want one task per batch %q", got, want)
+	}
+	return b.count(t, fmt.Sprintf(`SELECT count(*) FROM invitations WHERE import_id = %d`, importID))
 }
 
 // bulkTasks lists the task ids waiting on the bulk queue.
@@ -177,7 +199,7 @@ func TestImportClassifiesEveryRow(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Errorf("invitations %q, want %q", kinds, want)
 	}
-	if n := len(b.bulkTasks(t)); n != 3 {
+	if n := b.emailsQueued(t, im.ID); n != 3 {
 		t.Errorf("%d emails on the bulk queue, want 3", n)
 	}
 	var errs []muster.RowError
@@ -277,7 +299,7 @@ func TestKilledImportResumesWithoutDuplicates(t *testing.T) {
 	if n := b.count(t, `SELECT count(*) FROM (SELECT membership_id FROM invitations GROUP BY 1 HAVING count(*) > 1) x`); n != 0 {
 		t.Errorf("%d memberships with two emails", n)
 	}
-	if n := len(b.bulkTasks(t)); n != 50 {
+	if n := b.emailsQueued(t, im.ID); n != 50 {
 		t.Errorf("%d emails on the bulk queue after the restart, want all 50", n)
 	}
 }
@@ -345,12 +367,8 @@ func TestRequeueSendsImportWorkToTheBulkQueue(t *testing.T) {
 	if err := b.handler.Requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
 		t.Fatal(err)
 	}
-	var imported int64
-	if err := b.db.Get(&imported, `SELECT id FROM invitations WHERE import_id = $1`, done.ID); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := b.bulkTasks(t), []string{fmt.Sprintf("send:%d", imported)}; !slices.Equal(got, want) {
-		t.Errorf("bulk queue %q, want %q", got, want)
+	if n := b.emailsQueued(t, done.ID); n != 1 {
+		t.Errorf("%d emails of the import queued again, want 1", n)
 	}
 	if got, want := b.pending(t, jobs.QueueImports), []string{fmt.Sprintf("import:%d", stale.ID)}; !slices.Equal(got, want) {
 		t.Errorf("imports queue %q, want %q", got, want)
@@ -409,5 +427,47 @@ func TestDuplicatesInAndAcrossBatches(t *testing.T) {
 	}
 	if n := b.count(t, `SELECT count(*) FROM invitations`); n != 2 {
 		t.Errorf("%d invitations, want 2", n)
+	}
+}
+
+// One task sends a batch's emails; a temporary refusal retries that email
+// alone, and the others are not sent twice.
+func TestImportBatchTaskRetriesOnlyWhatFailed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	im, _ := b.upload(t, sheet(t, []any{"Email"}, []any{"a@example.test"}, []any{"b@example.test"}, []any{"c@example.test"}))
+	if err := b.importer(0).Process(ctx, jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	var batch int
+	if err := b.db.Get(&batch, `SELECT DISTINCT import_batch FROM invitations WHERE import_id = $1`, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	send := &jobs.BatchSender{Store: b.db, Send: b.sender}
+	b.smtp.FailNext(1, 451, "greylisted")
+	err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch})
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 emails to try again") {
+		t.Fatalf("first run: %v", err)
+	}
+	if n := len(b.smtp.Messages()); n != 2 {
+		t.Fatalf("%d emails after the first run, want 2", n)
+	}
+	if err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch}); err != nil {
+		t.Fatal(err)
+	}
+	if err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch}); err != nil { // delivered once more: nothing to do
+		t.Fatal(err)
+	}
+	msgs := b.smtp.Messages()
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if seen[m.To[0]] {
+			t.Errorf("%s emailed twice", m.To[0])
+		}
+		seen[m.To[0]] = true
+	}
+	if len(msgs) != 3 {
+		t.Fatalf("%d emails, want 3", len(msgs))
 	}
 }

@@ -47,10 +47,8 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 		if err != nil {
 			return err
 		}
-		for _, u := range batch {
-			if err := r.Queue.Send(ctx, u.ID, queueFor(u)); err != nil {
-				return fmt.Errorf("requeue: %w", err)
-			}
+		if err := r.requeue(ctx, batch); err != nil {
+			return err
 		}
 		total += len(batch)
 		if len(batch) < requeueBatch {
@@ -77,14 +75,32 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 	return nil
 }
 
-// queueFor picks the queue of an invitation's email: the bulk queue for
-// the ones an import queued, so a large import never delays one invitation.
-func queueFor(u muster.Unsent) string {
-	switch {
-	case u.Bulk:
-		return QueueBulk
-	case u.Kind == muster.InviteRemind:
-		return QueueDefault
+// requeue enqueues unsent emails again: an import's as the task of their
+// batch (once per batch), the others one by one, reminders on the default
+// queue and the rest on the critical one.
+func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
+	type batch struct {
+		importID int64
+		line     int
 	}
-	return QueueCritical
+	done := map[batch]bool{}
+	for _, u := range unsent {
+		var err error
+		switch {
+		case u.ImportID != nil && u.ImportBatch != nil:
+			b := batch{*u.ImportID, *u.ImportBatch}
+			if !done[b] {
+				done[b] = true
+				err = r.Queue.ImportBatch(ctx, b.importID, b.line)
+			}
+		case u.Kind == muster.InviteRemind:
+			err = r.Queue.Send(ctx, u.ID, QueueDefault)
+		default:
+			err = r.Queue.Send(ctx, u.ID, QueueCritical)
+		}
+		if err != nil {
+			return fmt.Errorf("requeue: %w", err)
+		}
+	}
+	return nil
 }

@@ -133,3 +133,56 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 		Content:   *content,
 	}, nil
 }
+
+// TypeImportSend sends the emails of one batch of an import.
+const TypeImportSend = "import:send"
+
+// ImportSendArgs: send the emails of batch Batch (its last line) of an
+// import. The batch, not a list of ids, travels in the task: PostgreSQL
+// says which of its emails are still owed when the task runs.
+type ImportSendArgs struct {
+	ImportID int64 `json:"import_id"`
+	Batch    int   `json:"batch"`
+}
+
+func (ImportSendArgs) Kind() string { return TypeImportSend }
+
+// BatchStore is what sending a batch needs beyond SendStore.
+type BatchStore interface {
+	BatchUnsent(ctx context.Context, importID int64, batch int) ([]int64, error)
+}
+
+// BatchSender is the handler of TypeImportSend: it sends each email still
+// owed in the batch as Sender does. One that must be tried again (a
+// temporary refusal, another worker's lease) makes the task retry after
+// the backoff, for those alone: the others are sent by then.
+type BatchSender struct {
+	Store BatchStore
+	Send  *Sender
+}
+
+// Process sends the batch's emails one after another.
+func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
+	ids, err := b.Store.BatchUnsent(ctx, args.ImportID, args.Batch)
+	if err != nil {
+		return err
+	}
+	retry := 0
+	var first error
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err // stopping: the rest go out when the task runs again
+		}
+		err := b.Send.Process(ctx, SendArgs{InvitationID: id})
+		if err != nil && !errors.Is(err, asynq.SkipRetry) { // a final failure is recorded already
+			retry++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if retry > 0 {
+		return fmt.Errorf("import %d batch %d: %d of %d emails to try again, the first: %w", args.ImportID, args.Batch, retry, len(ids), first)
+	}
+	return nil
+}

@@ -34,6 +34,7 @@ type Handlers struct {
 	Reminders *Reminders
 	Merger    *Merger
 	Import    *Importer
+	Batches   *BatchSender
 }
 
 // Worker runs two Asynq servers in one process: one for interactive
@@ -53,6 +54,7 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	mux.Handle(TypeRemind, typed(h.Reminders.Process))
 	mux.Handle(TypeMerge, typed(h.Merger.Process))
 	mux.Handle(TypeImport, typed(h.Import.Process))
+	mux.Handle(TypeImportSend, typed(h.Batches.Process))
 	base := asynq.Config{
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.

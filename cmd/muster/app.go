@@ -145,11 +145,13 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		return nil, nil, err
 	}
 	_, domain, _ := strings.Cut(from.Address, "@")
+	send := &jobs.Sender{
+		Store: a.db, Mail: sender, Render: render, Signer: signer, AppURL: a.cfg.AppURL,
+		Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
+	}
 	h := jobs.Handlers{
-		Send: &jobs.Sender{
-			Store: a.db, Mail: sender, Render: render, Signer: signer, AppURL: a.cfg.AppURL,
-			Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
-		},
+		Send:    send,
+		Batches: &jobs.BatchSender{Store: a.db, Send: send},
 		Requeue: &jobs.Requeuer{Store: a.db, Queue: a.queue, After: a.cfg.RequeueAfter, Log: a.log},
 		Merger:  &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
 		Reminders: &jobs.Reminders{

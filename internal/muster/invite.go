@@ -85,5 +85,7 @@ var (
 type Unsent struct {
 	ID   int64  `db:"id"`
 	Kind string `db:"kind"`
-	Bulk bool   `db:"bulk"` // queued by an import: it goes to the bulk queue
+	// An import's emails go to the bulk queue as one task per batch.
+	ImportID    *int64 `db:"import_id"`
+	ImportBatch *int   `db:"import_batch"`
 }

@@ -108,7 +108,7 @@ func writeRows(ctx context.Context, tx *sqlx.Tx, b *muster.ImportBatch, res *mus
 	if err := assignImportManagers(ctx, tx, joined); err != nil {
 		return err
 	}
-	return queueImportInvitations(ctx, tx, b.ImportID, joined, res)
+	return queueImportInvitations(ctx, tx, b, joined, res)
 }
 
 func upsertContractors(ctx context.Context, tx *sqlx.Tx, rows []*muster.ImportRow) (map[string]*member, error) {
@@ -251,10 +251,11 @@ func assignImportManagers(ctx context.Context, tx *sqlx.Tx, ms []*member) error 
 }
 
 // queueImportInvitations records one email per joined row: a sign-up
-// invitation, or the "added" notice for a registered contractor. As in
-// Invite, enqueued_at is set because the caller enqueues right after the
-// commit; the requeue sweep covers a crash in between.
-func queueImportInvitations(ctx context.Context, tx *sqlx.Tx, importID int64, ms []*member, res *muster.BatchResult) error {
+// invitation, or the "added" notice for a registered contractor, marked
+// with the batch they are sent in. As in Invite, enqueued_at is set
+// because the caller enqueues right after the commit; the requeue sweep
+// covers a crash in between.
+func queueImportInvitations(ctx context.Context, tx *sqlx.Tx, b *muster.ImportBatch, ms []*member, res *muster.BatchResult) error {
 	if len(ms) == 0 {
 		return nil
 	}
@@ -270,9 +271,9 @@ func queueImportInvitations(ctx context.Context, tx *sqlx.Tx, importID int64, ms
 		}
 	}
 	err := tx.SelectContext(ctx, &res.Invitations, `
-		INSERT INTO invitations (membership_id, kind, locale, enqueued_at, import_id)
-		SELECT m, k, l, now(), $1 FROM unnest($2::bigint[], $3::text[], $4::text[]) AS t(m, k, l)
-		RETURNING id`, importID, pq.Int64Array(memberships), pq.StringArray(kinds), pq.StringArray(locales))
+		INSERT INTO invitations (membership_id, kind, locale, enqueued_at, import_id, import_batch)
+		SELECT m, k, l, now(), $1, $5 FROM unnest($2::bigint[], $3::text[], $4::text[]) AS t(m, k, l)
+		RETURNING id`, b.ImportID, pq.Int64Array(memberships), pq.StringArray(kinds), pq.StringArray(locales), b.Through)
 	if err != nil {
 		return fmt.Errorf("queue invitations: %w", err)
 	}

@@ -220,13 +220,30 @@ func (db *DB) AccountManagers(ctx context.Context, accountID int64) (map[string]
 	return out, nil
 }
 
-// UnsentOfImport returns the import's emails still waiting for their first
-// attempt: after a restart they are handed to the queue again (task ids
-// make that a no-op for those Redis still holds).
-func (db *DB) UnsentOfImport(ctx context.Context, id int64) ([]int64, error) {
+// UnsentBatches returns the batches of an import that still have emails
+// waiting for their first attempt: after a restart they are handed to the
+// queue again (task ids make that a no-op for those Redis still holds).
+func (db *DB) UnsentBatches(ctx context.Context, id int64) ([]int, error) {
+	var batches []int
+	err := db.SelectContext(ctx, &batches, `
+		SELECT DISTINCT import_batch FROM invitations WHERE import_id = $1 AND status = 'queued' ORDER BY 1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("unsent batches of import %d: %w", id, err)
+	}
+	return batches, nil
+}
+
+// BatchUnsent returns the emails of one import batch that are still owed:
+// queued, retrying, or left sending by a worker whose lease ran out.
+func (db *DB) BatchUnsent(ctx context.Context, importID int64, batch int) ([]int64, error) {
 	var ids []int64
-	if err := db.SelectContext(ctx, &ids, `SELECT id FROM invitations WHERE import_id = $1 AND status = 'queued' ORDER BY id`, id); err != nil {
-		return nil, fmt.Errorf("unsent invitations of import %d: %w", id, err)
+	err := db.SelectContext(ctx, &ids, `
+		SELECT id FROM invitations
+		 WHERE import_id = $1 AND import_batch = $2
+		   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
+		 ORDER BY id`, importID, batch)
+	if err != nil {
+		return nil, fmt.Errorf("unsent emails of import %d batch %d: %w", importID, batch, err)
 	}
 	return ids, nil
 }

@@ -276,7 +276,7 @@ func (db *DB) TakeUnsent(ctx context.Context, olderThan time.Duration, limit int
 		        ORDER BY enqueued_at NULLS FIRST
 		        LIMIT $2
 		        FOR UPDATE SKIP LOCKED)
-		RETURNING id, kind, import_id IS NOT NULL AS bulk`, olderThan.Seconds(), limit)
+		RETURNING id, kind, import_id, import_batch`, olderThan.Seconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("take unsent invitations: %w", err)
 	}

@@ -53,12 +53,13 @@ CREATE TABLE import_errors (
     PRIMARY KEY (import_id, line)
 );
 
--- Emails queued by an import go to the bulk queue, also when requeued.
+-- Emails queued by an import go to the bulk queue, also when requeued,
+-- one task for each batch of rows (import_batch: the batch's last line).
 -- No foreign key: imports are never deleted, and the check would cost a
 -- lookup (and a row lock on the import) for every row of a large import.
-ALTER TABLE invitations ADD COLUMN import_id bigint;
-CREATE INDEX invitations_import_id_idx ON invitations (import_id) WHERE import_id IS NOT NULL;
+ALTER TABLE invitations ADD COLUMN import_id bigint, ADD COLUMN import_batch int;
+CREATE INDEX invitations_import_batch_idx ON invitations (import_id, import_batch) WHERE import_id IS NOT NULL;
 
 -- +goose Down
-ALTER TABLE invitations DROP COLUMN import_id;
+ALTER TABLE invitations DROP COLUMN import_batch, DROP COLUMN import_id;
 DROP TABLE import_errors, import_chunks, imports;
