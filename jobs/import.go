@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"os"
@@ -98,6 +97,15 @@ func (im *Importer) Process(ctx context.Context, args ImportArgs) error {
 		im.Log.Warn("import taken over by another worker", "import", imp.ID)
 		return nil
 	}
+	if err != nil && lastAttempt(ctx) {
+		// Given up: the rows committed so far stay, and the import says why.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if ferr := im.Store.FinishImport(fctx, imp.ID, -1, "import_failed",
+			"the import stopped after its last attempt: "+err.Error()+". The rows before it were imported; upload the file again to go on."); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+	}
 	return err
 }
 
@@ -183,8 +191,7 @@ type importRun struct {
 	r          *workbook.Reader
 	managers   map[string]int64
 	checkpoint int
-	seen       map[uint64]struct{} // emails of the batch being built
-	seed       maphash.Seed
+	seen       map[string]struct{} // emails of the batch being built
 }
 
 // pipeline reads and writes concurrently, and queues each written batch's
@@ -235,8 +242,7 @@ func (run *importRun) enqueue(ctx context.Context, batch int) {
 // read turns rows into batches, skipping the rows up to the checkpoint,
 // which an earlier attempt committed.
 func (run *importRun) read(ctx context.Context, size int, out chan<- *muster.ImportBatch) (*muster.Error, error) {
-	run.seen = make(map[uint64]struct{}, size)
-	run.seed = maphash.MakeSeed()
+	run.seen = make(map[string]struct{}, size)
 	b := run.newBatch(run.checkpoint)
 	send := func() error {
 		select {
@@ -293,9 +299,7 @@ func (run *importRun) newBatch(after int) *muster.ImportBatch {
 // of the batch, or to be written. A duplicate of a row in an earlier batch
 // needs no memory here: its membership exists by then, so the database
 // skips it as already a member. Memory stays flat however long the file,
-// and a restarted import needs nothing from before its checkpoint. Emails
-// are remembered as 64-bit hashes (a collision, odds ~1e-10 per batch,
-// would skip one row).
+// and a restarted import needs nothing from before its checkpoint.
 func (run *importRun) classify(row *workbook.Row) string {
 	if !row.Failed() {
 		for _, m := range row.Managers {
@@ -311,11 +315,10 @@ func (run *importRun) classify(row *workbook.Row) string {
 	if row.Failed() {
 		return muster.RowFailed
 	}
-	h := maphash.String(run.seed, row.Email)
-	if _, dup := run.seen[h]; dup {
+	if _, dup := run.seen[row.Email]; dup {
 		return muster.RowDuplicate
 	}
-	run.seen[h] = struct{}{}
+	run.seen[row.Email] = struct{}{}
 	return muster.RowCreated
 }
 

@@ -63,6 +63,16 @@ func newTask(args Args, opts ...asynq.Option) (*asynq.Task, error) {
 	return asynq.NewTask(args.Kind(), payload, opts...), nil
 }
 
+// lastAttempt reports whether Asynq will not run this task again if it
+// fails now: its state in PostgreSQL must then be settled, or the row would
+// wait for a task that is archived (and whose id keeps the requeue sweep's
+// enqueue a no-op).
+func lastAttempt(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= max
+}
+
 // typed adapts a handler of typed args to Asynq. A payload that does not
 // decode will never decode: it is not retried.
 func typed[T Args](fn func(context.Context, T) error) asynq.HandlerFunc {

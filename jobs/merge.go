@@ -42,17 +42,25 @@ func (m *Merger) Process(ctx context.Context, args MergeArgs) error {
 	merge, notices, err := m.Store.RunMerge(ctx, args.MergeID, func(step string, percent int) error {
 		return m.Store.MergeProgress(ctx, args.MergeID, step, percent)
 	})
-	if muster.ErrorCode(err) == "merge_in_progress" {
+	last := err != nil && lastAttempt(ctx)
+	if muster.ErrorCode(err) == "merge_in_progress" && !last {
 		// A source is still being filled by an earlier merge: wait for it.
 		if perr := m.Store.MergeProgress(ctx, args.MergeID, "waiting", 0); perr != nil {
 			return perr
 		}
 		return fmt.Errorf("merge %d: %w", args.MergeID, err)
 	}
-	if e := muster.AsError(err); e != nil {
-		// The dashboards changed since the request (another merge won):
-		// retrying cannot help; the merge says why.
-		if ferr := m.Store.FailMerge(ctx, args.MergeID, e.Message); ferr != nil {
+	if e := muster.AsError(err); e != nil || last {
+		// The dashboards changed since the request (another merge won), or
+		// this was the last attempt: the merge says why, and nothing changed.
+		reason := err.Error()
+		if e != nil {
+			reason = e.Message
+		}
+		if e == nil || e.Code == "merge_in_progress" {
+			reason = "the merge stopped after its last attempt; nothing was changed: " + reason
+		}
+		if ferr := m.Store.FailMerge(ctx, args.MergeID, reason); ferr != nil {
 			return ferr
 		}
 		return fmt.Errorf("merge %d: %w: %w", args.MergeID, err, asynq.SkipRetry)
