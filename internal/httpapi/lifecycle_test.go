@@ -396,7 +396,6 @@ func TestNotesAreSearchableInRussianAndEnglish(t *testing.T) {
 	check("python rust")
 }
 
-
 func TestCardEditsAndBadInput(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
