@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/mail"
 	"strings"
 	"time"
@@ -93,14 +92,4 @@ func fileSafe(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// WriteTo writes m as RFC 5322 bytes, for previews and tests.
-func WriteTo(w io.Writer, from *mail.Address, m *Message) error {
-	msg, err := build(from, m)
-	if err != nil {
-		return err
-	}
-	_, err = msg.WriteTo(w)
-	return err
 }

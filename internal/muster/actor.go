@@ -44,9 +44,6 @@ var roleActions = map[string][]Action{
 	RoleViewer:  {ReadDashboard, ReadContractors},
 }
 
-// IsRole reports whether s is a known manager role.
-func IsRole(s string) bool { _, ok := roleActions[s]; return ok }
-
 // Staff reports whether the actor is platform staff.
 func (a Actor) Staff() bool { return a.Kind == TokenStaff }
 
