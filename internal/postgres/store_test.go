@@ -170,6 +170,11 @@ func TestTokensAreHashedAndScoped(t *testing.T) {
 	if err != nil || a.Kind != muster.TokenClient || a.ClientID != acc.ClientID {
 		t.Fatalf("%+v %v", a, err)
 	}
+	var used int
+	db.Get(&used, `SELECT count(*) FROM api_tokens WHERE last_used_at IS NOT NULL`)
+	if used != 1 {
+		t.Errorf("the token's use was not recorded")
+	}
 	// A dashboard merged away loses its tokens.
 	other, _, err := db.CreateClient(ctx, muster.ClientDraft{Name: "Main", OwnerEmail: "main@acme.test", OwnerLocale: muster.Russian, AccountName: "Main"})
 	if err != nil {

@@ -90,7 +90,13 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*muster.Actor, er
 		Role       sql.NullString `db:"role"`
 		AccountIDs pq.Int64Array  `db:"account_ids"`
 	}
+	// The same round trip records the use, at most once a minute per token
+	// so that a busy token does not rewrite its row on every request.
 	err := db.GetContext(ctx, &row, `
+		WITH used AS (
+		    UPDATE api_tokens SET last_used_at = now()
+		     WHERE hash = $1 AND revoked_at IS NULL
+		       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))
 		SELECT t.id, t.kind, t.name, t.client_id, t.manager_id, m.role,
 		       ARRAY(SELECT ma.account_id FROM manager_accounts ma WHERE ma.manager_id = t.manager_id ORDER BY 1) AS account_ids
 		FROM api_tokens t
@@ -105,9 +111,6 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*muster.Actor, er
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	// Recording use is best effort and at most once a minute per token.
-	_, _ = db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = now()
-		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, row.ID)
 	return &muster.Actor{
 		TokenID:    row.ID,
 		Kind:       row.Kind,
