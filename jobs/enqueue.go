@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -21,12 +22,13 @@ const (
 // Enqueuer puts tasks on the queues.
 type Enqueuer struct {
 	client   *asynq.Client
+	inspect  *asynq.Inspector
 	attempts int
 }
 
-// NewEnqueuer wraps an Asynq client. attempts is SEND_ATTEMPTS.
-func NewEnqueuer(c *asynq.Client, attempts int) *Enqueuer {
-	return &Enqueuer{client: c, attempts: attempts}
+// NewEnqueuer enqueues on rc. attempts is SEND_ATTEMPTS.
+func NewEnqueuer(rc redis.UniversalClient, attempts int) *Enqueuer {
+	return &Enqueuer{client: asynq.NewClientFromRedisClient(rc), inspect: asynq.NewInspectorFromRedisClient(rc), attempts: attempts}
 }
 
 // Send enqueues the email of one invitation. The task id is derived from
@@ -38,23 +40,24 @@ func (e *Enqueuer) Send(ctx context.Context, invitationID int64, queue string) e
 
 func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, delay time.Duration) error {
 	return e.enqueue(ctx, SendArgs{InvitationID: invitationID},
-		asynq.TaskID(sendTaskID(invitationID)),
-		asynq.Queue(queue),
-		asynq.ProcessIn(delay),
-		// PostgreSQL counts the attempts and decides the last one; Asynq
-		// only needs to keep retrying until then.
-		asynq.MaxRetry(e.attempts+5),
-		asynq.Timeout(sendTimeout))
+		asynq.TaskID(sendTaskID(invitationID)), asynq.Queue(queue), asynq.ProcessIn(delay), e.sendOptions(), asynq.Timeout(sendTimeout))
+}
+
+// sendOptions: PostgreSQL counts an email's attempts and decides the last
+// one; Asynq only needs to keep retrying until then.
+func (e *Enqueuer) sendOptions() asynq.Option {
+	return asynq.MaxRetry(e.attempts + 5)
 }
 
 // ImportBatch enqueues the emails of one batch of an import, as one task on
 // the bulk queue.
 func (e *Enqueuer) ImportBatch(ctx context.Context, importID int64, batch int) error {
 	return e.enqueue(ctx, ImportSendArgs{ImportID: importID, Batch: batch},
-		asynq.TaskID("import:"+strconv.FormatInt(importID, 10)+":send:"+strconv.Itoa(batch)),
-		asynq.Queue(QueueBulk),
-		asynq.MaxRetry(e.attempts+5),
-		asynq.Timeout(importTimeout))
+		asynq.TaskID(batchTaskID(importID, batch)), asynq.Queue(QueueBulk), e.sendOptions(), asynq.Timeout(importTimeout))
+}
+
+func batchTaskID(importID int64, batch int) string {
+	return "import:" + strconv.FormatInt(importID, 10) + ":send:" + strconv.Itoa(batch)
 }
 
 // Import enqueues the import of an uploaded file, under a task id derived
@@ -77,6 +80,35 @@ func (e *Enqueuer) enqueue(ctx context.Context, args Args, opts ...asynq.Option)
 	_, err = e.client.EnqueueContext(ctx, task)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %s %+v: %w", args.Kind(), args, err)
+	}
+	return nil
+}
+
+// replace enqueues as enqueue does, except that a task Asynq archived under
+// the same id (its retries ran out while PostgreSQL still owes its work)
+// is deleted and enqueued afresh: otherwise its id would make every
+// requeue a no-op and the work would wait forever.
+func (e *Enqueuer) replace(ctx context.Context, queue, id string, args Args, opts ...asynq.Option) error {
+	task, err := newTask(args, append(opts, asynq.Queue(queue), asynq.TaskID(id))...)
+	if err != nil {
+		return err
+	}
+	_, err = e.client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		info, ierr := e.inspect.GetTaskInfo(queue, id)
+		if ierr != nil || info.State != asynq.TaskStateArchived {
+			return nil // queued, running or retrying: it will do the work
+		}
+		if err := e.inspect.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("replace archived task %s: %w", id, err)
+		}
+		_, err = e.client.EnqueueContext(ctx, task)
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return nil // another sweep replaced it first
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("enqueue %s %+v: %w", args.Kind(), args, err)

@@ -19,9 +19,8 @@ const (
 	QueueCritical = "critical" // single invitations, resends, notices
 	QueueDefault  = "default"  // reminders, sweeps
 	QueueBulk     = "bulk"     // the emails imports queue
-	// QueueImports holds the import jobs. The bulk server takes it strictly
-	// before QueueBulk: an upload must not wait behind the 100k emails of
-	// the import before it.
+	// QueueImports holds the import jobs, on a server of their own: an
+	// upload must not wait behind the 100k emails of the import before it.
 	QueueImports = "imports"
 )
 

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/postgres"
@@ -47,8 +45,7 @@ func setup(t testing.TB, o options) *testBundle {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := &testBundle{db: pgtest.New(t), redis: redistest.New(t), smtp: smtptest.Start(t)}
-	client := asynq.NewClientFromRedisClient(b.redis.Client)
-	b.queue = jobs.NewEnqueuer(client, o.attempts)
+	b.queue = jobs.NewEnqueuer(b.redis.Client, o.attempts)
 	loc, err := locale.Load()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/muster-dev/muster/internal/muster"
 )
 
@@ -77,7 +79,8 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 
 // requeue enqueues unsent emails again: an import's as the task of their
 // batch (once per batch), the others one by one, reminders on the default
-// queue and the rest on the critical one.
+// queue and the rest on the critical one. A task archived under the same
+// id is replaced.
 func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 	type batch struct {
 		importID int64
@@ -91,12 +94,13 @@ func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 			b := batch{*u.ImportID, *u.ImportBatch}
 			if !done[b] {
 				done[b] = true
-				err = r.Queue.ImportBatch(ctx, b.importID, b.line)
+				err = r.Queue.replace(ctx, QueueBulk, batchTaskID(b.importID, b.line),
+					ImportSendArgs{ImportID: b.importID, Batch: b.line}, r.Queue.sendOptions(), asynq.Timeout(importTimeout))
 			}
 		case u.Kind == muster.InviteRemind:
-			err = r.Queue.Send(ctx, u.ID, QueueDefault)
+			err = r.Queue.replace(ctx, QueueDefault, sendTaskID(u.ID), SendArgs{InvitationID: u.ID}, r.Queue.sendOptions(), asynq.Timeout(sendTimeout))
 		default:
-			err = r.Queue.Send(ctx, u.ID, QueueCritical)
+			err = r.Queue.replace(ctx, QueueCritical, sendTaskID(u.ID), SendArgs{InvitationID: u.ID}, r.Queue.sendOptions(), asynq.Timeout(sendTimeout))
 		}
 		if err != nil {
 			return fmt.Errorf("requeue: %w", err)

@@ -18,10 +18,13 @@ import (
 
 // SMTPOptions tune an SMTP sender.
 type SMTPOptions struct {
-	From    *mail.Address
-	Conns   int           // connections kept open; default 4
-	Rate    float64       // messages per second; 0 means no cap
-	Timeout time.Duration // per SMTP command; default 30s
+	From  *mail.Address
+	Conns int     // connections kept open; default 4
+	Rate  float64 // messages per second; 0 means no cap
+	// Timeout bounds connecting, and then each message on a connection
+	// (its NOOP check through the end of DATA); default 10s. A connection
+	// that times out is closed and its slot goes to a fresh one.
+	Timeout time.Duration
 	// TLS overrides the TLS settings (tests trust their own CA this way).
 	TLS *tls.Config
 }
@@ -56,7 +59,7 @@ func NewSMTP(rawURL string, o SMTPOptions) (*SMTP, error) {
 		o.Conns = 4
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
+		o.Timeout = 10 * time.Second
 	}
 	opts := []gomail.Option{gomail.WithTimeout(o.Timeout)}
 	port := 25
@@ -124,16 +127,25 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
-	err = s.client.SendWithSMTPClient(conn, msg)
+	err, open := s.send(ctx, conn, msg)
 	if pooled && isConnCheck(err) {
 		_ = conn.Close()
 		if conn, err = s.dial(ctx); err != nil {
 			return err
 		}
-		err = s.client.SendWithSMTPClient(conn, msg)
+		err, open = s.send(ctx, conn, msg)
 	}
-	s.release(conn, err)
+	s.release(conn, err, open)
 	return classify(err)
+}
+
+// send runs one SMTP transaction. Cancelling ctx closes the connection, so
+// a stopping worker is not held by a server that stopped answering; open
+// says whether the connection may still be used.
+func (s *SMTP) send(ctx context.Context, conn *smtp.Client, msg *gomail.Msg) (err error, open bool) {
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	err = s.client.SendWithSMTPClient(conn, msg)
+	return err, stop()
 }
 
 func (s *SMTP) conn(ctx context.Context) (c *smtp.Client, pooled bool, err error) {
@@ -161,9 +173,9 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 // release keeps a healthy connection for the next message. After an error
 // the connection's state is unclear, except when the server merely refused
 // the message and reset the transaction itself.
-func (s *SMTP) release(c *smtp.Client, sendErr error) {
+func (s *SMTP) release(c *smtp.Client, sendErr error, open bool) {
 	var se *gomail.SendError
-	keep := sendErr == nil || (errors.As(sendErr, &se) && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPMailFrom))
+	keep := open && (sendErr == nil || errors.As(sendErr, &se) && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPMailFrom))
 	s.mu.Lock()
 	if keep && !s.closed {
 		s.idle = append(s.idle, c)

@@ -29,6 +29,9 @@ type Config struct {
 	SMTPURL string
 	// SMTPConns is how many SMTP connections each worker keeps open (SMTP_CONNS). Default 4.
 	SMTPConns int
+	// SMTPTimeout bounds connecting to the SMTP server and each message on a
+	// connection (SMTP_TIMEOUT); a connection that times out is replaced. Default 10s.
+	SMTPTimeout time.Duration
 	// SMTPRate caps messages per second per worker process (SMTP_RATE); 0 means no cap. Default 0.
 	SMTPRate float64
 	// MailDir is the dev mailbox used when SMTP_URL is empty (MAIL_DIR). Default ./var/mail.
@@ -55,6 +58,10 @@ type Config struct {
 	// BulkConcurrency is the number of bulk jobs a worker runs at once
 	// (BULK_CONCURRENCY): imports and their invitations. Default 4.
 	BulkConcurrency int
+	// ImportConcurrency is the number of import jobs (reading files) a
+	// worker runs at once (IMPORT_CONCURRENCY), apart from the bulk emails,
+	// so an upload never waits for an email slot. Default 1.
+	ImportConcurrency int
 	// PollInterval is how often an idle worker looks for new jobs
 	// (POLL_INTERVAL). Lower is snappier and costs Redis calls. Default 100ms.
 	PollInterval time.Duration
@@ -109,6 +116,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RedisURL:          r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "redis-sentinel", "redis-cluster"),
 		SMTPURL:           r.url("SMTP_URL", "", "smtp", "smtps"),
 		SMTPConns:         r.int("SMTP_CONNS", 4, 1, 100),
+		SMTPTimeout:       r.duration("SMTP_TIMEOUT", 10*time.Second),
 		SMTPRate:          r.float("SMTP_RATE", 0),
 		MailDir:           r.str("MAIL_DIR", "./var/mail"),
 		MailFrom:          r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
@@ -118,6 +126,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SecretKey:         r.secret("SECRET_KEY"),
 		Concurrency:       r.int("WORKER_CONCURRENCY", 10, 1, 1000),
 		BulkConcurrency:   r.int("BULK_CONCURRENCY", 4, 1, 1000),
+		ImportConcurrency: r.int("IMPORT_CONCURRENCY", 1, 1, 100),
 		PollInterval:      r.duration("POLL_INTERVAL", 100*time.Millisecond),
 		SendAttempts:      r.int("SEND_ATTEMPTS", 10, 1, 100),
 		RetryBase:         r.duration("RETRY_BASE", 10*time.Second),

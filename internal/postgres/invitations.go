@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -67,38 +68,49 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 	return &d, nil
 }
 
-// readContractorDelivery fills d for an email to a contractor about one
-// account, and says why it should no longer be sent, if it should not.
-func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (cancel string, err error) {
-	var row struct {
-		Email        string     `db:"email"`
-		FullName     string     `db:"full_name"`
-		AccountName  string     `db:"account_name"`
-		ClientName   string     `db:"client_name"`
-		Feature      string     `db:"feature"`
-		MemberStatus string     `db:"member_status"`
-		RegisteredAt *time.Time `db:"registered_at"`
-	}
-	err = tx.GetContext(ctx, &row, `
-		SELECT c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
+// contractorDelivery is what an email to a contractor about one account
+// needs, read by membership.
+type contractorDelivery struct {
+	MembershipID int64      `db:"membership_id"`
+	Email        string     `db:"email"`
+	FullName     string     `db:"full_name"`
+	AccountName  string     `db:"account_name"`
+	ClientName   string     `db:"client_name"`
+	Feature      string     `db:"feature"`
+	MemberStatus string     `db:"member_status"`
+	RegisteredAt *time.Time `db:"registered_at"`
+}
+
+const contractorDeliverySQL = `
+		SELECT m.id AS membership_id, c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
 		       m.feature, m.status AS member_status, c.registered_at
 		FROM memberships m
 		JOIN contractors c ON c.id = m.contractor_id
 		JOIN accounts a ON a.id = m.account_id
-		JOIN clients cl ON cl.id = a.client_id
-		WHERE m.id = $1`, d.Invitation.MembershipID)
-	if err != nil {
-		return "", err
-	}
+		JOIN clients cl ON cl.id = a.client_id`
+
+// fill fills d and says why the email should no longer be sent, if it
+// should not.
+func (row *contractorDelivery) fill(d *muster.Delivery) (cancel string) {
 	d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
 		row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
 	switch {
 	case row.MemberStatus == muster.MemberExcluded:
-		return "the contractor was excluded from the account", nil
+		return "the contractor was excluded from the account"
 	case row.RegisteredAt != nil && d.Invitation.Kind != muster.InviteAdded:
-		return "the contractor registered before it was sent", nil
+		return "the contractor registered before it was sent"
 	}
-	return "", nil
+	return ""
+}
+
+// readContractorDelivery fills d for an email to a contractor about one
+// account, and says why it should no longer be sent, if it should not.
+func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (cancel string, err error) {
+	var row contractorDelivery
+	if err := tx.GetContext(ctx, &row, contractorDeliverySQL+` WHERE m.id = $1`, d.Invitation.MembershipID); err != nil {
+		return "", err
+	}
+	return row.fill(d), nil
 }
 
 // readManagerDelivery fills d for a manager's invitation: the dashboard,
@@ -219,32 +231,157 @@ func cancelInvitation(ctx context.Context, tx *sqlx.Tx, id int64, reason string)
 	return nil
 }
 
-// MarkSent records that the SMTP server accepted attempt n.
-func (db *DB) MarkSent(ctx context.Context, id int64, attempt int, messageID string, at time.Time) error {
+// RecordOutcomes writes the outcomes of claimed attempts in one statement.
+// An outcome whose attempt no longer holds the row (its lease ran out and
+// another attempt claimed it) changes nothing. A retrying row is not
+// claimed by the bulk sender before its RetryAt.
+func (db *DB) RecordOutcomes(ctx context.Context, outs []muster.Outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(outs))
+	attempts := make([]int64, len(outs))
+	statuses := make([]string, len(outs))
+	messageIDs := make([]string, len(outs))
+	errs := make([]string, len(outs))
+	ats := make([]string, len(outs))
+	retryAts := make([]string, len(outs))
+	for i, o := range outs {
+		ids[i], attempts[i], statuses[i], messageIDs[i], errs[i] = o.InvitationID, int64(o.Attempt), o.Status, o.MessageID, o.Error
+		ats[i], retryAts[i] = o.At.Format(time.RFC3339Nano), o.RetryAt.Format(time.RFC3339Nano)
+	}
 	_, err := db.ExecContext(ctx, `
-		UPDATE invitations
-		   SET status = 'sent', sent_at = $4, message_id = $3, last_error = '', claimed_until = NULL
-		 WHERE id = $1 AND status = 'sending' AND attempts = $2`, id, attempt, messageID, at)
+		UPDATE invitations i
+		   SET status = o.status, last_error = o.error,
+		       sent_at = CASE WHEN o.status = 'sent' THEN o.at ELSE i.sent_at END,
+		       message_id = CASE WHEN o.status = 'sent' THEN o.message_id ELSE i.message_id END,
+		       claimed_until = CASE WHEN o.status = 'retrying' AND o.retry_at > now() THEN o.retry_at END
+		  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+		       AS o(id, attempt, status, message_id, error, at, retry_at)
+		 WHERE i.id = o.id AND i.status = 'sending' AND i.attempts = o.attempt`,
+		pq.Array(ids), pq.Array(attempts), pq.Array(statuses), pq.Array(messageIDs), pq.Array(errs), pq.Array(ats), pq.Array(retryAts))
 	if err != nil {
-		return fmt.Errorf("mark invitation %d sent: %w", id, err)
+		return fmt.Errorf("record the outcomes of %d emails (the first: invitation %d %s): %w", len(outs), outs[0].InvitationID, outs[0].Status, err)
 	}
 	return nil
 }
 
-// MarkFailed records a failed attempt n: retrying when another attempt is
-// due, failed for good when final.
-func (db *DB) MarkFailed(ctx context.Context, id int64, attempt int, reason string, final bool) error {
-	status := muster.SendRetrying
-	if final {
-		status = muster.SendFailed
-	}
-	_, err := db.ExecContext(ctx, `
-		UPDATE invitations SET status = $3, last_error = $4, claimed_until = NULL
-		 WHERE id = $1 AND status = 'sending' AND attempts = $2`, id, attempt, status, reason)
+// ClaimBulk takes the lease on up to n emails that imports owe, for one
+// attempt each, and returns what they need; the ones whose reason vanished
+// are cancelled instead. It is fair across clients: it takes the oldest
+// few of every import that owes emails and deals them out one client at a
+// time, so a client's 20 emails go out in the next claim whatever another
+// client's import has queued. A retrying email waits for its RetryAt.
+func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, error) {
+	var out []*muster.Delivery
+	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
+		var invs []muster.Invitation
+		err := tx.SelectContext(ctx, &invs, `
+			WITH RECURSIVE owed(import_id) AS (
+			    (SELECT import_id FROM invitations
+			      WHERE import_id IS NOT NULL AND status IN ('queued', 'sending', 'retrying')
+			      ORDER BY import_id LIMIT 1)
+			  UNION ALL
+			    SELECT (SELECT i.import_id FROM invitations i
+			             WHERE i.import_id IS NOT NULL AND i.import_id > o.import_id
+			               AND i.status IN ('queued', 'sending', 'retrying')
+			             ORDER BY i.import_id LIMIT 1)
+			      FROM owed o WHERE o.import_id IS NOT NULL
+			), candidates AS (
+			    SELECT x.id, a.client_id
+			      FROM owed o
+			      JOIN imports im ON im.id = o.import_id
+			      JOIN accounts a ON a.id = im.account_id
+			      CROSS JOIN LATERAL (
+			          SELECT i.id FROM invitations i
+			           WHERE i.import_id = o.import_id AND i.status IN ('queued', 'sending', 'retrying')
+			             AND (i.status = 'queued' OR i.claimed_until IS NULL OR i.claimed_until < now())
+			           ORDER BY i.id LIMIT $1
+			           FOR UPDATE OF i SKIP LOCKED) x
+			), picked AS (
+			    SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY client_id ORDER BY id) AS turn FROM candidates) c
+			     ORDER BY turn, id LIMIT $1
+			)
+			UPDATE invitations i
+			   SET status = 'sending', attempts = i.attempts + 1, claimed_until = now() + make_interval(secs => $2)
+			  FROM picked WHERE i.id = picked.id
+			RETURNING `+qualified("i", invitationColumns), n, lease.Seconds())
+		if err != nil {
+			return fmt.Errorf("claim bulk emails: %w", err)
+		}
+		out, err = deliveries(ctx, tx, invs)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("mark invitation %d %s: %w", id, status, err)
+		return nil, err
 	}
-	return nil
+	return out, nil
+}
+
+// deliveries reads what the claimed invitations' emails need (contractors'
+// in one statement) and cancels the ones whose reason vanished.
+func deliveries(ctx context.Context, tx *sqlx.Tx, invs []muster.Invitation) ([]*muster.Delivery, error) {
+	var members []int64
+	for _, inv := range invs {
+		if inv.MembershipID != nil && inv.Kind != muster.InviteMerged {
+			members = append(members, *inv.MembershipID)
+		}
+	}
+	var rows []contractorDelivery
+	if len(members) > 0 {
+		if err := tx.SelectContext(ctx, &rows, contractorDeliverySQL+` WHERE m.id = ANY($1)`, pq.Array(members)); err != nil {
+			return nil, fmt.Errorf("read %d claimed emails: %w", len(members), err)
+		}
+	}
+	byMember := make(map[int64]*contractorDelivery, len(rows))
+	for i := range rows {
+		byMember[rows[i].MembershipID] = &rows[i]
+	}
+	var out []*muster.Delivery
+	var cancelIDs []int64
+	var reasons []string
+	for _, inv := range invs {
+		d := &muster.Delivery{Invitation: inv}
+		var reason string
+		var err error
+		switch {
+		case inv.Kind == muster.InviteMerged:
+			err = readMergeDelivery(ctx, tx, d)
+		case inv.ManagerID != nil:
+			reason, err = readManagerDelivery(ctx, tx, d)
+		case byMember[*inv.MembershipID] == nil:
+			err = fmt.Errorf("membership %d not found", *inv.MembershipID)
+		default:
+			reason = byMember[*inv.MembershipID].fill(d)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read invitation %d: %w", inv.ID, err)
+		}
+		if reason != "" {
+			cancelIDs, reasons = append(cancelIDs, inv.ID), append(reasons, reason)
+			continue
+		}
+		out = append(out, d)
+	}
+	if len(cancelIDs) > 0 {
+		_, err := tx.ExecContext(ctx, `
+			UPDATE invitations i SET status = 'cancelled', last_error = c.reason, claimed_until = NULL
+			  FROM unnest($1::bigint[], $2::text[]) AS c(id, reason) WHERE i.id = c.id`,
+			pq.Array(cancelIDs), pq.Array(reasons))
+		if err != nil {
+			return nil, fmt.Errorf("cancel %d emails no longer wanted: %w", len(cancelIDs), err)
+		}
+	}
+	return out, nil
+}
+
+// qualified prefixes each of a comma-separated list of columns with table.
+func qualified(table, columns string) string {
+	cols := strings.Split(columns, ", ")
+	for i, c := range cols {
+		cols[i] = table + "." + c
+	}
+	return strings.Join(cols, ", ")
 }
 
 // FindInvitation returns one invitation.
