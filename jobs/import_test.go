@@ -444,14 +444,22 @@ func TestImportBatchTaskRetriesOnlyWhatFailed(t *testing.T) {
 	if err := b.db.Get(&batch, `SELECT DISTINCT import_batch FROM invitations WHERE import_id = $1`, im.ID); err != nil {
 		t.Fatal(err)
 	}
-	send := &jobs.BatchSender{Store: b.db, Send: b.sender}
+	slow := *b.sender
+	slow.RetryBase = time.Hour // the refused email waits past this run
+	send := &jobs.BatchSender{Store: b.db, Send: &slow}
 	b.smtp.FailNext(1, 451, "greylisted")
 	err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch})
-	if err == nil || !strings.Contains(err.Error(), "1 of 3 emails to try again") {
+	if err == nil || !strings.Contains(err.Error(), "emails to try again: 1") {
 		t.Fatalf("first run: %v", err)
 	}
 	if n := len(b.smtp.Messages()); n != 2 {
 		t.Fatalf("%d emails after the first run, want 2", n)
+	}
+	if err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch}); err == nil {
+		t.Fatal("the refused email went out again before its retry time")
+	}
+	if _, err := b.db.Exec(`UPDATE invitations SET claimed_until = now() WHERE status = 'retrying'`); err != nil {
+		t.Fatal(err) // its retry time has come
 	}
 	if err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch}); err != nil {
 		t.Fatal(err)

@@ -62,7 +62,8 @@ func setup(t testing.TB, o options) *testBundle {
 	t.Cleanup(func() { smtp.Close() })
 	b.sender = &jobs.Sender{
 		Store: b.db, Mail: smtp, Render: render, Signer: signed.New("test-key-test-key-test-key-test-key"),
-		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Log: log, Now: time.Now,
+		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Conns: 4, RetryBase: time.Millisecond,
+		Sent: jobs.NewSentLog(b.redis.Client), Log: log, Now: time.Now,
 	}
 	b.handler = jobs.Handlers{Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender}, Requeue: &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log}}
 	_, b.account, err = b.db.CreateClient(context.Background(), muster.ClientDraft{

@@ -284,7 +284,7 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 		return err
 	}
 	if len(owed) > 0 {
-		return fmt.Errorf("import %d batch %d: %d emails to try again", args.ImportID, args.Batch, len(owed))
+		return fmt.Errorf("import %d batch %d: emails to try again: %d", args.ImportID, args.Batch, len(owed))
 	}
 	return nil
 }
