@@ -36,6 +36,7 @@ type testBundle struct {
 
 type options struct {
 	attempts int
+	dbURL    string // a database pgtest.NewURL made; default: a new one
 }
 
 func setup(t testing.TB, o options) *testBundle {
@@ -44,7 +45,17 @@ func setup(t testing.TB, o options) *testBundle {
 		o.attempts = 3
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &testBundle{db: pgtest.New(t), redis: redistest.New(t), smtp: smtptest.Start(t)}
+	b := &testBundle{redis: redistest.New(t), smtp: smtptest.Start(t)}
+	if o.dbURL == "" {
+		b.db = pgtest.New(t)
+	} else {
+		db, err := postgres.Open(context.Background(), o.dbURL, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		b.db = db
+	}
 	b.queue = jobs.NewEnqueuer(b.redis.Client, o.attempts)
 	loc, err := locale.Load()
 	if err != nil {

@@ -55,8 +55,11 @@ type Sender struct {
 	// RetryBase delays a bulk email's next attempt (doubled each time);
 	// single emails wait for their task's retry instead.
 	RetryBase time.Duration
-	Log       *slog.Logger
-	Now       func() time.Time
+	// OutcomeWindow is how long a sent email's outcome keeps being written
+	// while PostgreSQL refuses it; default outcomeWindow.
+	OutcomeWindow time.Duration
+	Log           *slog.Logger
+	Now           func() time.Time
 }
 
 // Process sends one invitation: claim it in PostgreSQL, render it in its
@@ -167,7 +170,11 @@ func (s *Sender) settle(ctx context.Context, outs []muster.Outcome) error {
 			sent = append(sent, o.InvitationID)
 		}
 	}
-	give := time.Now().Add(outcomeWindow)
+	window := s.OutcomeWindow
+	if window <= 0 {
+		window = outcomeWindow
+	}
+	give := time.Now().Add(window)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := s.Store.RecordOutcomes(tctx, outs)
