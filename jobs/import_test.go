@@ -479,3 +479,58 @@ func TestImportBatchTaskRetriesOnlyWhatFailed(t *testing.T) {
 		t.Fatalf("%d emails, want 3", len(msgs))
 	}
 }
+
+// A client's small import goes out in the next claim, whatever another
+// client's large import still owes: claims are dealt out client by client.
+func TestBulkClaimsAreFairAcrossClients(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	rows := func(prefix string, n int) [][]any {
+		out := [][]any{{"Email"}}
+		for i := range n {
+			out = append(out, []any{fmt.Sprintf("%s%d@example.test", prefix, i)})
+		}
+		return out
+	}
+	big, _ := b.upload(t, sheet(t, rows("a", 300)...))
+	if err := b.importer(100).Process(ctx, jobs.ImportArgs{ImportID: big.ID}); err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := b.db.CreateClient(ctx, muster.ClientDraft{
+		Name: "ООО Василёк", OwnerEmail: "boss@vasilek.test", OwnerLocale: muster.Russian, AccountName: "Василёк",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.account = other
+	small, _ := b.upload(t, sheet(t, rows("b", 20)...))
+	if err := b.importer(100).Process(ctx, jobs.ImportArgs{ImportID: small.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.db.ClaimBulk(ctx, 40, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perClient := map[string]int{}
+	for _, d := range got {
+		perClient[d.ClientName]++
+	}
+	if len(got) != 40 || perClient["ООО Василёк"] != 20 || perClient["ООО Ромашка"] != 20 {
+		t.Fatalf("claimed %d: %v; want 20 of each client", len(got), perClient)
+	}
+	again, err := b.db.ClaimBulk(ctx, 40, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range again {
+		for _, g := range got {
+			if d.Invitation.ID == g.Invitation.ID {
+				t.Fatalf("invitation %d claimed twice under one lease", d.Invitation.ID)
+			}
+		}
+	}
+	if len(again) != 40 || again[0].ClientName != "ООО Ромашка" {
+		t.Fatalf("the second claim took %d", len(again))
+	}
+}

@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"net/mail"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/muster"
@@ -398,4 +401,32 @@ func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
 	if n := len(b.smtp.Messages()); n != 1 {
 		t.Errorf("%d emails, want 1", n)
 	}
+}
+
+// A send task Asynq archived while PostgreSQL still owes its email (every
+// retry spent during an outage) is replaced by the requeue sweep, not kept
+// as a no-op under the same id.
+func TestRequeueReplacesArchivedTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	res := b.invite(t, "archived@example.test", "")
+	if err := b.queue.Send(ctx, res.Invitation.ID, jobs.QueueCritical); err != nil {
+		t.Fatal(err)
+	}
+	inspect := asynq.NewInspectorFromRedisClient(b.redis.Client)
+	id := "send:" + strconv.FormatInt(res.Invitation.ID, 10)
+	if err := inspect.ArchiveTask(jobs.QueueCritical, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.handler.Requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := inspect.GetTaskInfo(jobs.QueueCritical, id)
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task after the sweep: %+v, %v; want pending", info, err)
+	}
+	b.startWorker(t)
+	b.smtp.Wait(t, 1, 10*time.Second)
+	b.waitStatus(t, res.Invitation.ID, muster.SendSent)
 }

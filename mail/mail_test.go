@@ -364,3 +364,43 @@ func TestSMTPNamesNeverBreakDelivery(t *testing.T) {
 		}
 	}
 }
+
+// A relay that stops answering holds a connection only until the timeout;
+// the connection is then replaced and the next message goes out.
+func TestSMTPHungServerDoesNotStallThePool(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 2, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv.HangNext(2)
+	errs := make(chan error, 3)
+	for i := range 2 {
+		go func() { errs <- s.Send(context.Background(), message(t, fmt.Sprintf("hung%d@example.test", i))) }()
+	}
+	bound := time.After(10 * time.Second)
+	for range 2 {
+		select {
+		case err := <-errs:
+			if err == nil || mail.IsPermanent(err) {
+				t.Fatalf("a hung send: err = %v, want a temporary failure", err)
+			}
+		case <-bound:
+			t.Fatal("a hung server stalled the pool")
+		}
+	}
+	go func() { errs <- s.Send(context.Background(), message(t, "next@example.test")) }()
+	select {
+	case err := <-errs:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-bound:
+		t.Fatal("no connection after the hung ones timed out")
+	}
+	if got := srv.Wait(t, 1, 5*time.Second); got[0].To[0] != "next@example.test" {
+		t.Fatalf("delivered to %v", got[0].To)
+	}
+}

@@ -51,6 +51,8 @@ type Server struct {
 	changed  chan struct{}
 	user     string
 	pass     string
+	hang     int           // hold this many more DATA commands until the server closes
+	closed   chan struct{} // closed when the server stops
 }
 
 // Option configures a Server.
@@ -65,7 +67,7 @@ func WithAuth(user, pass string) Option { return func(s *Server) { s.user, s.pas
 // Start listens on a free loopback port; the server stops when t ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{changed: make(chan struct{})}
+	s := &Server{changed: make(chan struct{}), closed: make(chan struct{})}
 	s.srv = smtp.NewServer(backend{s})
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout = 10 * time.Second
@@ -81,7 +83,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	s.Addr = ln.Addr().String()
 	go s.srv.Serve(ln) //nolint:errcheck // returns on Close
-	t.Cleanup(func() { s.srv.Close() })
+	t.Cleanup(func() { close(s.closed); s.srv.Close() })
 	return s
 }
 
@@ -95,6 +97,14 @@ func (s *Server) FailNext(n, code int, text string) {
 	defer s.mu.Unlock()
 	s.fail = n
 	s.failWith = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
+}
+
+// HangNext makes the server stop answering at the next n messages' DATA,
+// as a hung relay does, until the test ends.
+func (s *Server) HangNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hang = n
 }
 
 // Messages returns what the server accepted so far.
@@ -213,6 +223,16 @@ func (se *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	se.s.mu.Lock()
+	hang := se.s.hang > 0
+	if hang {
+		se.s.hang--
+	}
+	se.s.mu.Unlock()
+	if hang {
+		<-se.s.closed
+		return errors.New("server stopped")
 	}
 	if err := se.s.refusal(); err != nil {
 		return err
