@@ -49,15 +49,31 @@ func (e *Enqueuer) sendOptions() asynq.Option {
 	return asynq.MaxRetry(e.attempts + 5)
 }
 
-// ImportBatch enqueues the emails of one batch of an import, as one task on
+// sendTasksPerBatch is how many import:send tasks a batch queues. They
+// are interchangeable (each claims whatever is owed), and several let
+// several worker processes, each taking up to BULK_CONCURRENCY of them,
+// share one batch's emails: a second worker adds its SMTP connections.
+const sendTasksPerBatch = 8
+
+// ImportBatch enqueues the emails of one batch of an import, as tasks on
 // the bulk queue.
 func (e *Enqueuer) ImportBatch(ctx context.Context, importID int64, batch int) error {
-	return e.enqueue(ctx, ImportSendArgs{ImportID: importID, Batch: batch},
-		asynq.TaskID(batchTaskID(importID, batch)), asynq.Queue(QueueBulk), e.sendOptions(), asynq.Timeout(importTimeout))
+	for part := range sendTasksPerBatch {
+		err := e.enqueue(ctx, ImportSendArgs{ImportID: importID, Batch: batch, Part: part},
+			asynq.TaskID(batchTaskID(importID, batch, part)), asynq.Queue(QueueBulk), e.sendOptions(), asynq.Timeout(importTimeout))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func batchTaskID(importID int64, batch int) string {
-	return "import:" + strconv.FormatInt(importID, 10) + ":send:" + strconv.Itoa(batch)
+func batchTaskID(importID int64, batch, part int) string {
+	id := "import:" + strconv.FormatInt(importID, 10) + ":send:" + strconv.Itoa(batch)
+	if part > 0 {
+		id += ":" + strconv.Itoa(part)
+	}
+	return id
 }
 
 // Import enqueues the import of an uploaded file, under a task id derived

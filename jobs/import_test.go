@@ -90,7 +90,7 @@ func (b *testBundle) count(t *testing.T, query string, args ...any) int {
 }
 
 // emailsQueued checks that each batch of the import that has emails has
-// its one send task waiting on the bulk queue, and nothing else is there,
+// its eight send tasks waiting on the bulk queue, and nothing else is there,
 // and returns how many emails those tasks cover.
 func (b *testBundle) emailsQueued(t *testing.T, importID int64) int {
 	t.Helper()
@@ -101,12 +101,15 @@ func (b *testBundle) emailsQueued(t *testing.T, importID int64) int {
 	var want []string
 	for _, batch := range batches {
 		want = append(want, fmt.Sprintf("import:%d:send:%d", importID, batch))
+		for part := 1; part < 8; part++ {
+			want = append(want, fmt.Sprintf("import:%d:send:%d:%d", importID, batch, part))
+		}
 	}
 	got := b.bulkTasks(t)
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Errorf("bulk queue %q, want one task per batch %q", got, want)
+		t.Errorf("bulk queue %q, want eight tasks per batch %q", got, want)
 	}
 	return b.count(t, fmt.Sprintf(`SELECT count(*) FROM invitations WHERE import_id = %d`, importID))
 }

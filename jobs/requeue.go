@@ -94,8 +94,12 @@ func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 			b := batch{*u.ImportID, *u.ImportBatch}
 			if !done[b] {
 				done[b] = true
-				err = r.Queue.replace(ctx, QueueBulk, batchTaskID(b.importID, b.line),
-					ImportSendArgs{ImportID: b.importID, Batch: b.line}, r.Queue.sendOptions(), asynq.Timeout(importTimeout))
+				for part := range sendTasksPerBatch {
+					if err = r.Queue.replace(ctx, QueueBulk, batchTaskID(b.importID, b.line, part),
+						ImportSendArgs{ImportID: b.importID, Batch: b.line, Part: part}, r.Queue.sendOptions(), asynq.Timeout(importTimeout)); err != nil {
+						break
+					}
+				}
 			}
 		case u.Kind == muster.InviteRemind:
 			err = r.Queue.replace(ctx, QueueDefault, sendTaskID(u.ID), SendArgs{InvitationID: u.ID}, r.Queue.sendOptions(), asynq.Timeout(sendTimeout))

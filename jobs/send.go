@@ -247,6 +247,7 @@ const TypeImportSend = "import:send"
 type ImportSendArgs struct {
 	ImportID int64 `json:"import_id"`
 	Batch    int   `json:"batch"`
+	Part     int   `json:"part,omitempty"` // which of the batch's sendTasksPerBatch tasks
 }
 
 func (ImportSendArgs) Kind() string { return TypeImportSend }
