@@ -53,7 +53,7 @@ func (e *Enqueuer) sendOptions() asynq.Option {
 // are interchangeable (each claims whatever is owed), and several let
 // several worker processes, each taking up to BULK_CONCURRENCY of them,
 // share one batch's emails: a second worker adds its SMTP connections.
-const sendTasksPerBatch = 8
+const sendTasksPerBatch = 16
 
 // ImportBatch enqueues the emails of one batch of an import, as tasks on
 // the bulk queue.

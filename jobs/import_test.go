@@ -90,7 +90,7 @@ func (b *testBundle) count(t *testing.T, query string, args ...any) int {
 }
 
 // emailsQueued checks that each batch of the import that has emails has
-// its eight send tasks waiting on the bulk queue, and nothing else is there,
+// its sixteen send tasks waiting on the bulk queue, and nothing else is there,
 // and returns how many emails those tasks cover.
 func (b *testBundle) emailsQueued(t *testing.T, importID int64) int {
 	t.Helper()
@@ -101,7 +101,7 @@ func (b *testBundle) emailsQueued(t *testing.T, importID int64) int {
 	var want []string
 	for _, batch := range batches {
 		want = append(want, fmt.Sprintf("import:%d:send:%d", importID, batch))
-		for part := 1; part < 8; part++ {
+		for part := 1; part < 16; part++ {
 			want = append(want, fmt.Sprintf("import:%d:send:%d:%d", importID, batch, part))
 		}
 	}
@@ -109,7 +109,7 @@ func (b *testBundle) emailsQueued(t *testing.T, importID int64) int {
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Errorf("bulk queue %q, want eight tasks per batch %q", got, want)
+		t.Errorf("bulk queue %q, want sixteen tasks per batch %q", got, want)
 	}
 	return b.count(t, fmt.Sprintf(`SELECT count(*) FROM invitations WHERE import_id = %d`, importID))
 }

@@ -93,11 +93,13 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 // sendAll sends claimed emails concurrently, as many at once as Mail has
 // connections. last: no attempt follows this one, so a failure is final.
 func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) []muster.Outcome {
-	ids := make([]int64, len(ds))
-	for i, d := range ds {
-		ids[i] = d.Invitation.ID
+	var again []int64 // claimed before: an earlier attempt may have gone out
+	for _, d := range ds {
+		if d.Invitation.Attempts > 1 {
+			again = append(again, d.Invitation.ID)
+		}
 	}
-	sent, err := s.Sent.Lookup(ctx, ids)
+	sent, err := s.Sent.Lookup(ctx, again)
 	if err != nil {
 		// Without Redis the leases still keep the exactly-once rule while
 		// PostgreSQL is up; only its outage has no second line then.
@@ -180,8 +182,12 @@ func (s *Sender) settle(ctx context.Context, outs []muster.Outcome) error {
 		err := s.Store.RecordOutcomes(tctx, outs)
 		cancel()
 		if err == nil {
-			if err := s.Sent.Forget(ctx, sent); err != nil {
-				s.Log.Warn("cannot clear Redis records of sent emails", "error", err) // they expire
+			if len(sent) > 0 {
+				go func() { // off the send path; records left behind expire
+					if err := s.Sent.Forget(ctx, sent); err != nil {
+						s.Log.Warn("cannot clear Redis records of sent emails", "error", err)
+					}
+				}()
 			}
 			return nil
 		}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/muster-dev/muster/internal/bench"
 	"github.com/muster-dev/muster/internal/config"
@@ -19,8 +22,20 @@ func benchmark(ctx context.Context, args []string, getenv func(string) string, s
 	runs := fs.Int("runs", 3, "runs of each scenario")
 	quick := fs.Bool("quick", false, "smaller imports and shorter load, for a first look")
 	port := fs.Int("port", 18200, "the first of three loopback ports: loopback sink, 50 ms sink, API")
+	only := fs.String("only", "", "comma-separated scenarios to run (1-5; 6 comes with 1); default all")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	var scenarios []int
+	for _, f := range strings.FieldsFunc(*only, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 6 {
+			return fmt.Errorf("bench: --only: %q is not a scenario (1-6)", f)
+		}
+		scenarios = append(scenarios, n)
+	}
+	if slices.Contains(scenarios, 6) {
+		scenarios = append(scenarios, 1)
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -32,6 +47,6 @@ func benchmark(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	return bench.Run(ctx, bench.Options{
 		DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL, Exe: exe,
-		Runs: *runs, Quick: *quick, Port: *port, Out: stdout,
+		Runs: *runs, Quick: *quick, Only: scenarios, Port: *port, Out: stdout,
 	})
 }

@@ -26,7 +26,7 @@ Commands:
               with a progress bar (a worker must be running: serve or worker)
   token create --staff | --client ID | --manager ID [--name NAME]
               print a new API token
-  bench [--quick] [--runs N] [--port P]
+  bench [--quick] [--runs N] [--only 1,2,…] [--port P]
               measure the email pipeline against baselines (see README.md,
               "Benchmarks"); it empties the Redis database of REDIS_URL
 

@@ -36,6 +36,7 @@ type Options struct {
 	Exe         string // the muster binary, started as worker and web processes
 	Runs        int    // runs per scenario; medians and ranges are over them
 	Quick       bool   // smaller imports, for a first look
+	Only        []int  // the scenarios to run (1–5; 6 comes with 1); none: all
 	Port        int    // the first of the ports the bench listens on (sinks, API)
 	Out         io.Writer
 }
@@ -49,7 +50,7 @@ func (o Options) sizes() sizes {
 	if o.Quick {
 		return sizes{importRows: 5_000, burst: 1_000, scaleRows: 2_000, bigImport: 20_000, loadSeconds: 3}
 	}
-	return sizes{importRows: 20_000, burst: 5_000, scaleRows: 10_000, bigImport: 100_000, loadSeconds: 10}
+	return sizes{importRows: 20_000, burst: 2_000, scaleRows: 4_000, bigImport: 100_000, loadSeconds: 10}
 }
 
 // env is what one run shares: the database, Redis, the sinks.
@@ -85,7 +86,10 @@ func Run(ctx context.Context, o Options) error {
 		{"a small import during a large one", e.fairness},
 		{"API latency during a large import", e.apiLatency},
 	}
-	for _, sc := range scenarios {
+	for i, sc := range scenarios {
+		if len(o.Only) > 0 && !slices.Contains(o.Only, i+1) {
+			continue
+		}
 		fmt.Fprintf(o.Out, "# %s…\n", sc.name)
 		rs, err := sc.fn(ctx)
 		if err != nil {

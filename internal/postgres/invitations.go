@@ -25,47 +25,31 @@ const invitationColumns = `id, membership_id, manager_id, kind, locale, status, 
 // was sent, failed or cancelled is muster.ErrHandled. One whose reason
 // vanished (the contractor was excluded, or registered before a sign-up
 // email left; the manager accepted or was revoked) is cancelled here.
+//
+// The claim is one statement, committed on its own; what the email needs
+// is read after it, under the lease, so a claim costs two round trips.
 func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error) {
-	var d muster.Delivery
-	cancelled := false
-	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
-		err := tx.GetContext(ctx, &d.Invitation, `
-			UPDATE invitations
-			   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
-			 WHERE id = $1
-			   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
-			RETURNING `+invitationColumns, id, lease.Seconds())
-		if errors.Is(err, sql.ErrNoRows) {
-			return whyUnclaimable(ctx, tx, id)
-		}
-		if err != nil {
-			return fmt.Errorf("claim invitation %d: %w", id, err)
-		}
-		var reason string
-		switch {
-		case d.Invitation.Kind == muster.InviteMerged:
-			err = readMergeDelivery(ctx, tx, &d)
-		case d.Invitation.ManagerID != nil:
-			reason, err = readManagerDelivery(ctx, tx, &d)
-		default:
-			reason, err = readContractorDelivery(ctx, tx, &d)
-		}
-		if err != nil {
-			return fmt.Errorf("read invitation %d: %w", id, err)
-		}
-		if reason == "" {
-			return nil
-		}
-		cancelled = true
-		return cancelInvitation(ctx, tx, id, reason)
-	})
+	var inv muster.Invitation
+	err := db.GetContext(ctx, &inv, `
+		UPDATE invitations
+		   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
+		 WHERE id = $1
+		   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
+		RETURNING `+invitationColumns, id, lease.Seconds())
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, whyUnclaimable(ctx, db, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim invitation %d: %w", id, err)
+	}
+	ds, err := deliveries(ctx, db, []muster.Invitation{inv})
 	if err != nil {
 		return nil, err
 	}
-	if cancelled {
-		return nil, muster.ErrHandled
+	if len(ds) == 0 {
+		return nil, muster.ErrHandled // cancelled
 	}
-	return &d, nil
+	return ds[0], nil
 }
 
 // contractorDelivery is what an email to a contractor about one account
@@ -103,20 +87,10 @@ func (row *contractorDelivery) fill(d *muster.Delivery) (cancel string) {
 	return ""
 }
 
-// readContractorDelivery fills d for an email to a contractor about one
-// account, and says why it should no longer be sent, if it should not.
-func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (cancel string, err error) {
-	var row contractorDelivery
-	if err := tx.GetContext(ctx, &row, contractorDeliverySQL+` WHERE m.id = $1`, d.Invitation.MembershipID); err != nil {
-		return "", err
-	}
-	return row.fill(d), nil
-}
-
 // readManagerDelivery fills d for a manager's invitation: the dashboard,
 // the role, who invited them and the names of every account they get, as
 // the accounts stand now (an edit before sending is reflected).
-func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (cancel string, err error) {
+func readManagerDelivery(ctx context.Context, tx sqlx.QueryerContext, d *muster.Delivery) (cancel string, err error) {
 	var row struct {
 		Email        string         `db:"email"`
 		FullName     string         `db:"full_name"`
@@ -126,7 +100,7 @@ func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (
 		Inviter      string         `db:"inviter"`
 		AccountNames pq.StringArray `db:"account_names"`
 	}
-	err = tx.GetContext(ctx, &row, `
+	err = sqlx.GetContext(ctx, tx, &row, `
 		SELECT m.email, m.full_name, m.role, m.status, cl.name AS client_name,
 		       COALESCE(NULLIF(inv.full_name, ''), inv.email, '') AS inviter,
 		       ARRAY(SELECT a.name FROM manager_accounts ma JOIN accounts a ON a.id = ma.account_id
@@ -153,14 +127,14 @@ func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (
 // which, and the accounts that concern the reader, under their new names.
 // It is sent whatever the reader's state: a source owner is revoked by the
 // merge and is told so.
-func readMergeDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) error {
+func readMergeDelivery(ctx context.Context, tx sqlx.QueryerContext, d *muster.Delivery) error {
 	var row struct {
 		Email    string `db:"email"`
 		FullName string `db:"full_name"`
 		Role     string `db:"role"`
 		Plan     []byte `db:"plan"`
 	}
-	err := tx.GetContext(ctx, &row, `
+	err := sqlx.GetContext(ctx, tx, &row, `
 		SELECT m.email, m.full_name, m.role, g.plan
 		  FROM invitations i JOIN managers m ON m.id = i.manager_id JOIN merges g ON g.id = i.merge_id
 		 WHERE i.id = $1`, d.Invitation.ID)
@@ -207,9 +181,9 @@ func readMergeDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) err
 	return nil
 }
 
-func whyUnclaimable(ctx context.Context, tx *sqlx.Tx, id int64) error {
+func whyUnclaimable(ctx context.Context, tx sqlx.QueryerContext, id int64) error {
 	var status string
-	err := tx.GetContext(ctx, &status, `SELECT status FROM invitations WHERE id = $1`, id)
+	err := sqlx.GetContext(ctx, tx, &status, `SELECT status FROM invitations WHERE id = $1`, id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return muster.NotFound("invitation_not_found", "invitation %d not found", id)
@@ -220,15 +194,6 @@ func whyUnclaimable(ctx context.Context, tx *sqlx.Tx, id int64) error {
 	default:
 		return muster.ErrHandled
 	}
-}
-
-func cancelInvitation(ctx context.Context, tx *sqlx.Tx, id int64, reason string) error {
-	_, err := tx.ExecContext(ctx, `
-		UPDATE invitations SET status = 'cancelled', last_error = $2, claimed_until = NULL WHERE id = $1`, id, reason)
-	if err != nil {
-		return fmt.Errorf("cancel invitation %d: %w", id, err)
-	}
-	return nil
 }
 
 // RecordOutcomes writes the outcomes of claimed attempts in one statement.
@@ -320,7 +285,7 @@ func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*mus
 
 // deliveries reads what the claimed invitations' emails need (contractors'
 // in one statement) and cancels the ones whose reason vanished.
-func deliveries(ctx context.Context, tx *sqlx.Tx, invs []muster.Invitation) ([]*muster.Delivery, error) {
+func deliveries(ctx context.Context, tx sqlx.ExtContext, invs []muster.Invitation) ([]*muster.Delivery, error) {
 	var members []int64
 	for _, inv := range invs {
 		if inv.MembershipID != nil && inv.Kind != muster.InviteMerged {
@@ -329,7 +294,7 @@ func deliveries(ctx context.Context, tx *sqlx.Tx, invs []muster.Invitation) ([]*
 	}
 	var rows []contractorDelivery
 	if len(members) > 0 {
-		if err := tx.SelectContext(ctx, &rows, contractorDeliverySQL+` WHERE m.id = ANY($1)`, pq.Array(members)); err != nil {
+		if err := sqlx.SelectContext(ctx, tx, &rows, contractorDeliverySQL+` WHERE m.id = ANY($1)`, pq.Array(members)); err != nil {
 			return nil, fmt.Errorf("read %d claimed emails: %w", len(members), err)
 		}
 	}
