@@ -274,10 +274,16 @@ type BatchSender struct {
 	Send  *Sender
 }
 
+// claimsPerConn sizes a bulk claim: enough emails per connection that the
+// claim and the outcome statements, a few milliseconds each, are small
+// beside the sending, even on loopback; few enough that a set is sent
+// well within its lease on a slow relay.
+const claimsPerConn = 16
+
 // Process sends owed bulk emails until none can be claimed.
 func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 	last := lastAttempt(ctx)
-	n := 4 * max(b.Send.Conns, 1)
+	n := claimsPerConn * max(b.Send.Conns, 1)
 	for ctx.Err() == nil {
 		ds, err := b.Send.Store.ClaimBulk(ctx, n, sendLease)
 		if err != nil {

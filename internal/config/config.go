@@ -60,7 +60,7 @@ type Config struct {
 	BulkConcurrency int
 	// ImportConcurrency is the number of import jobs (reading files) a
 	// worker runs at once (IMPORT_CONCURRENCY), apart from the bulk emails,
-	// so an upload never waits for an email slot. Default 1.
+	// so an upload never waits for an email slot. Default 2.
 	ImportConcurrency int
 	// PollInterval is how often an idle worker looks for new jobs
 	// (POLL_INTERVAL). Lower is snappier and costs Redis calls. Default 100ms.
@@ -126,7 +126,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SecretKey:         r.secret("SECRET_KEY"),
 		Concurrency:       r.int("WORKER_CONCURRENCY", 10, 1, 1000),
 		BulkConcurrency:   r.int("BULK_CONCURRENCY", 4, 1, 1000),
-		ImportConcurrency: r.int("IMPORT_CONCURRENCY", 1, 1, 100),
+		ImportConcurrency: r.int("IMPORT_CONCURRENCY", 2, 1, 100),
 		PollInterval:      r.duration("POLL_INTERVAL", 100*time.Millisecond),
 		SendAttempts:      r.int("SEND_ATTEMPTS", 10, 1, 100),
 		RetryBase:         r.duration("RETRY_BASE", 10*time.Second),
