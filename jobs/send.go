@@ -20,7 +20,7 @@ import (
 
 // SendStore is what sending needs from the database.
 type SendStore interface {
-	ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error)
+	ClaimInvitations(ctx context.Context, ids []int64, lease time.Duration) (map[int64]*muster.Delivery, map[int64]error, error)
 	ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, error)
 	RecordOutcomes(ctx context.Context, outs []muster.Outcome) error
 }
@@ -60,13 +60,73 @@ type Sender struct {
 	OutcomeWindow time.Duration
 	Log           *slog.Logger
 	Now           func() time.Time
+
+	single *singles // made at the first single send
+}
+
+// singles are the shared claim and outcome statements of single sends.
+type singles struct {
+	claims   *coalescer[int64, *muster.Delivery]
+	outcomes *coalescer[[]muster.Outcome, struct{}]
+}
+
+var singlesMu sync.Mutex // guards Sender.single; a Sender may be copied before use
+
+func (s *Sender) singles() *singles {
+	singlesMu.Lock()
+	defer singlesMu.Unlock()
+	if s.single == nil {
+		s.single = &singles{
+			claims:   &coalescer[int64, *muster.Delivery]{run: s.claimMany},
+			outcomes: &coalescer[[]muster.Outcome, struct{}]{run: s.recordMany},
+		}
+	}
+	return s.single
+}
+
+// claimMany claims the invitations of concurrent single sends in one
+// statement. Two requests for one invitation (a task delivered twice) get
+// it once: the other finds it claimed.
+func (s *Sender) claimMany(ctx context.Context, ids []int64) ([]*muster.Delivery, []error) {
+	out, errs := make([]*muster.Delivery, len(ids)), make([]error, len(ids))
+	got, why, err := s.Store.ClaimInvitations(ctx, ids, sendLease)
+	given := map[int64]bool{}
+	for i, id := range ids {
+		switch {
+		case err != nil:
+			errs[i] = err
+		case given[id]:
+			errs[i] = muster.ErrClaimed
+		case why[id] != nil:
+			errs[i] = why[id]
+		default:
+			out[i], given[id] = got[id], true
+		}
+	}
+	return out, errs
+}
+
+// recordMany writes the outcomes of concurrent single sends in one
+// statement.
+func (s *Sender) recordMany(ctx context.Context, sets [][]muster.Outcome) ([]struct{}, []error) {
+	var all []muster.Outcome
+	for _, set := range sets {
+		all = append(all, set...)
+	}
+	err := s.Store.RecordOutcomes(ctx, all)
+	errs := make([]error, len(sets))
+	for i := range errs {
+		errs[i] = err
+	}
+	return make([]struct{}, len(sets)), errs
 }
 
 // Process sends one invitation: claim it in PostgreSQL, render it in its
 // language, hand it to SMTP, record the outcome. A delivery of a task whose
 // email already went out does nothing.
 func (s *Sender) Process(ctx context.Context, args SendArgs) error {
-	d, err := s.Store.ClaimInvitation(ctx, args.InvitationID, sendLease)
+	single := s.singles()
+	d, err := single.claims.do(args.InvitationID)
 	switch {
 	case errors.Is(err, muster.ErrHandled):
 		return nil
@@ -78,7 +138,7 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 		return err
 	}
 	out := s.sendAll(ctx, []*muster.Delivery{d}, lastAttempt(ctx))[0]
-	if err := s.settle(ctx, []muster.Outcome{out}); err != nil {
+	if err := s.settle(ctx, []muster.Outcome{out}, single.outcomes); err != nil {
 		return err
 	}
 	switch out.Status {
@@ -164,7 +224,9 @@ const outcomeWindow = sendLease + time.Minute
 // would hide a sent email until it ran out). While PostgreSQL is away it
 // keeps trying for outcomeWindow when an email went out; then the Redis
 // record has the next claimer mark it sent instead of sending it.
-func (s *Sender) settle(ctx context.Context, outs []muster.Outcome) error {
+// Single sends write through shared, one statement for all those that
+// wait together; bulk sets, nil, write on their own.
+func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, shared *coalescer[[]muster.Outcome, struct{}]) error {
 	ctx = context.WithoutCancel(ctx)
 	var sent []int64
 	for _, o := range outs {
@@ -178,9 +240,14 @@ func (s *Sender) settle(ctx context.Context, outs []muster.Outcome) error {
 	}
 	give := time.Now().Add(window)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.Store.RecordOutcomes(tctx, outs)
-		cancel()
+		var err error
+		if shared != nil {
+			_, err = shared.do(outs)
+		} else {
+			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = s.Store.RecordOutcomes(tctx, outs)
+			cancel()
+		}
 		if err == nil {
 			if len(sent) > 0 {
 				go func() { // off the send path; records left behind expire
@@ -292,7 +359,7 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 		if len(ds) == 0 {
 			break
 		}
-		if err := b.Send.settle(ctx, b.Send.sendAll(ctx, ds, last)); err != nil {
+		if err := b.Send.settle(ctx, b.Send.sendAll(ctx, ds, last), nil); err != nil {
 			return err
 		}
 	}

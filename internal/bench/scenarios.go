@@ -88,7 +88,7 @@ func (e *env) importInto(ctx context.Context, s *sink, n int) (*muster.Account, 
 	if err := e.importRows(ctx, a.ID, dom, n); err != nil {
 		return nil, 0, err
 	}
-	end, err := s.wait(dom, n, 15*time.Minute)
+	end, err := s.wait(ctx, dom, n, 15*time.Minute)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -172,7 +172,7 @@ func (e *env) interactive(ctx context.Context) ([]row, error) {
 		err = e.queue.SendMany(ctx, ids, jobs.QueueCritical, 0)
 		var end time.Time
 		if err == nil {
-			end, err = e.fast.wait(dom, n, 10*time.Minute)
+			end, err = e.fast.wait(ctx, dom, n, 10*time.Minute)
 		}
 		w.stop()
 		if err != nil {
@@ -317,7 +317,7 @@ func (e *env) smallImport(ctx context.Context, big int) (time.Duration, error) {
 		if err := e.importRows(ctx, a.ID, dom, big); err != nil {
 			return 0, err
 		}
-		if _, err := e.fast.wait(dom, min(big/10, 2_000), 10*time.Minute); err != nil {
+		if _, err := e.fast.wait(ctx, dom, min(big/10, 2_000), 10*time.Minute); err != nil {
 			return 0, err
 		}
 	} else {
@@ -332,7 +332,7 @@ func (e *env) smallImport(ctx context.Context, big int) (time.Duration, error) {
 	if err := e.importRows(ctx, b.ID, dom, 20); err != nil {
 		return 0, err
 	}
-	end, err := e.fast.wait(dom, 20, 10*time.Minute)
+	end, err := e.fast.wait(ctx, dom, 20, 10*time.Minute)
 	if err != nil {
 		return 0, err
 	}
@@ -396,7 +396,7 @@ func (e *env) latencies(ctx context.Context, addr string, big int) (idle, busy [
 	if err := e.importRows(ctx, a.ID, dom, big); err != nil {
 		return nil, nil, err
 	}
-	if _, err := e.fast.wait(dom, min(big/10, 2_000), 10*time.Minute); err != nil {
+	if _, err := e.fast.wait(ctx, dom, min(big/10, 2_000), 10*time.Minute); err != nil {
 		return nil, nil, err
 	}
 	busy, err = load(ctx, page, token, secs)

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -68,7 +69,7 @@ func (s *sink) duplicates() int {
 
 // wait blocks until the sink holds n messages to domain ("" for any), or
 // until timeout; it returns when that happened.
-func (s *sink) wait(domain string, n int, timeout time.Duration) (time.Time, error) {
+func (s *sink) wait(ctx context.Context, domain string, n int, timeout time.Duration) (time.Time, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -83,6 +84,8 @@ func (s *sink) wait(domain string, n int, timeout time.Duration) (time.Time, err
 		}
 		select {
 		case <-ch:
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
 		case <-deadline.C:
 			return time.Time{}, errors.New("timed out waiting for emails at the sink")
 		}

@@ -18,7 +18,7 @@ func TestSlowSinkServesConnectionsInParallel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.wait("loop.bench", 40, 5*time.Second); err != nil {
+	if _, err := s.wait(context.Background(), "loop.bench", 40, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if serial := 40 * 50 * time.Millisecond; took > serial/2 {

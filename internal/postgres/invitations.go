@@ -25,31 +25,55 @@ const invitationColumns = `id, membership_id, manager_id, kind, locale, status, 
 // was sent, failed or cancelled is muster.ErrHandled. One whose reason
 // vanished (the contractor was excluded, or registered before a sign-up
 // email left; the manager accepted or was revoked) is cancelled here.
-//
-// The claim is one statement, committed on its own; what the email needs
-// is read after it, under the lease, so a claim costs two round trips.
 func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error) {
-	var inv muster.Invitation
-	err := db.GetContext(ctx, &inv, `
-		UPDATE invitations
-		   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
-		 WHERE id = $1
-		   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
-		RETURNING `+invitationColumns, id, lease.Seconds())
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, whyUnclaimable(ctx, db, id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("claim invitation %d: %w", id, err)
-	}
-	ds, err := deliveries(ctx, db, []muster.Invitation{inv})
+	got, errs, err := db.ClaimInvitations(ctx, []int64{id}, lease)
 	if err != nil {
 		return nil, err
 	}
-	if len(ds) == 0 {
-		return nil, muster.ErrHandled // cancelled
+	if err := errs[id]; err != nil {
+		return nil, err
 	}
-	return ds[0], nil
+	return got[id], nil
+}
+
+// ClaimInvitations claims several invitations as ClaimInvitation does, in
+// one statement committed on its own (the email's data is read after it,
+// under the lease): the claims of concurrent single sends share a commit.
+// Each id gets a delivery or its own error.
+func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Duration) (map[int64]*muster.Delivery, map[int64]error, error) {
+	var invs []muster.Invitation
+	err := db.SelectContext(ctx, &invs, `
+		UPDATE invitations
+		   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
+		 WHERE id = ANY($1)
+		   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
+		RETURNING `+invitationColumns, pq.Array(ids), lease.Seconds())
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim %d invitations (the first: %d): %w", len(ids), ids[0], err)
+	}
+	ds, err := deliveries(ctx, db, invs)
+	if err != nil {
+		return nil, nil, err
+	}
+	got := make(map[int64]*muster.Delivery, len(ds))
+	for _, d := range ds {
+		got[d.Invitation.ID] = d
+	}
+	errs := map[int64]error{}
+	claimed := make(map[int64]bool, len(invs))
+	for _, inv := range invs {
+		claimed[inv.ID] = true
+	}
+	for _, id := range ids {
+		switch {
+		case got[id] != nil:
+		case claimed[id]:
+			errs[id] = muster.ErrHandled // cancelled: its reason vanished
+		default:
+			errs[id] = whyUnclaimable(ctx, db, id)
+		}
+	}
+	return got, errs, nil
 }
 
 // contractorDelivery is what an email to a contractor about one account
