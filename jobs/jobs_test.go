@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/mail"
@@ -429,4 +430,30 @@ func TestRequeueReplacesArchivedTask(t *testing.T) {
 	b.startWorker(t)
 	b.smtp.Wait(t, 1, 10*time.Second)
 	b.waitStatus(t, res.Invitation.ID, muster.SendSent)
+}
+
+// One task delivered twice at once (a redelivery racing the first run):
+// the shared claim gives the invitation to one of them, and one email goes.
+func TestConcurrentDeliveriesOfOneTaskSendOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	res := b.invite(t, "twice@example.test", "")
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- b.sender.Process(context.Background(), jobs.SendArgs{InvitationID: res.Invitation.ID}) }()
+	}
+	ok := 0
+	for range 4 {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, muster.ErrClaimed):
+			t.Fatalf("a delivery failed otherwise: %v", err)
+		}
+	}
+	b.waitStatus(t, res.Invitation.ID, muster.SendSent)
+	if n := len(b.smtp.Messages()); n != 1 || ok < 1 {
+		t.Fatalf("%d emails, %d deliveries succeeded; want 1 email", n, ok)
+	}
 }
