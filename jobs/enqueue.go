@@ -29,11 +29,11 @@ func NewEnqueuer(c *asynq.Client, attempts int) *Enqueuer {
 	return &Enqueuer{client: c, attempts: attempts}
 }
 
-// Send enqueues the email of one invitation. The task id is derived from
-// the invitation, so enqueueing it again while a task for it is queued,
-// running or waiting to retry is a no-op.
-func (e *Enqueuer) Send(ctx context.Context, invitationID int64, queue string) error {
-	return e.send(ctx, invitationID, queue, 0)
+// Send enqueues the email of one invitation on the critical queue. The
+// task id is derived from the invitation, so enqueueing it again while a
+// task for it is queued, running or waiting to retry is a no-op.
+func (e *Enqueuer) Send(ctx context.Context, invitationID int64) error {
+	return e.send(ctx, invitationID, QueueCritical, 0)
 }
 
 func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, delay time.Duration) error {

@@ -137,7 +137,7 @@ func TestInvitationArrivesInItsLanguage(t *testing.T) {
 			b := setup(t, options{})
 			b.startWorker(t)
 			res := b.invite(t, "Anna@Example.test", tt.locale)
-			if err := b.queue.Send(context.Background(), res.Invitation.ID, jobs.QueueCritical); err != nil {
+			if err := b.queue.Send(context.Background(), res.Invitation.ID); err != nil {
 				t.Fatal(err)
 			}
 			m := b.smtp.Wait(t, 1, 10*time.Second)[0]
@@ -192,7 +192,7 @@ func TestRegisteredContractorGetsNoticeNotInvitation(t *testing.T) {
 		t.Fatalf("a second profile was created: %d vs %d", res.Contractor.ID, first.Contractor.ID)
 	}
 	b.startWorker(t)
-	if err := b.queue.Send(ctx, res.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(ctx, res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	m := b.smtp.Wait(t, 1, 10*time.Second)[0]
@@ -235,7 +235,7 @@ func TestFailingSMTPRetriesThenFails(t *testing.T) {
 	b.smtp.FailNext(1000, 451, "mailbox busy, try later")
 	b.startWorker(t)
 	res := b.invite(t, "busy@example.test", "")
-	if err := b.queue.Send(context.Background(), res.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(context.Background(), res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	inv := b.waitStatus(t, res.Invitation.ID, muster.SendFailed)
@@ -267,11 +267,11 @@ func TestRedisLosingItsDataLosesNoEmail(t *testing.T) {
 	b := setup(t, options{})
 	ctx := context.Background()
 	res := b.invite(t, "lost@example.test", "")
-	if err := b.queue.Send(ctx, res.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(ctx, res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	// Enqueueing again while the task waits is a no-op…
-	if err := b.queue.Send(ctx, res.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(ctx, res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	// …and then Redis forgets everything before a worker saw it.

@@ -94,9 +94,9 @@ func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 				err = r.Queue.ImportBatch(ctx, b.importID, b.line)
 			}
 		case u.Kind == muster.InviteRemind:
-			err = r.Queue.Send(ctx, u.ID, QueueDefault)
+			err = r.Queue.send(ctx, u.ID, QueueDefault, 0)
 		default:
-			err = r.Queue.Send(ctx, u.ID, QueueCritical)
+			err = r.Queue.Send(ctx, u.ID)
 		}
 		if err != nil {
 			return fmt.Errorf("requeue: %w", err)

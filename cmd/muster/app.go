@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/locale"
@@ -202,6 +203,12 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}, nil
+}
+
+// actions are what the API and the command line do, over this process's
+// database and queue.
+func (a *app) actions() *actions.Actions {
+	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval})
 }
 
 // sharedRedis hands the process's Redis client to the Asynq web UI.
