@@ -24,7 +24,7 @@ type ImportStore interface {
 // Upload is an uploaded file: where it goes and who sent it.
 type Upload struct {
 	AccountID int64
-	TokenID   int64 // 0 from the command line
+	TokenID   int64  // 0 from the command line
 	FileName  string // as the sender named it; cleaned here
 }
 
