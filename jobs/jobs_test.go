@@ -67,7 +67,13 @@ func setup(t testing.TB, o options) *testBundle {
 		Store: b.db, Mail: smtp, Render: render, Signer: signed.New("test-key-test-key-test-key-test-key"),
 		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Log: log, Now: time.Now,
 	}
-	b.handler = jobs.Handlers{Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender}, Requeue: &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log}}
+	b.handler = jobs.Handlers{
+		Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender},
+		Requeue: &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log},
+		Merger:  &jobs.Merger{Store: b.db, Queue: b.queue, Log: log},
+		Import:  b.importer(0),
+		Reminders: &jobs.Reminders{Store: b.db, Queue: b.queue, Schedule: []time.Duration{72 * time.Hour}, Now: time.Now, Log: log},
+	}
 	_, b.account, err = b.db.CreateClient(context.Background(), muster.ClientDraft{
 		Name: "ООО Ромашка", OwnerEmail: strings.ToLower(t.Name()) + "@owner.test", OwnerLocale: muster.Russian, AccountName: "Ромашка Дизайн",
 	})
@@ -80,11 +86,14 @@ func setup(t testing.TB, o options) *testBundle {
 // startWorker runs a worker with fast polling and retries until t ends.
 func (b *testBundle) startWorker(t *testing.T) {
 	t.Helper()
-	w := jobs.NewWorker(b.redis.Client, jobs.WorkerConfig{
+	w, err := jobs.NewWorker(b.redis.Client, jobs.WorkerConfig{
 		Concurrency: 4, BulkConcurrency: 2, PollInterval: 20 * time.Millisecond,
 		RetryBase: 20 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, b.handler)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/mail"
@@ -38,7 +36,7 @@ const (
 	managerLinkDays = 7
 )
 
-// Sender is the handler of TypeSend.
+// Sender is the handler of TypeSend and TypeRemindSend.
 type Sender struct {
 	Store    SendStore
 	Mail     mail.Sender
@@ -56,15 +54,8 @@ type Sender struct {
 // email already went out does nothing.
 func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	d, err := s.Store.ClaimInvitation(ctx, args.InvitationID, sendLease)
-	switch {
-	case errors.Is(err, muster.ErrHandled):
-		return nil
-	case errors.Is(err, muster.ErrClaimed):
-		return fmt.Errorf("invitation %d: %w", args.InvitationID, err) // retried after the backoff
-	case muster.ErrorKind(err) == muster.KindNotFound:
-		return fmt.Errorf("invitation %d: %w: %w", args.InvitationID, err, asynq.SkipRetry)
-	case err != nil:
-		return err
+	if stop, res := claimed(err, "invitation", args.InvitationID); stop {
+		return res
 	}
 	inv := d.Invitation
 	msg, err := s.message(d)
@@ -82,11 +73,16 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 		}
 		if final {
 			s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
-			return fmt.Errorf("invitation %d failed after %d attempts: %w: %w", inv.ID, inv.Attempts, err, asynq.SkipRetry)
+			return permanent(fmt.Errorf("invitation %d failed after %d attempts: %w", inv.ID, inv.Attempts, err))
 		}
 		return fmt.Errorf("invitation %d attempt %d: %w", inv.ID, inv.Attempts, err)
 	}
 	return s.Store.MarkSent(ctx, inv.ID, inv.Attempts, msg.MessageID, s.Now())
+}
+
+// Remind sends one reminder, as Process sends any email.
+func (s *Sender) Remind(ctx context.Context, args RemindSendArgs) error {
+	return s.Process(ctx, SendArgs(args))
 }
 
 // template names the email of each invitation kind.
@@ -134,19 +130,6 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	}, nil
 }
 
-// TypeImportSend sends the emails of one batch of an import.
-const TypeImportSend = "import:send"
-
-// ImportSendArgs: send the emails of batch Batch (its last line) of an
-// import. The batch, not a list of ids, travels in the task: PostgreSQL
-// says which of its emails are still owed when the task runs.
-type ImportSendArgs struct {
-	ImportID int64 `json:"import_id"`
-	Batch    int   `json:"batch"`
-}
-
-func (ImportSendArgs) Kind() string { return TypeImportSend }
-
 // BatchStore is what sending a batch needs beyond SendStore.
 type BatchStore interface {
 	BatchUnsent(ctx context.Context, importID int64, batch int) ([]int64, error)
@@ -174,7 +157,7 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 			return err // stopping: the rest go out when the task runs again
 		}
 		err := b.Send.Process(ctx, SendArgs{InvitationID: id})
-		if err != nil && !errors.Is(err, asynq.SkipRetry) { // a final failure is recorded already
+		if err != nil && !isPermanent(err) { // a final failure is recorded already
 			retry++
 			if first == nil {
 				first = err

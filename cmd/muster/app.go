@@ -160,10 +160,14 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		},
 		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log},
 	}
-	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
+	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
 		RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log, Observe: a.metrics.ObserveTask,
 	}, h)
+	if err != nil {
+		sender.Close()
+		return nil, nil, err
+	}
 	return w, func() { sender.Close() }, nil
 }
 
