@@ -63,7 +63,7 @@ type kind struct {
 	timeout time.Duration // 0: Asynq's default (30 minutes)
 }
 
-func fixed(n int) func(int) int       { return func(int) int { return n } }
+func fixed(n int) func(int) int         { return func(int) int { return n } }
 func emailRetries(sendAttempts int) int { return sendAttempts + 5 }
 
 // kinds is the catalogue proper.

@@ -69,9 +69,9 @@ func setup(t testing.TB, o options) *testBundle {
 	}
 	b.handler = jobs.Handlers{
 		Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender},
-		Requeue: &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log},
-		Merger:  &jobs.Merger{Store: b.db, Queue: b.queue, Log: log},
-		Import:  b.importer(0),
+		Requeue:   &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log},
+		Merger:    &jobs.Merger{Store: b.db, Queue: b.queue, Log: log},
+		Import:    b.importer(0),
 		Reminders: &jobs.Reminders{Store: b.db, Queue: b.queue, Schedule: []time.Duration{72 * time.Hour}, Now: time.Now, Log: log},
 	}
 	_, b.account, err = b.db.CreateClient(context.Background(), muster.ClientDraft{
