@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -85,22 +84,8 @@ func (s *Sender) Remind(ctx context.Context, args RemindSendArgs) error {
 	return s.Process(ctx, SendArgs(args))
 }
 
-// template names the email of each invitation kind.
-var template = map[string]string{
-	muster.InviteSignup:  "invite",
-	muster.InviteResend:  "resend",
-	muster.InviteRemind:  "reminder",
-	muster.InviteAdded:   "added",
-	muster.InviteManager: "manager",
-	muster.InviteMerged:  "merged",
-}
-
 func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	inv := d.Invitation
-	name, ok := template[inv.Kind]
-	if !ok {
-		return nil, &mail.PermanentError{Err: fmt.Errorf("no email template for invitation kind %q", inv.Kind)}
-	}
 	id := strconv.FormatInt(inv.ID, 10)
 	link, days := s.AppURL+"/login", linkDays
 	switch inv.Kind {
@@ -113,12 +98,11 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 		token := s.Signer.Sign(SignupPurpose, id, time.Duration(days)*24*time.Hour)
 		link = s.AppURL + "/signup?" + url.Values{"invitation": {token}}.Encode()
 	}
-	content, err := s.Render.Render(name, inv.Locale, map[string]any{
-		"Name": d.FullName, "Email": d.Email, "Client": d.ClientName, "Account": d.AccountName,
-		"Feature": d.Feature, "URL": link, "Days": days,
-		"Accounts": d.AccountNames, "Role": d.Role, "Inviter": d.Inviter,
-		"Audience": d.Audience, "Sources": strings.Join(d.Sources, ", "),
-	})
+	data, err := mail.ForDelivery(d, link, days)
+	if err != nil {
+		return nil, &mail.PermanentError{Err: err}
+	}
+	content, err := s.Render.Render(inv.Locale, data)
 	if err != nil {
 		return nil, &mail.PermanentError{Err: err}
 	}
