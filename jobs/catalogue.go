@@ -14,9 +14,10 @@ import (
 // The catalogue: every task kind Muster runs, with its arguments and what
 // Asynq must know about its tasks (queue, task id, retry budget, timeout),
 // declared next to the arguments as river's InsertOpts does. A caller
-// enqueues arguments and never chooses a queue. A new kind is a type here,
-// an entry in kinds, its handler, and a field in Handlers; NewWorker
-// refuses to start without a handler for every kind.
+// enqueues arguments and never chooses a queue. A new kind is, in this
+// file, its Type constant, its Args type, its entry in kinds, a field in
+// Handlers and a line in register; then its handler in a file of its own.
+// NewWorker refuses to start without a handler for every kind.
 
 // Queues. Interactive work and bulk work run on separate Asynq servers in
 // each worker, so a 100k-row import never delays a single invitation.
@@ -207,6 +208,17 @@ func (r *registry) check() error {
 		}
 	}
 	return errors.Join(r.errs...)
+}
+
+// Handlers are the task handlers a worker runs, one for each kind of the
+// catalogue; register pairs them.
+type Handlers struct {
+	Send      *Sender // invitation:send and reminder:send
+	Batches   *BatchSender
+	Import    *Importer
+	Merger    *Merger
+	Requeue   *Requeuer
+	Reminders *Reminders
 }
 
 // register pairs every kind with its handler.

@@ -27,17 +27,6 @@ type WorkerConfig struct {
 	Observe func(taskType, result string, d time.Duration)
 }
 
-// Handlers are the task handlers a worker runs, one for each kind of the
-// catalogue (Handlers.register pairs them).
-type Handlers struct {
-	Send      *Sender
-	Requeue   *Requeuer
-	Reminders *Reminders
-	Merger    *Merger
-	Import    *Importer
-	Batches   *BatchSender
-}
-
 // Worker runs two Asynq servers in one process: one for interactive
 // queues (critical before default, strictly) and one for the bulk queue, so
 // neither can take the other's slots.
