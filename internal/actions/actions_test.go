@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -40,7 +41,7 @@ func setup(t *testing.T, redisAddr string) *bundle {
 		rdb := redistest.New(t)
 		client, inspect = asynq.NewClientFromRedisClient(rdb.Client), asynq.NewInspectorFromRedisClient(rdb.Client)
 	} else {
-		client = asynq.NewClient(asynq.RedisClientOpt{Addr: redisAddr, DialTimeout: 200e6})
+		client = asynq.NewClient(asynq.RedisClientOpt{Addr: redisAddr, DialTimeout: 200 * time.Millisecond})
 		t.Cleanup(func() { client.Close() })
 	}
 	var log bytes.Buffer
