@@ -4,92 +4,55 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 )
 
-// sendTimeout bounds one attempt at sending an email; the PostgreSQL lease
-// outlives it, so a lease never ends while its attempt may still run.
-const (
-	sendTimeout = time.Minute
-	sendLease   = 2 * sendTimeout
-)
-
-// Enqueuer puts tasks on the queues.
+// Enqueuer puts tasks on the queues their kinds name (catalogue.go). Task
+// ids are derived from what the task is about, so enqueueing it again
+// while a task for it is queued, running or waiting to retry is a no-op.
 type Enqueuer struct {
 	client   *asynq.Client
-	inspect  *asynq.Inspector
 	attempts int
 }
 
-// NewEnqueuer enqueues on rc. attempts is SEND_ATTEMPTS.
-func NewEnqueuer(rc redis.UniversalClient, attempts int) *Enqueuer {
-	return &Enqueuer{client: asynq.NewClientFromRedisClient(rc), inspect: asynq.NewInspectorFromRedisClient(rc), attempts: attempts}
+// NewEnqueuer wraps an Asynq client. attempts is SEND_ATTEMPTS.
+func NewEnqueuer(c *asynq.Client, attempts int) *Enqueuer {
+	return &Enqueuer{client: c, attempts: attempts}
 }
 
-// Send enqueues the email of one invitation. The task id is derived from
-// the invitation, so enqueueing it again while a task for it is queued,
-// running or waiting to retry is a no-op.
-func (e *Enqueuer) Send(ctx context.Context, invitationID int64, queue string) error {
-	return e.send(ctx, invitationID, queue, 0)
+// Send enqueues the email of one invitation.
+func (e *Enqueuer) Send(ctx context.Context, invitationID int64) error {
+	return e.enqueue(ctx, SendArgs{InvitationID: invitationID})
 }
 
-func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, delay time.Duration) error {
-	return e.enqueue(ctx, SendArgs{InvitationID: invitationID},
-		asynq.TaskID(sendTaskID(invitationID)), asynq.Queue(queue), asynq.ProcessIn(delay), e.sendOptions(), asynq.Timeout(sendTimeout))
-}
-
-// sendOptions: PostgreSQL counts an email's attempts and decides the last
-// one; Asynq only needs to keep retrying until then.
-func (e *Enqueuer) sendOptions() asynq.Option {
-	return asynq.MaxRetry(e.attempts + 5)
-}
-
-// sendTasksPerBatch is how many import:send tasks a batch queues. They
-// are interchangeable (each claims whatever is owed), and several let
-// several worker processes, each taking up to BULK_CONCURRENCY of them,
-// share one batch's emails: a second worker adds its SMTP connections.
-const sendTasksPerBatch = 16
-
-// ImportBatch enqueues the emails of one batch of an import, as tasks on
-// the bulk queue.
+// ImportBatch enqueues the emails of one batch of an import, as
+// sendTasksPerBatch interchangeable tasks.
 func (e *Enqueuer) ImportBatch(ctx context.Context, importID int64, batch int) error {
 	for part := range sendTasksPerBatch {
-		err := e.enqueue(ctx, ImportSendArgs{ImportID: importID, Batch: batch, Part: part},
-			asynq.TaskID(batchTaskID(importID, batch, part)), asynq.Queue(QueueBulk), e.sendOptions(), asynq.Timeout(importTimeout))
-		if err != nil {
+		if err := e.enqueue(ctx, ImportSendArgs{ImportID: importID, Batch: batch, Part: part}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func batchTaskID(importID int64, batch, part int) string {
-	id := "import:" + strconv.FormatInt(importID, 10) + ":send:" + strconv.Itoa(batch)
-	if part > 0 {
-		id += ":" + strconv.Itoa(part)
-	}
-	return id
-}
-
-// Import enqueues the import of an uploaded file, under a task id derived
-// from the import in the same way.
+// Import enqueues the import of an uploaded file.
 func (e *Enqueuer) Import(ctx context.Context, importID int64) error {
-	return e.enqueue(ctx, ImportArgs{ImportID: importID},
-		asynq.TaskID("import:"+strconv.FormatInt(importID, 10)),
-		asynq.Queue(QueueImports),
-		asynq.MaxRetry(20),
-		asynq.Timeout(importTimeout))
+	return e.enqueue(ctx, ImportArgs{ImportID: importID})
 }
 
-// enqueue puts a task on its queue; a task with the same id already there
-// is success.
-func (e *Enqueuer) enqueue(ctx context.Context, args Args, opts ...asynq.Option) error {
-	task, err := newTask(args, opts...)
+// Merge enqueues a recorded merge.
+func (e *Enqueuer) Merge(ctx context.Context, mergeID int64) error {
+	return e.enqueue(ctx, MergeArgs{MergeID: mergeID})
+}
+
+// enqueue puts a task on its queue, after delay; a task with the same id
+// already there is success.
+func (e *Enqueuer) enqueue(ctx context.Context, args Args, extra ...asynq.Option) error {
+	task, err := newTask(args, e.attempts, extra...)
 	if err != nil {
 		return err
 	}
@@ -105,38 +68,32 @@ func (e *Enqueuer) enqueue(ctx context.Context, args Args, opts ...asynq.Option)
 
 // replace enqueues as enqueue does, except that a task Asynq archived under
 // the same id (its retries ran out while PostgreSQL still owes its work)
-// is deleted and enqueued afresh: otherwise its id would make every
-// requeue a no-op and the work would wait forever.
-func (e *Enqueuer) replace(ctx context.Context, queue, id string, args Args, opts ...asynq.Option) error {
-	task, err := newTask(args, append(opts, asynq.Queue(queue), asynq.TaskID(id))...)
+// is deleted, through inspect, and enqueued afresh: otherwise its id would
+// make every requeue a no-op and the work would wait forever.
+func (e *Enqueuer) replace(ctx context.Context, inspect *asynq.Inspector, args Args) error {
+	task, err := newTask(args, e.attempts)
 	if err != nil {
 		return err
 	}
 	_, err = e.client.EnqueueContext(ctx, task)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		info, ierr := e.inspect.GetTaskInfo(queue, id)
+	if errors.Is(err, asynq.ErrTaskIDConflict) && inspect != nil {
+		queue, id := kinds[args.Kind()].queue, args.TaskID()
+		info, ierr := inspect.GetTaskInfo(queue, id)
 		if ierr != nil || info.State != asynq.TaskStateArchived {
 			return nil // queued, running or retrying: it will do the work
 		}
-		if err := e.inspect.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		if err := inspect.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			return fmt.Errorf("replace archived task %s: %w", id, err)
 		}
-		_, err = e.client.EnqueueContext(ctx, task)
-		if errors.Is(err, asynq.ErrTaskIDConflict) {
-			return nil // another sweep replaced it first
-		}
+		_, err = e.client.EnqueueContext(ctx, task) // a conflict now: another sweep replaced it first
+	}
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("enqueue %s %+v: %w", args.Kind(), args, err)
 	}
 	return nil
-}
-
-// Merge enqueues a recorded merge; enqueueing it again while it waits or
-// runs is a no-op.
-func (e *Enqueuer) Merge(ctx context.Context, mergeID int64) error {
-	return e.enqueue(ctx, MergeArgs{MergeID: mergeID},
-		asynq.TaskID("merge:"+strconv.FormatInt(mergeID, 10)), asynq.Queue(QueueDefault), asynq.MaxRetry(10))
 }
 
 // enqueuers is how many enqueues run at once in SendMany: one Redis round
@@ -145,15 +102,20 @@ const enqueuers = 8
 
 // SendMany enqueues the emails of many invitations, the i-th spacing*i
 // from now (zero spacing: all at once).
-func (e *Enqueuer) SendMany(ctx context.Context, ids []int64, queue string, spacing time.Duration) error {
+func (e *Enqueuer) SendMany(ctx context.Context, ids []int64, spacing time.Duration) error {
+	return e.many(ctx, ids, spacing, func(id int64) Args { return SendArgs{InvitationID: id} })
+}
+
+// RemindMany enqueues many reminders as SendMany does.
+func (e *Enqueuer) RemindMany(ctx context.Context, ids []int64, spacing time.Duration) error {
+	return e.many(ctx, ids, spacing, func(id int64) Args { return RemindSendArgs{InvitationID: id} })
+}
+
+func (e *Enqueuer) many(ctx context.Context, ids []int64, spacing time.Duration, args func(int64) Args) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(enqueuers)
 	for i, id := range ids {
-		g.Go(func() error { return e.send(ctx, id, queue, spacing*time.Duration(i)) })
+		g.Go(func() error { return e.enqueue(ctx, args(id), asynq.ProcessIn(spacing*time.Duration(i))) })
 	}
 	return g.Wait()
-}
-
-func sendTaskID(invitationID int64) string {
-	return "send:" + strconv.FormatInt(invitationID, 10)
 }

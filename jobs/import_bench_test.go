@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -146,7 +147,7 @@ func benchOnce(b *testing.B, path string, n int) (raw, imp, peak, base float64) 
 	}
 	defer db.Close()
 	rdb := redistest.New(b)
-	queue := jobs.NewEnqueuer(rdb.Client, 3)
+	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
 	_, acc, err := db.CreateClient(ctx, muster.ClientDraft{Name: "Bench", OwnerEmail: "owner@bench.test", OwnerLocale: muster.Russian, AccountName: "Bench"})
 	if err != nil {
 		b.Fatal(err)

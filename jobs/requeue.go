@@ -26,6 +26,7 @@ type RequeueStore interface {
 type Requeuer struct {
 	Store RequeueStore
 	Queue *Enqueuer
+	Tasks *asynq.Inspector // finds and deletes archived tasks to replace
 	After time.Duration
 	Log   *slog.Logger
 }
@@ -77,10 +78,9 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 	return nil
 }
 
-// requeue enqueues unsent emails again: an import's as the task of their
-// batch (once per batch), the others one by one, reminders on the default
-// queue and the rest on the critical one. A task archived under the same
-// id is replaced.
+// requeue enqueues unsent emails again: an import's as the tasks of their
+// batch (once per batch), the others one by one, each reminder as one. A
+// task archived under the same id is replaced.
 func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 	type batch struct {
 		importID int64
@@ -95,16 +95,15 @@ func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 			if !done[b] {
 				done[b] = true
 				for part := range sendTasksPerBatch {
-					if err = r.Queue.replace(ctx, QueueBulk, batchTaskID(b.importID, b.line, part),
-						ImportSendArgs{ImportID: b.importID, Batch: b.line, Part: part}, r.Queue.sendOptions(), asynq.Timeout(importTimeout)); err != nil {
+					if err = r.Queue.replace(ctx, r.Tasks, ImportSendArgs{ImportID: b.importID, Batch: b.line, Part: part}); err != nil {
 						break
 					}
 				}
 			}
 		case u.Kind == muster.InviteRemind:
-			err = r.Queue.replace(ctx, QueueDefault, sendTaskID(u.ID), SendArgs{InvitationID: u.ID}, r.Queue.sendOptions(), asynq.Timeout(sendTimeout))
+			err = r.Queue.replace(ctx, r.Tasks, RemindSendArgs{InvitationID: u.ID})
 		default:
-			err = r.Queue.replace(ctx, QueueCritical, sendTaskID(u.ID), SendArgs{InvitationID: u.ID}, r.Queue.sendOptions(), asynq.Timeout(sendTimeout))
+			err = r.Queue.replace(ctx, r.Tasks, SendArgs{InvitationID: u.ID})
 		}
 		if err != nil {
 			return fmt.Errorf("requeue: %w", err)

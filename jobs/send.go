@@ -2,16 +2,12 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
@@ -127,15 +123,8 @@ func (s *Sender) recordMany(ctx context.Context, sets [][]muster.Outcome) ([]str
 func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	single := s.singles()
 	d, err := single.claims.do(args.InvitationID)
-	switch {
-	case errors.Is(err, muster.ErrHandled):
-		return nil
-	case errors.Is(err, muster.ErrClaimed):
-		return fmt.Errorf("invitation %d: %w", args.InvitationID, err) // retried after the backoff
-	case muster.ErrorKind(err) == muster.KindNotFound:
-		return fmt.Errorf("invitation %d: %w: %w", args.InvitationID, err, asynq.SkipRetry)
-	case err != nil:
-		return err
+	if stop, res := claimed(err, "invitation", args.InvitationID); stop {
+		return res
 	}
 	out := s.sendAll(ctx, []*muster.Delivery{d}, lastAttempt(ctx))[0]
 	if err := s.settle(ctx, []muster.Outcome{out}, single.outcomes); err != nil {
@@ -143,11 +132,16 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	}
 	switch out.Status {
 	case muster.SendFailed:
-		return fmt.Errorf("invitation %d failed after %d attempts: %s: %w", out.InvitationID, out.Attempt, out.Error, asynq.SkipRetry)
+		return permanent(fmt.Errorf("invitation %d failed after %d attempts: %s", out.InvitationID, out.Attempt, out.Error))
 	case muster.SendRetrying:
 		return fmt.Errorf("invitation %d attempt %d: %s", out.InvitationID, out.Attempt, out.Error)
 	}
 	return nil
+}
+
+// Remind sends one reminder, as Process sends any email.
+func (s *Sender) Remind(ctx context.Context, args RemindSendArgs) error {
+	return s.Process(ctx, SendArgs(args))
 }
 
 // sendAll sends claimed emails concurrently, as many at once as Mail has
@@ -266,22 +260,8 @@ func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, shared *coal
 	}
 }
 
-// template names the email of each invitation kind.
-var template = map[string]string{
-	muster.InviteSignup:  "invite",
-	muster.InviteResend:  "resend",
-	muster.InviteRemind:  "reminder",
-	muster.InviteAdded:   "added",
-	muster.InviteManager: "manager",
-	muster.InviteMerged:  "merged",
-}
-
 func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	inv := d.Invitation
-	name, ok := template[inv.Kind]
-	if !ok {
-		return nil, &mail.PermanentError{Err: fmt.Errorf("no email template for invitation kind %q", inv.Kind)}
-	}
 	id := strconv.FormatInt(inv.ID, 10)
 	link, days := s.AppURL+"/login", linkDays
 	switch inv.Kind {
@@ -294,12 +274,11 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 		token := s.Signer.Sign(SignupPurpose, id, time.Duration(days)*24*time.Hour)
 		link = s.AppURL + "/signup?" + url.Values{"invitation": {token}}.Encode()
 	}
-	content, err := s.Render.Render(name, inv.Locale, map[string]any{
-		"Name": d.FullName, "Email": d.Email, "Client": d.ClientName, "Account": d.AccountName,
-		"Feature": d.Feature, "URL": link, "Days": days,
-		"Accounts": d.AccountNames, "Role": d.Role, "Inviter": d.Inviter,
-		"Audience": d.Audience, "Sources": strings.Join(d.Sources, ", "),
-	})
+	data, err := mail.ForDelivery(d, link, days)
+	if err != nil {
+		return nil, &mail.PermanentError{Err: err}
+	}
+	content, err := s.Render.Render(inv.Locale, data)
 	if err != nil {
 		return nil, &mail.PermanentError{Err: err}
 	}
@@ -310,20 +289,6 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 		Content:   *content,
 	}, nil
 }
-
-// TypeImportSend sends the emails of one batch of an import.
-const TypeImportSend = "import:send"
-
-// ImportSendArgs: send the emails of batch Batch (its last line) of an
-// import. The batch, not a list of ids, travels in the task: PostgreSQL
-// says which of its emails are still owed when the task runs.
-type ImportSendArgs struct {
-	ImportID int64 `json:"import_id"`
-	Batch    int   `json:"batch"`
-	Part     int   `json:"part,omitempty"` // which of the batch's sendTasksPerBatch tasks
-}
-
-func (ImportSendArgs) Kind() string { return TypeImportSend }
 
 // BatchStore is what sending a batch needs beyond SendStore.
 type BatchStore interface {

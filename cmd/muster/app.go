@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/locale"
@@ -67,7 +68,7 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, mig
 		a.close()
 		return nil, fmt.Errorf("connect to Redis at %s: %w", redactURL(cfg.RedisURL), err)
 	}
-	a.queue = jobs.NewEnqueuer(a.redis, cfg.SendAttempts)
+	a.queue = jobs.NewEnqueuer(asynq.NewClientFromRedisClient(a.redis), cfg.SendAttempts)
 	return a, nil
 }
 
@@ -161,18 +162,25 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	h := jobs.Handlers{
 		Send:    send,
 		Batches: &jobs.BatchSender{Store: a.db, Send: &bulk},
-		Requeue: &jobs.Requeuer{Store: a.db, Queue: a.queue, After: a.cfg.RequeueAfter, Log: a.log},
-		Merger:  &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
+		Requeue: &jobs.Requeuer{
+			Store: a.db, Queue: a.queue, Tasks: asynq.NewInspectorFromRedisClient(a.redis), After: a.cfg.RequeueAfter, Log: a.log,
+		},
+		Merger: &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
 		Reminders: &jobs.Reminders{
 			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log,
 		},
 		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log},
 	}
-	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
+	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, ImportConcurrency: a.cfg.ImportConcurrency,
-		PollInterval: a.cfg.PollInterval,
-		RetryBase:    a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log, Observe: a.metrics.ObserveTask,
+		PollInterval: a.cfg.PollInterval, RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout,
+		Log: a.log, Observe: a.metrics.ObserveTask,
 	}, h)
+	if err != nil {
+		sender.Close()
+		bulkSender.Close()
+		return nil, nil, err
+	}
 	return w, func() { sender.Close(); bulkSender.Close() }, nil
 }
 
@@ -212,6 +220,12 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}, nil
+}
+
+// actions are what the API and the command line do, over this process's
+// database and queue.
+func (a *app) actions() *actions.Actions {
+	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval})
 }
 
 // sharedRedis hands the process's Redis client to the Asynq web UI.

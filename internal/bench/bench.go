@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -126,7 +127,7 @@ func setup(ctx context.Context, o Options) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	e.queue = jobs.NewEnqueuer(e.rc, 10)
+	e.queue = jobs.NewEnqueuer(asynq.NewClientFromRedisClient(e.rc), 10)
 	if e.fast, err = startSink(fmt.Sprintf("127.0.0.1:%d", o.Port), 0); err != nil {
 		e.close()
 		return nil, err

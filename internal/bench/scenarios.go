@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/muster-dev/muster/internal/muster"
-	"github.com/muster-dev/muster/jobs"
 )
 
 // conns is SMTP_CONNS's default: the bare loop gets as many connections.
@@ -169,7 +168,7 @@ func (e *env) interactive(ctx context.Context) ([]row, error) {
 		}
 		time.Sleep(time.Second) // the worker connects
 		start := time.Now()
-		err = e.queue.SendMany(ctx, ids, jobs.QueueCritical, 0)
+		err = e.queue.SendMany(ctx, ids, 0)
 		var end time.Time
 		if err == nil {
 			end, err = e.fast.wait(ctx, dom, n, 10*time.Minute)

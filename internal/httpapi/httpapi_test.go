@@ -48,7 +48,7 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	t.Helper()
 	db := pgtest.New(t)
 	rdb := redistest.New(t)
-	queue := jobs.NewEnqueuer(rdb.Client, 3)
+	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
 	signer := signed.New(testKey)
 	m := metrics.New()
 	api := httpapi.New(db, queue, signer, checks, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/redistest"
 	"github.com/muster-dev/muster/jobs"
@@ -189,7 +191,7 @@ func TestSignedEventsFromTheSignupApp(t *testing.T) {
 	const secret = "signup-app-secret-signup-app-secret"
 	now := time.Now()
 	rdb := redistest.New(t)
-	api := httpapi.New(b.db, jobs.NewEnqueuer(rdb.Client, 3), b.signer, nil,
+	api := httpapi.New(b.db, jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3), b.signer, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{SignupSecret: secret, Now: func() time.Time { return now }})
 	srv := httptest.NewServer(api)
 	defer srv.Close()
