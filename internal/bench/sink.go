@@ -26,6 +26,8 @@ type sink struct {
 	byDom   map[string]int
 	ids     map[string]int
 	changed chan struct{}
+	busy    int // messages being taken now
+	peak    int // the most taken at once
 }
 
 func startSink(addr string, delay time.Duration) (*sink, error) {
@@ -112,11 +114,16 @@ func (se *session) Data(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, m.Body); err != nil {
 		return err
 	}
+	se.s.mu.Lock()
+	se.s.busy++
+	se.s.peak = max(se.s.peak, se.s.busy)
+	se.s.mu.Unlock()
 	if se.s.delay > 0 {
 		time.Sleep(se.s.delay)
 	}
 	_, dom, _ := strings.Cut(se.to, "@")
 	se.s.mu.Lock()
+	se.s.busy--
 	se.s.total++
 	se.s.byDom[dom]++
 	se.s.ids[m.Header.Get("Message-Id")]++
