@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/jobs"
+	muster_mail "github.com/muster-dev/muster/mail"
 )
 
 // sheet writes an .xlsx with rows starting at row 1 (nil rows stay blank).
@@ -536,4 +538,43 @@ func TestBulkClaimsAreFairAcrossClients(t *testing.T) {
 	if len(again) != 40 || again[0].ClientName != "ООО Ромашка" {
 		t.Fatalf("the second claim took %d", len(again))
 	}
+}
+
+// A relay that hangs every bulk connection does not hold up a single
+// invitation: interactive sends have a pool of their own.
+func TestInteractiveSendsNotBehindHungBulk(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	im, _ := b.upload(t, sheet(t, []any{"Email"}, []any{"h1@example.test"}, []any{"h2@example.test"},
+		[]any{"h3@example.test"}, []any{"h4@example.test"}, []any{"h5@example.test"}))
+	if err := b.importer(0).Process(ctx, jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := muster_mail.NewSMTP(b.smtp.URL(), muster_mail.SMTPOptions{
+		From: &mail.Address{Address: "no-reply@muster.test"}, Conns: 4, Timeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	bulk := *b.sender
+	bulk.Mail = pool
+	b.smtp.HangNext(4)
+	done := make(chan error, 1)
+	go func() {
+		done <- (&jobs.BatchSender{Store: b.db, Send: &bulk}).Process(ctx, jobs.ImportSendArgs{ImportID: im.ID})
+	}()
+	b.smtp.WaitHung(t, 4, 10*time.Second) // every bulk connection is stuck
+	res := b.invite(t, "single@example.test", "")
+	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: res.Invitation.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.smtp.Wait(t, 1, 10*time.Second)
+	if len(got) != 1 || got[0].To[0] != "single@example.test" {
+		t.Fatalf("accepted %d, the first to %v", len(got), got[0].To)
+	}
+	cancel()
+	<-done
 }

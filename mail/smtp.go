@@ -127,25 +127,19 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
-	err, open := s.send(ctx, conn, msg)
+	// The timeout, not ctx, bounds the transaction: go-mail holds the
+	// connection's lock while it waits for a reply, so nothing can close
+	// it sooner. A stopping worker waits SMTP_TIMEOUT at most.
+	err = s.client.SendWithSMTPClient(conn, msg)
 	if pooled && isConnCheck(err) {
 		_ = conn.Close()
 		if conn, err = s.dial(ctx); err != nil {
 			return err
 		}
-		err, open = s.send(ctx, conn, msg)
+		err = s.client.SendWithSMTPClient(conn, msg)
 	}
-	s.release(conn, err, open)
+	s.release(conn, err)
 	return classify(err)
-}
-
-// send runs one SMTP transaction. Cancelling ctx closes the connection, so
-// a stopping worker is not held by a server that stopped answering; open
-// says whether the connection may still be used.
-func (s *SMTP) send(ctx context.Context, conn *smtp.Client, msg *gomail.Msg) (err error, open bool) {
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	err = s.client.SendWithSMTPClient(conn, msg)
-	return err, stop()
 }
 
 func (s *SMTP) conn(ctx context.Context) (c *smtp.Client, pooled bool, err error) {
@@ -173,9 +167,9 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 // release keeps a healthy connection for the next message. After an error
 // the connection's state is unclear, except when the server merely refused
 // the message and reset the transaction itself.
-func (s *SMTP) release(c *smtp.Client, sendErr error, open bool) {
+func (s *SMTP) release(c *smtp.Client, sendErr error) {
 	var se *gomail.SendError
-	keep := open && (sendErr == nil || errors.As(sendErr, &se) && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPMailFrom))
+	keep := sendErr == nil || (errors.As(sendErr, &se) && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPMailFrom))
 	s.mu.Lock()
 	if keep && !s.closed {
 		s.idle = append(s.idle, c)

@@ -52,6 +52,7 @@ type Server struct {
 	user     string
 	pass     string
 	hang     int           // hold this many more DATA commands until the server closes
+	hung     int           // DATA commands held now
 	closed   chan struct{} // closed when the server stops
 }
 
@@ -105,6 +106,27 @@ func (s *Server) HangNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hang = n
+}
+
+// WaitHung blocks until the server holds n messages hung (see HangNext),
+// failing t after timeout.
+func (s *Server) WaitHung(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		got, ch := s.hung, s.changed
+		s.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("smtptest: %d messages hung, want %d within %s", got, n, timeout)
+		}
+	}
 }
 
 // Messages returns what the server accepted so far.
@@ -231,6 +253,10 @@ func (se *session) Data(r io.Reader) error {
 	}
 	se.s.mu.Unlock()
 	if hang {
+		se.s.mu.Lock()
+		se.s.hung++
+		se.s.attempted()
+		se.s.mu.Unlock()
 		<-se.s.closed
 		return errors.New("server stopped")
 	}
