@@ -17,6 +17,7 @@ import (
 // Formats Muster reads.
 const (
 	XLSX = "xlsx"
+	XLS  = "xls"
 	CSV  = "csv"
 )
 
@@ -91,7 +92,7 @@ func Detect(r io.ReaderAt, size int64, name string, lim Limits) (string, error) 
 	case bytes.HasPrefix(head, zipMagic):
 		return XLSX, checkZip(r, size, name, lim)
 	case bytes.HasPrefix(head, cfbMagic):
-		return "", checkCFB(r, name)
+		return XLS, checkCFB(r, name)
 	case looksLikeText(head):
 		return CSV, nil
 	}
@@ -165,7 +166,8 @@ func bomb(name, why string) error {
 }
 
 // checkCFB tells an encrypted (password-protected) .xlsx from a legacy
-// binary .xls: both are OLE compound files.
+// binary .xls: both are OLE compound files. An .xls protected with a
+// password says so in its first records, which openXLS reads.
 func checkCFB(r io.ReaderAt, name string) error {
 	doc, err := mscfb.New(r)
 	if err != nil {
@@ -180,9 +182,11 @@ func checkCFB(r io.ReaderAt, name string) error {
 		case "EncryptionInfo", "EncryptedPackage":
 			return muster.Invalid("encrypted_workbook",
 				"%q is protected with a password; open it in Excel, remove the password (File → Info → Protect Workbook → Encrypt with Password) and upload it again", name)
-		case "Workbook", "Book":
+		case "Workbook":
+			return checkXLS(entry, name)
+		case "Book":
 			return muster.Errorf(muster.KindUnsupported, "xls_not_supported",
-				"%q is an old Excel 97–2003 workbook (.xls), which Muster does not read; open it in Excel and save it as .xlsx (File → Save As → Excel Workbook)", name)
+				"%q is an Excel 5.0/95 workbook, older than the Excel 97–2003 .xls Muster reads; open it in Excel and save it as .xlsx (File → Save As → Excel Workbook)", name)
 		}
 	}
 	return notWorkbook(name, "it is an Office file that is not a workbook")

@@ -78,6 +78,8 @@ func Open(path, name string, lim Limits, tmpDir string) (*Reader, error) {
 	switch format {
 	case XLSX:
 		r.src, err = openXLSX(path, name, lim, tmpDir)
+	case XLS:
+		r.src, err = openXLS(path, name)
 	default:
 		r.src, err = openCSV(path, name)
 	}
@@ -149,7 +151,7 @@ func (r *Reader) findHeader() (*Header, error) {
 		return best, nil
 	}
 	where := "the first " + fmt.Sprint(headerScan) + " lines"
-	if r.Format == XLSX {
+	if r.Format != CSV {
 		where = fmt.Sprintf("the first %d rows of sheet(s) %s", headerScan, strings.Join(names, ", "))
 	}
 	return nil, muster.Invalid("no_email_column",

@@ -290,7 +290,10 @@ func TestCSVEncodingsAndSeparators(t *testing.T) {
 // cfb writes a minimal OLE compound file holding one 4 KiB stream: the
 // container of both .xls (stream "Workbook") and encrypted .xlsx
 // ("EncryptionInfo", "EncryptedPackage").
-func cfb(stream string) []byte {
+func cfb(stream string) []byte { return cfbWith(stream, nil) }
+
+// cfbWith is cfb with the stream's first bytes given.
+func cfbWith(stream string, data []byte) []byte {
 	const sector = 512
 	le := binary.LittleEndian
 	buf := make([]byte, sector*11)
@@ -337,6 +340,7 @@ func cfb(stream string) []byte {
 	}
 	entry(0, "Root Entry", 5, 1, 0xFFFFFFFE, 0)
 	entry(1, stream, 2, 0xFFFFFFFF, 2, 4096)
+	copy(buf[3*sector:], data)
 	return buf
 }
 
@@ -381,7 +385,9 @@ func TestBadFiles(t *testing.T) {
 		{"pdf", write(t, "scan.pdf", []byte("%PDF-1.7\n\x00\x01\x02binary")), workbook.Limits{}, "not_a_workbook", []string{"scan.pdf", ".xlsx"}},
 		{"png", write(t, "photo.xlsx", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")), workbook.Limits{}, "not_a_workbook", nil},
 		{"word document", write(t, "letter.docx", notXLSX.Bytes()), workbook.Limits{}, "not_a_workbook", []string{"Word"}},
-		{"old xls", write(t, "old.xls", cfb("Workbook")), workbook.Limits{}, "xls_not_supported", []string{".xlsx", "97"}},
+		{"excel 95 xls", write(t, "old.xls", cfb("Book")), workbook.Limits{}, "xls_not_supported", []string{".xlsx", "95"}},
+		{"encrypted xls", write(t, "locked.xls", cfbWith("Workbook", biff(0x0809, 0x0600, 0x0005, 0x0000, 0x002F, 0))), workbook.Limits{}, "encrypted_workbook", []string{"password"}},
+		{"empty xls stream", write(t, "zero.xls", cfb("Workbook")), workbook.Limits{}, "corrupt_workbook", nil},
 		{"encrypted by excelize", encrypted, workbook.Limits{}, "encrypted_workbook", []string{"password"}},
 		{"encrypted container", write(t, "locked.xlsx", cfb("EncryptionInfo")), workbook.Limits{}, "encrypted_workbook", nil},
 		{"truncated", write(t, "cut.xlsx", goodBytes[:len(goodBytes)/2]), workbook.Limits{}, "corrupt_workbook", []string{"truncated"}},
@@ -503,4 +509,16 @@ func TestErrorReportRoundTrip(t *testing.T) {
 	if rows[1].Errors[0].Code != "invalid_email" || rows[1].Raw[0] != "'@handle" {
 		t.Errorf("%+v", rows[1])
 	}
+}
+
+// biff writes BIFF records given as type, then one uint16 of data per
+// record (enough for BOF's version and FILEPASS).
+func biff(recs ...uint16) []byte {
+	var b []byte
+	for i := 0; i+1 < len(recs); i += 2 {
+		b = binary.LittleEndian.AppendUint16(b, recs[i])
+		b = binary.LittleEndian.AppendUint16(b, 2)
+		b = binary.LittleEndian.AppendUint16(b, recs[i+1])
+	}
+	return b
 }
