@@ -34,7 +34,7 @@ type ImportStore interface {
 	Heartbeat(ctx context.Context, id int64) error
 	ReleaseImport(ctx context.Context, id int64) error
 	ReadImportFile(ctx context.Context, id int64, w io.Writer) error
-	SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, total int) error
+	SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, ignoredCount, total int) error
 	AccountManagers(ctx context.Context, accountID int64) (map[string]int64, error)
 	UnsentBatches(ctx context.Context, id int64) ([]int, error)
 	WriteImportBatch(ctx context.Context, b *muster.ImportBatch) (*muster.BatchResult, error)
@@ -83,6 +83,10 @@ func (im *Importer) Process(ctx context.Context, args ImportArgs) error {
 		return err
 	}
 	err = im.run(ctx, imp, checkpoint)
+	if errors.Is(err, muster.ErrImportCancelled) {
+		im.Log.Info("import cancelled", "import", imp.ID)
+		return nil
+	}
 	if err != nil && !errors.Is(err, muster.ErrStaleBatch) {
 		// Stopped (shutdown, an outage): let the next attempt start at once
 		// instead of waiting for the lease. A worker that dies cannot do
@@ -133,7 +137,7 @@ func (im *Importer) run(ctx context.Context, imp *muster.Import, checkpoint int)
 	}
 	defer r.Close()
 	h := r.Header
-	if err := im.Store.SetImportHeader(ctx, imp.ID, h.Sheet, h.Line, h.Cells, h.Ignored, r.Estimate); err != nil {
+	if err := im.Store.SetImportHeader(ctx, imp.ID, h.Sheet, h.Line, h.Cells, h.Ignored, h.IgnoredCount, r.Estimate); err != nil {
 		return err
 	}
 	managers, err := im.Store.AccountManagers(ctx, imp.AccountID)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,6 +146,59 @@ func (s *Server) importStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, im)
+	return nil
+}
+
+// importHistory: GET /v1/accounts/{id}/imports?limit=&before=, the
+// account's imports newest first, with their counts and who uploaded each;
+// next_before pages on.
+func (s *Server) importHistory(w http.ResponseWriter, r *http.Request) error {
+	acc, err := s.account(r, muster.ReadContractors)
+	if err != nil {
+		return err
+	}
+	limit, before := 50, int64(0)
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 200 {
+			return muster.Invalid("invalid_limit", "limit %q is not a number from 1 to 200", v)
+		}
+	}
+	if v := r.URL.Query().Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
+			return muster.Invalid("invalid_cursor", "before %q is not an import id", v)
+		}
+	}
+	list, err := s.store.ListImports(r.Context(), acc.ID, before, limit)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Imports    []*muster.Import `json:"imports"`
+		NextBefore int64            `json:"next_before,omitempty"`
+	}{Imports: list}
+	if len(list) == limit {
+		out.NextBefore = list[len(list)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// cancelImport: POST /v1/imports/{id}/cancel. The import stops at its next
+// batch; the rows committed stay, and its emails not yet sent are
+// cancelled. A finished import is 409 import_finished.
+func (s *Server) cancelImport(w http.ResponseWriter, r *http.Request) error {
+	im, err := s.findImport(r, muster.WriteContractors)
+	if err != nil {
+		return err
+	}
+	done, emails, err := s.store.CancelImport(r.Context(), im.ID)
+	if errors.Is(err, muster.ErrHandled) {
+		return muster.Conflict("import_finished", "import %d is %s already; only a queued or running import can be cancelled", im.ID, im.Status)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"import": done, "cancelled_emails": emails})
 	return nil
 }
 

@@ -9,12 +9,14 @@ import (
 
 // Import states. An import is accepted (queued), read and written in
 // batches (running), and ends done, or rejected when the file as a whole
-// cannot be read (not a workbook, no email column, over a limit).
+// cannot be read (not a workbook, no email column, over a limit), or
+// cancelled by a person (the rows committed before stay).
 const (
-	ImportQueued   = "queued"
-	ImportRunning  = "running"
-	ImportDone     = "done"
-	ImportRejected = "rejected"
+	ImportQueued    = "queued"
+	ImportRunning   = "running"
+	ImportDone      = "done"
+	ImportRejected  = "rejected"
+	ImportCancelled = "cancelled"
 )
 
 // Import is one uploaded file and the progress of importing it into one
@@ -36,16 +38,28 @@ type Import struct {
 	Skipped       int        `db:"skipped" json:"skipped"`
 	Failed        int        `db:"failed" json:"failed"`
 	Ignored       []string   `db:"-" json:"ignored_columns"`
+	IgnoredCount  int        `db:"ignored_count" json:"ignored_count"`
 	ErrorCode     string     `db:"error_code" json:"error_code,omitempty"`
 	ErrorMessage  string     `db:"error_message" json:"error_message,omitempty"`
 	CreatedAt     time.Time  `db:"created_at" json:"created_at"`
 	StartedAt     *time.Time `db:"started_at" json:"started_at"`
 	FinishedAt    *time.Time `db:"finished_at" json:"finished_at"`
+	CancelledAt   *time.Time `db:"cancel_requested_at" json:"cancelled_at,omitempty"`
+	// UploadedBy is filled in the account's history.
+	UploadedBy *Uploader `db:"-" json:"uploaded_by,omitempty"`
+}
+
+// Uploader says who uploaded a file: the API token's kind and name (with
+// the manager's email for a manager's token), or "cli" for the command line.
+type Uploader struct {
+	Kind  string `json:"kind"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
 }
 
 // Finished reports whether the import will change no more.
 func (im *Import) Finished() bool {
-	return im.Status == ImportDone || im.Status == ImportRejected
+	return im.Status == ImportDone || im.Status == ImportRejected || im.Status == ImportCancelled
 }
 
 // Upload is a file accepted for import, before it is stored.
@@ -146,6 +160,10 @@ type BatchResult struct {
 // ErrStaleBatch: the import's checkpoint moved while the batch was built;
 // another worker holds the import.
 var ErrStaleBatch = errors.New("the import moved on: another worker is running it")
+
+// ErrImportCancelled: the import was cancelled while the batch was built;
+// the batch is not written.
+var ErrImportCancelled = errors.New("the import was cancelled")
 
 // Row outcomes of an import.
 const (

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -20,7 +21,7 @@ const chunkSize = 1 << 20
 
 const importColumns = `id, account_id, file_name, format, size, sha256, status, sheet, header_row, total_rows,
 	processed_rows, created, linked, skipped, failed, error_code, error_message, created_at, started_at,
-	finished_at, ignored_columns`
+	finished_at, ignored_columns, ignored_count, cancel_requested_at`
 
 // importRow scans an import with its array column.
 type importRow struct {
@@ -102,6 +103,86 @@ func findImport(ctx context.Context, q sqlx.QueryerContext, id int64) (*muster.I
 	return r.out(), nil
 }
 
+// ListImports returns an account's imports, newest first: up to limit of
+// them with ids below before (0: from the newest), with who uploaded each.
+func (db *DB) ListImports(ctx context.Context, accountID int64, before int64, limit int) ([]*muster.Import, error) {
+	var rows []struct {
+		importRow
+		TokenKind    *string `db:"token_kind"`
+		TokenName    *string `db:"token_name"`
+		ManagerEmail *string `db:"manager_email"`
+	}
+	err := db.SelectContext(ctx, &rows, `
+		SELECT `+prefixed("i.", importColumns)+`, t.kind AS token_kind, t.name AS token_name, m.email AS manager_email
+		  FROM imports i
+		  LEFT JOIN api_tokens t ON t.id = i.token_id
+		  LEFT JOIN managers m ON m.id = t.manager_id
+		 WHERE i.account_id = $1 AND ($2 = 0 OR i.id < $2)
+		 ORDER BY i.id DESC
+		 LIMIT $3`, accountID, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("imports of account %d: %w", accountID, err)
+	}
+	out := make([]*muster.Import, len(rows))
+	for i, r := range rows {
+		im := r.out()
+		im.UploadedBy = &muster.Uploader{Kind: "cli"}
+		if r.TokenKind != nil {
+			im.UploadedBy = &muster.Uploader{Kind: *r.TokenKind, Name: deref(r.TokenName), Email: deref(r.ManagerEmail)}
+		}
+		out[i] = im
+	}
+	return out, nil
+}
+
+func prefixed(p, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// CancelImport stops an import at its next batch, in one transaction with
+// the cancelling of its invitations that no worker is sending: the batches
+// committed before stay, and nothing more of the import is sent. The row
+// lock orders it with WriteImportBatch, which refuses to write a batch of
+// a cancelled import. A finished import is left as it is (muster.ErrHandled).
+func (db *DB) CancelImport(ctx context.Context, id int64) (im *muster.Import, cancelledEmails int, err error) {
+	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
+		var r importRow
+		err := tx.GetContext(ctx, &r, `
+			UPDATE imports SET status = 'cancelled', cancel_requested_at = now(), finished_at = now()
+			 WHERE id = $1 AND status IN ('queued', 'running')
+			RETURNING `+importColumns, id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return muster.ErrHandled
+		}
+		if err != nil {
+			return fmt.Errorf("cancel import %d: %w", id, err)
+		}
+		im = r.out()
+		res, err := tx.ExecContext(ctx, `
+			UPDATE invitations SET status = 'cancelled', last_error = 'the import was cancelled', claimed_until = NULL
+			 WHERE import_id = $1
+			   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))`, id)
+		if err != nil {
+			return fmt.Errorf("cancel the emails of import %d: %w", id, err)
+		}
+		n, _ := res.RowsAffected()
+		cancelledEmails = int(n)
+		return nil
+	})
+	return im, cancelledEmails, err
+}
+
 // ReadImportFile writes the stored file to w, one chunk at a time.
 func (db *DB) ReadImportFile(ctx context.Context, id int64, w io.Writer) error {
 	for seq := 0; ; seq++ {
@@ -167,14 +248,14 @@ func (db *DB) ReleaseImport(ctx context.Context, id int64) error {
 }
 
 // SetImportHeader records where the rows are and an estimate of how many.
-func (db *DB) SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, total int) error {
+func (db *DB) SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, ignoredCount, total int) error {
 	var t *int
 	if total >= 0 {
 		t = &total
 	}
 	_, err := db.ExecContext(ctx, `
-		UPDATE imports SET sheet = $2, header_row = $3, header = $4, ignored_columns = $5, total_rows = $6 WHERE id = $1`,
-		id, sheet, line, pq.StringArray(append([]string{}, header...)), pq.StringArray(append([]string{}, ignored...)), t)
+		UPDATE imports SET sheet = $2, header_row = $3, header = $4, ignored_columns = $5, total_rows = $6, ignored_count = $7 WHERE id = $1`,
+		id, sheet, line, pq.StringArray(append([]string{}, header...)), pq.StringArray(append([]string{}, ignored...)), t, ignoredCount)
 	if err != nil {
 		return fmt.Errorf("set import %d header: %w", id, err)
 	}

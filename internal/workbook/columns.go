@@ -3,6 +3,7 @@ package workbook
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // field is what a column holds.
@@ -93,8 +94,10 @@ type Header struct {
 	Sheet   string   // the sheet's name; empty for CSV
 	Line    int      // the header's row number as the spreadsheet shows it
 	Cells   []string // the header cells as written
-	Ignored []string // headers of the columns Muster does not read
-	fields  []field  // by column
+	Ignored []string // headers of the first columns Muster does not read (MaxIgnored)
+	// IgnoredCount is how many columns were ignored in all.
+	IgnoredCount int
+	fields       []field // by column
 }
 
 // mapHeader reads a candidate header row. It returns the columns' fields and
@@ -122,10 +125,27 @@ func newHeader(sheet string, line int, cells []string, fields []field) *Header {
 	h := &Header{Sheet: sheet, Line: line, Cells: cells, fields: fields}
 	for i, c := range cells {
 		if fields[i] == fieldNone && strings.TrimSpace(c) != "" {
-			h.Ignored = append(h.Ignored, strings.TrimSpace(c))
+			if h.IgnoredCount++; len(h.Ignored) < MaxIgnored {
+				h.Ignored = append(h.Ignored, clip(strings.TrimSpace(c), 100))
+			}
 		}
 	}
 	return h
+}
+
+// MaxIgnored is how many ignored headers an import keeps and shows; the
+// rest are only counted.
+const MaxIgnored = 20
+
+// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // ManagerColumn is the header of the (first) manager column.

@@ -26,6 +26,11 @@ type Limits struct {
 	MaxBytes    int64 // the uploaded file
 	MaxRows     int   // data rows (blank rows do not count)
 	MaxUnzipped int64 // an .xlsx's parts, uncompressed, all together
+	// What one row may hold, so that a hostile file cannot make a row (or
+	// a header of a million columns) cost more than a few MiB.
+	MaxColumns     int // up to the last non-blank cell
+	MaxCellBytes   int
+	MaxRecordBytes int // all the cells of a row, or one CSV record
 }
 
 // Default limits (README: IMPORT_MAX_BYTES, IMPORT_MAX_ROWS, IMPORT_MAX_UNZIPPED_BYTES).
@@ -33,6 +38,11 @@ const (
 	DefaultMaxBytes    = 50 << 20
 	DefaultMaxRows     = 200_000
 	DefaultMaxUnzipped = 1 << 30
+	// Excel has 16,384 columns; a contractor list has a dozen.
+	DefaultMaxColumns = 1024
+	// Excel holds 32,767 characters in a cell: 64 KiB of Cyrillic UTF-8.
+	DefaultMaxCellBytes   = 64 << 10
+	DefaultMaxRecordBytes = 1 << 20
 )
 
 // OrDefaults fills the zero fields with the defaults.
@@ -47,6 +57,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxUnzipped <= 0 {
 		l.MaxUnzipped = DefaultMaxUnzipped
+	}
+	if l.MaxColumns <= 0 {
+		l.MaxColumns = DefaultMaxColumns
+	}
+	if l.MaxCellBytes <= 0 {
+		l.MaxCellBytes = DefaultMaxCellBytes
+	}
+	if l.MaxRecordBytes <= 0 {
+		l.MaxRecordBytes = DefaultMaxRecordBytes
 	}
 	return l
 }
@@ -94,6 +113,9 @@ func Detect(r io.ReaderAt, size int64, name string, lim Limits) (string, error) 
 	case bytes.HasPrefix(head, cfbMagic):
 		return XLS, checkCFB(r, name)
 	case looksLikeText(head):
+		if why := notCSV(head); why != "" {
+			return "", notWorkbook(name, why)
+		}
 		return CSV, nil
 	}
 	return "", notWorkbook(name, "it is neither an Excel workbook (.xlsx) nor a CSV text file")
@@ -205,6 +227,36 @@ func looksLikeText(b []byte) bool {
 		}
 	}
 	return bad*100 <= len(b)
+}
+
+// textSignatures start text files that are documents, not tables.
+var textSignatures = []struct{ prefix, what string }{
+	{"%PDF-", "a PDF document"}, {"%!PS", "a PostScript document"}, {"{\\rtf", "an RTF document"},
+	{"<?xml", "an XML document"}, {"<!doctype", "a web page"}, {"<html", "a web page"}, {"<svg", "an SVG image"},
+	{"{", "JSON"}, {"[", "JSON"},
+}
+
+// notCSV says why text is not a CSV table, or "" when it may be one: a
+// document by its signature, or text whose first lines have no separator
+// and no email address (one column of emails is a table; prose is not).
+func notCSV(head []byte) string {
+	trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xEF\xBB\xBF")), " \t\r\n")
+	lower := bytes.ToLower(trimmed[:min(len(trimmed), 16)])
+	for _, sig := range textSignatures {
+		if bytes.HasPrefix(lower, []byte(sig.prefix)) {
+			return "it is " + sig.what + ", not a table"
+		}
+	}
+	lines := bytes.SplitN(trimmed, []byte("\n"), 31)
+	if len(lines) > 30 {
+		lines = lines[:30]
+	}
+	for _, l := range lines {
+		if bytes.ContainsAny(l, ";,\t@") {
+			return ""
+		}
+	}
+	return "it is text without columns (no separator such as ; or , and no email address in its first lines)"
 }
 
 // isUTF8 reports whether the head of a text file is UTF-8, forgiving a rune

@@ -81,7 +81,7 @@ func Open(path, name string, lim Limits, tmpDir string) (*Reader, error) {
 	case XLS:
 		r.src, err = openXLS(path, name)
 	default:
-		r.src, err = openCSV(path, name)
+		r.src, err = openCSV(path, name, lim.MaxRecordBytes)
 	}
 	if err != nil {
 		return nil, err
@@ -136,6 +136,10 @@ func (r *Reader) findHeader() (*Header, error) {
 			if !ok {
 				break
 			}
+			if err := r.checkRow(sheet, line, cells); err != nil {
+				it.close()
+				return nil, err
+			}
 			fields, known, email := mapHeader(cells)
 			if email && known > bestKnown {
 				best, bestKnown = newHeader(sheet, line, cells, fields), known
@@ -188,15 +192,52 @@ func (r *Reader) countRows() (int, error) {
 	defer it.close()
 	n := 0
 	for n <= r.lim.MaxRows {
-		_, cells, rowErr, ok := it.next()
+		line, cells, rowErr, ok := it.next()
 		if !ok {
 			break
+		}
+		if err := r.checkRow(r.Header.Sheet, line, cells); err != nil {
+			return 0, err
 		}
 		if rowErr != nil || !blank(cells) {
 			n++
 		}
 	}
 	return n, it.error()
+}
+
+// checkRow refuses a row past the caps on columns, cell and row size
+// (Limits), naming the cap and the row.
+func (r *Reader) checkRow(sheet string, line int, cells []string) error {
+	where := "row " + fmt.Sprint(line)
+	if sheet != "" {
+		where += " of sheet «" + sheet + "»"
+	}
+	total := 0
+	last := -1
+	for i, c := range cells {
+		if len(c) > r.lim.MaxCellBytes {
+			return muster.Errorf(muster.KindTooLarge, "cell_too_large",
+				"%q: cell %s%s holds %s, more than the limit of %s for one cell", r.name, columnLetter(i), strings.TrimPrefix(where, "row "), human(int64(len(c))), human(int64(r.lim.MaxCellBytes)))
+		}
+		total += len(c)
+		if c != "" {
+			last = i
+		}
+	}
+	if last >= r.lim.MaxColumns {
+		return muster.Errorf(muster.KindTooLarge, "too_many_columns",
+			"%q: %s has %d columns, more than the limit of %d; delete the columns that are not part of the table", r.name, where, last+1, r.lim.MaxColumns)
+	}
+	if total > r.lim.MaxRecordBytes {
+		return recordTooLarge(r.name, where, int64(total), r.lim.MaxRecordBytes)
+	}
+	return nil
+}
+
+func recordTooLarge(name, where string, size int64, limit int) error {
+	return muster.Errorf(muster.KindTooLarge, "record_too_large",
+		"%q: %s holds %s, more than the limit of %s for one row", name, where, human(size), human(int64(limit)))
 }
 
 func (r *Reader) tooManyRows() error {
@@ -214,6 +255,9 @@ func (r *Reader) Next() bool {
 		line, cells, rowErr, ok := r.it.next()
 		if !ok {
 			r.err = r.it.error()
+			return false
+		}
+		if r.err = r.checkRow(r.Header.Sheet, line, cells); r.err != nil {
 			return false
 		}
 		if rowErr == nil && blank(cells) {
