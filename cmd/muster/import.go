@@ -31,17 +31,24 @@ const (
 // and Redis directly, with the same configuration as the other commands:
 // it stores the file and queues the import exactly as the API does, then
 // follows the import that a worker (serve or worker) runs, and prints the
-// summary. A rejected file is an error (exit status 1).
+// summary. A rejected file exits with status 1 (exitRejected), an import
+// with failed rows with status 3 (exitRowsFailed).
 func importFile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	account := fs.Int64("account", 0, "the account to import the contractors into")
 	report := fs.String("errors", "", "where to save the failed rows as .xlsx (default: FILE without its extension + .errors.xlsx)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, importUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
 		return errUsage
 	}
 	if *account <= 0 || fs.NArg() != 1 {
-		fmt.Fprint(stderr, "usage: muster import --account ID [--errors PATH] FILE\n")
+		fmt.Fprint(stderr, importUsage)
 		return errUsage
 	}
 	path := fs.Arg(0)
@@ -187,13 +194,20 @@ func lines(w io.Writer, id int64) func(*muster.Import, string) {
 // summary prints what the import did and saves the failed rows.
 func (a *app) summary(ctx context.Context, im *muster.Import, reportPath string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "import %d of %s into account %d: %s\n", im.ID, im.FileName, im.AccountID, im.Status)
-	if im.Status == muster.ImportRejected {
+	switch im.Status {
+	case muster.ImportRejected:
 		return fmt.Errorf("%s was rejected: %s", im.FileName, im.ErrorMessage)
+	case muster.ImportCancelled:
+		return exitError{exitRowsFailed, fmt.Errorf("import %d was cancelled after %d rows", im.ID, im.ProcessedRows)}
 	}
 	fmt.Fprintf(stdout, "  rows read  %7d\n  created    %7d\n  linked     %7d\n  skipped    %7d\n  failed     %7d\n",
 		im.ProcessedRows, im.Created, im.Linked, im.Skipped, im.Failed)
 	if len(im.Ignored) > 0 {
-		fmt.Fprintf(stdout, "  ignored columns: %s\n", strings.Join(im.Ignored, ", "))
+		more := ""
+		if im.IgnoredCount > len(im.Ignored) {
+			more = fmt.Sprintf(" and %d more", im.IgnoredCount-len(im.Ignored))
+		}
+		fmt.Fprintf(stdout, "  ignored columns: %s%s\n", strings.Join(im.Ignored, ", "), more)
 	}
 	if im.Failed == 0 {
 		return nil
@@ -202,8 +216,15 @@ func (a *app) summary(ctx context.Context, im *muster.Import, reportPath string,
 		return err
 	}
 	fmt.Fprintf(stdout, "  error report: %s (also GET /v1/imports/%d/errors?format=xlsx); fix the rows and import it again\n", reportPath, im.ID)
-	return nil
+	return exitError{exitRowsFailed, fmt.Errorf("%d rows failed", im.Failed)}
 }
+
+const importUsage = `usage: muster import --account ID [--errors PATH] FILE
+
+Exit status: 0 all rows imported (or skipped), 1 the file was rejected or
+an error stopped the command, 2 wrong usage, 3 some rows failed (see the
+error report) or the import was cancelled.
+`
 
 func (a *app) saveReport(ctx context.Context, im *muster.Import, path string) error {
 	header, err := a.db.ImportHeader(ctx, im.ID)
