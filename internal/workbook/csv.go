@@ -179,7 +179,7 @@ func (r *csvRows) next() (int, []string, error, bool) {
 	var perr *csv.ParseError
 	switch {
 	case errors.Is(err, errRecordLimit):
-		r.err = recordTooLarge(r.name, fmt.Sprintf("the record after line %d", r.line), r.lim.read-r.lim.start, int(r.lim.limit-64<<10))
+		r.err = recordTooLarge(r.name, fmt.Sprintf("row %d", r.line+1), r.lim.read-r.lim.start, int(r.lim.limit-64<<10))
 		return 0, nil, nil, false
 	case err == nil:
 		r.line, _ = r.r.FieldPos(0)

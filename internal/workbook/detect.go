@@ -243,7 +243,7 @@ func notCSV(head []byte) string {
 	trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xEF\xBB\xBF")), " \t\r\n")
 	lower := bytes.ToLower(trimmed[:min(len(trimmed), 16)])
 	for _, sig := range textSignatures {
-		if bytes.HasPrefix(lower, []byte(sig.prefix)) {
+		if bytes.HasPrefix(lower, bytes.ToLower([]byte(sig.prefix))) {
 			return "it is " + sig.what + ", not a table"
 		}
 	}

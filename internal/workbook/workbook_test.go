@@ -370,6 +370,22 @@ func TestBadFiles(t *testing.T) {
 	w, _ := zw.Create("word/document.xml")
 	w.Write([]byte("<w:document/>"))
 	zw.Close()
+	wideSheet := build(t, func(f *excelize.File) {
+		sw, err := f.NewStreamWriter("Sheet1")
+		must(t, err)
+		must(t, sw.SetRow("A1", []any{"Email"}))
+		row := make([]any, 16384)
+		for i := range row {
+			row[i] = i
+		}
+		must(t, sw.SetRow("A2", row))
+		must(t, sw.Flush())
+	})
+	bigCell := build(t, func(f *excelize.File) {
+		must(t, f.SetSheetRow("Sheet1", "A1", &[]any{"Email", "ФИО", "Notes"}))
+		must(t, f.SetSheetRow("Sheet1", "A2", &[]any{"a@b.test"}))
+		must(t, f.SetSheetRow("Sheet1", "A3", &[]any{"c@d.test", "Вера", strings.Repeat("long ", 300)}))
+	})
 	corrupt := slices.Clone(goodBytes)
 	for i := 200; i < len(corrupt)-200; i++ { // the parts' data, not the zip directory
 		corrupt[i] ^= 0x5A
@@ -397,6 +413,17 @@ func TestBadFiles(t *testing.T) {
 		{"too large", good, workbook.Limits{MaxBytes: 1000}, "file_too_large", []string{"limit"}},
 		{"too many rows", good, workbook.Limits{MaxRows: 100}, "too_many_rows", []string{"100"}},
 		{"too many CSV rows", write(t, "many.csv", []byte("email\na@b.test\nc@d.test\ne@f.test\n")), workbook.Limits{MaxRows: 2}, "too_many_rows", nil},
+		{"ascii pdf", write(t, "scan.csv", []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n")), workbook.Limits{}, "not_a_workbook", []string{"PDF"}},
+		{"prose", write(t, "notes.txt", []byte("Dear team\nplease find the list attached\nRegards\n")), workbook.Limits{}, "not_a_workbook", []string{"separator"}},
+		{"html", write(t, "page.csv", []byte("  <!DOCTYPE html><html><body>email;name</body></html>")), workbook.Limits{}, "not_a_workbook", []string{"web page"}},
+		{"million-column header", write(t, "wide.csv", []byte("email"+strings.Repeat(";x", 1_000_000)+"\na@b.test\n")), workbook.Limits{}, "record_too_large", []string{"row 1", "1.0 MiB"}},
+		{"50 MiB line", write(t, "line.csv", bytes.Repeat([]byte("a;"), 25<<20)), workbook.Limits{MaxBytes: 60 << 20}, "record_too_large", nil},
+		{"wide CSV header", write(t, "wide2.csv", []byte("email"+strings.Repeat(";x", 1100)+"\n")), workbook.Limits{}, "too_many_columns", []string{"row 1", "1101 columns", "1024"}},
+		{"wide CSV row", write(t, "wide3.csv", []byte("email;name\na@b.test;"+strings.Repeat("x;", 40)+"\n")), workbook.Limits{MaxColumns: 30}, "too_many_columns", []string{"row 2", "30"}},
+		{"large CSV cell", write(t, "cell.csv", []byte("email;name\na@b.test;"+strings.Repeat("я", 40<<10)+"\n")), workbook.Limits{}, "cell_too_large", []string{"B2", "64.0 KiB"}},
+		{"large CSV record", write(t, "rec.csv", []byte("email;name;notes\na@b.test;"+strings.Repeat("x", 3000)+";"+strings.Repeat("y", 3000)+"\n")), workbook.Limits{MaxRecordBytes: 5000}, "record_too_large", []string{"row 2"}},
+		{"wide sheet", wideSheet, workbook.Limits{}, "too_many_columns", []string{"row 2", "Sheet1", "16384 columns"}},
+		{"large xlsx cell", bigCell, workbook.Limits{MaxCellBytes: 1000}, "cell_too_large", []string{"C3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -521,4 +548,21 @@ func biff(recs ...uint16) []byte {
 		b = binary.LittleEndian.AppendUint16(b, recs[i+1])
 	}
 	return b
+}
+
+// Ignored columns are kept as the first few and a count: a header of
+// thousands of columns cannot swell the import's status.
+func TestIgnoredColumnsCapped(t *testing.T) {
+	t.Parallel()
+	header := "email"
+	for i := range 300 {
+		header += ";extra " + strconv.Itoa(i) + strings.Repeat("!", 200)
+	}
+	r, rows := readAll(t, write(t, "wide.csv", []byte(header+"\na@b.test\n")), workbook.Limits{})
+	if r.Header.IgnoredCount != 300 || len(r.Header.Ignored) != workbook.MaxIgnored || len(rows) != 1 {
+		t.Fatalf("ignored %d, kept %d, rows %d", r.Header.IgnoredCount, len(r.Header.Ignored), len(rows))
+	}
+	if h := r.Header.Ignored[0]; len(h) > 110 || !strings.HasPrefix(h, "extra 0!") || !strings.HasSuffix(h, "…") {
+		t.Errorf("a long header is clipped: %q", h)
+	}
 }
