@@ -98,6 +98,7 @@ type Header struct {
 	// IgnoredCount is how many columns were ignored in all.
 	IgnoredCount int
 	fields       []field // by column
+	mapped       map[field]bool
 }
 
 // mapHeader reads a candidate header row. It returns the columns' fields and

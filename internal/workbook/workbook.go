@@ -11,6 +11,7 @@ package workbook
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -46,8 +47,9 @@ type Reader struct {
 	// it an upper bound. -1 when the file does not say.
 	Estimate int
 
-	name  string
-	lim   Limits
+	name    string
+	lim     Limits
+	mapping Mapping
 	src   source
 	it    rowIter
 	row   Row
@@ -57,8 +59,9 @@ type Reader struct {
 
 // Open checks the file at path (uploaded as name), finds its header row
 // and returns a Reader positioned on the first data row. tmpDir is where
-// excelize may inflate large worksheets ("" for the system default).
-func Open(path, name string, lim Limits, tmpDir string) (*Reader, error) {
+// excelize may inflate large worksheets ("" for the system default). The
+// mapping, if any, overrides detection for the fields it names.
+func Open(path, name string, lim Limits, tmpDir string, m Mapping) (*Reader, error) {
 	lim = lim.withDefaults()
 	f, err := os.Open(path)
 	if err != nil {
@@ -74,7 +77,10 @@ func Open(path, name string, lim Limits, tmpDir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{Format: format, name: name, lim: lim}
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	r := &Reader{Format: format, name: name, lim: lim, mapping: m}
 	switch format {
 	case XLSX:
 		r.src, err = openXLSX(path, name, lim, tmpDir)
@@ -140,7 +146,17 @@ func (r *Reader) findHeader() (*Header, error) {
 				it.close()
 				return nil, err
 			}
+			if blank(cells) {
+				continue
+			}
 			fields, known, email := mapHeader(cells)
+			if len(r.mapping) > 0 {
+				// Header texts the mapping names make a row the header.
+				var matched int
+				fields, matched, _ = r.mapping.apply(cells, fields)
+				known, email = countFields(fields)
+				known += 100 * matched
+			}
 			if email && known > bestKnown {
 				best, bestKnown = newHeader(sheet, line, cells, fields), known
 			}
@@ -152,6 +168,14 @@ func (r *Reader) findHeader() (*Header, error) {
 		}
 	}
 	if best != nil {
+		if _, _, missing := r.mapping.apply(best.Cells, slices.Clone(best.fields)); missing != "" {
+			where := fmt.Sprintf("row %d", best.Line)
+			if best.Sheet != "" {
+				where += " of sheet «" + best.Sheet + "»"
+			}
+			return nil, mappingMissing(missing, r.mapping, where)
+		}
+		best.mapped = r.mapping.fields()
 		return best, nil
 	}
 	where := "the first " + fmt.Sprint(headerScan) + " lines"

@@ -84,7 +84,7 @@ func must(t *testing.T, err error) {
 // readAll opens path and returns the header and every row.
 func readAll(t *testing.T, path string, lim workbook.Limits) (*workbook.Reader, []workbook.Row) {
 	t.Helper()
-	r, err := workbook.Open(path, filepath.Base(path), lim, t.TempDir())
+	r, err := workbook.Open(path, filepath.Base(path), lim, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func readAll(t *testing.T, path string, lim workbook.Limits) (*workbook.Reader, 
 
 func openErr(t *testing.T, path string, lim workbook.Limits) error {
 	t.Helper()
-	r, err := workbook.Open(path, filepath.Base(path), lim, t.TempDir())
+	r, err := workbook.Open(path, filepath.Base(path), lim, t.TempDir(), nil)
 	if err == nil {
 		r.Close()
 	}

@@ -70,3 +70,69 @@ func TestXLSSharedStringsAcrossContinue(t *testing.T) {
 		}
 	}
 }
+
+// A mapping overrides detection for the fields it names, by header text
+// or column letter, and leaves the rest detected.
+func TestMappingOverridesDetection(t *testing.T) {
+	t.Parallel()
+	open := func(m workbook.Mapping) (*workbook.Reader, []workbook.Row, error) {
+		r, err := workbook.Open("testdata/template.xls", "template.xls", workbook.Limits{}, t.TempDir(), m)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer r.Close()
+		var rows []workbook.Row
+		for r.Next() {
+			rows = append(rows, r.Row())
+		}
+		return r, rows, r.Err()
+	}
+	// The alternative address column by its header, the name by letter.
+	r, rows, err := open(workbook.Mapping{"email": "Контакт", "full_name": "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Header.Line != 3 || rows[0].Email != "anna.alt@example.com" || rows[0].FullName != "русский" || rows[0].Phone != "+79161234567" {
+		t.Errorf("row 4 with the mapping: %+v", rows[0].ImportRow)
+	}
+	// The detected email column is now ignored, and so is the detected name.
+	if !slices.Contains(r.Header.Ignored, "Электронная почта / Email") || !slices.Contains(r.Header.Ignored, "ФИО") {
+		t.Errorf("ignored %q", r.Header.Ignored)
+	}
+	cols := r.Header.Columns()
+	want := []muster.Column{
+		{Letter: "C", Header: "Телефон", Field: "phone"}, {Letter: "D", Header: "Особенности", Field: "feature"},
+		{Letter: "E", Header: "Менеджер", Field: "manager"}, {Letter: "F", Header: "Язык", Field: "full_name", Mapped: true},
+		{Letter: "I", Header: "Контакт", Field: "email", Mapped: true},
+	}
+	if !reflect.DeepEqual(cols, want) {
+		t.Errorf("columns %+v\nwant %+v", cols, want)
+	}
+
+	_, _, err = open(workbook.Mapping{"email": "Почта клиента"})
+	wantCode(t, err, "mapping_column_not_found", "Почта клиента", "row 3", "Исполнители")
+	_, _, err = open(workbook.Mapping{"salary": "H"})
+	wantCode(t, err, "invalid_mapping", "salary", "full_name")
+	_, err = workbook.ParseMapping([]byte(`["email"]`))
+	wantCode(t, err, "invalid_mapping", "JSON object")
+	m, err := workbook.ParseMapping([]byte(`{"email":"C"}`))
+	if err != nil || m["email"] != "C" {
+		t.Errorf("ParseMapping: %v %v", m, err)
+	}
+}
+
+// Without any recognizable header, a mapping by letters reads the file:
+// its first non-blank row is the header.
+func TestMappingWithoutKnownHeaders(t *testing.T) {
+	t.Parallel()
+	path := write(t, "odd.csv", []byte("Кто;Куда пишем\nАнна;anna@example.test\n"))
+	wantCode(t, openErr(t, path, workbook.Limits{}), "no_email_column")
+	r, err := workbook.Open(path, "odd.csv", workbook.Limits{}, t.TempDir(), workbook.Mapping{"email": "B", "full_name": "Кто"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.Next() || r.Row().Email != "anna@example.test" || r.Row().FullName != "Анна" || r.Row().Line != 2 {
+		t.Fatalf("%+v %v", r.Row(), r.Err())
+	}
+}
