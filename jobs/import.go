@@ -39,6 +39,8 @@ type ImportStore interface {
 	UnsentBatches(ctx context.Context, id int64) ([]int, error)
 	WriteImportBatch(ctx context.Context, b *muster.ImportBatch) (*muster.BatchResult, error)
 	FinishImport(ctx context.Context, id int64, total int, code, message string) error
+	ClassifyEmails(ctx context.Context, accountID int64, emails []string) (map[string]string, error)
+	FinishPreview(ctx context.Context, id int64, total int, p *muster.Preview) error
 }
 
 // SendQueue hands an import's emails to the queue.
@@ -127,7 +129,7 @@ func (im *Importer) run(ctx context.Context, imp *muster.Import, checkpoint int)
 	if err := im.download(ctx, imp.ID, path); err != nil {
 		return err
 	}
-	r, err := workbook.Open(path, imp.FileName, im.Limits, dir)
+	r, err := workbook.Open(path, imp.FileName, im.Limits, dir, imp.Mapping)
 	if e := muster.AsError(err); e != nil {
 		im.Log.Info("import rejected", "import", imp.ID, "code", e.Code, "reason", e.Message)
 		return im.Store.FinishImport(ctx, imp.ID, -1, e.Code, e.Message)
@@ -144,11 +146,14 @@ func (im *Importer) run(ctx context.Context, imp *muster.Import, checkpoint int)
 	if err != nil {
 		return err
 	}
+	run := &importRun{Importer: im, imp: imp, r: r, managers: managers, checkpoint: checkpoint}
+	if imp.Mode == muster.ModePreview {
+		return run.preview(ctx)
+	}
 	unsent, err := im.Store.UnsentBatches(ctx, imp.ID)
 	if err != nil {
 		return err
 	}
-	run := &importRun{Importer: im, imp: imp, r: r, managers: managers, checkpoint: checkpoint}
 	rejected, err := run.pipeline(ctx, unsent)
 	if err != nil {
 		return fmt.Errorf("import %d: %w", imp.ID, err)
@@ -195,7 +200,9 @@ type importRun struct {
 	r          *workbook.Reader
 	managers   map[string]int64
 	checkpoint int
-	seen       map[string]struct{} // emails of the batch being built
+	seen       map[string]struct{} // emails of the batch being built (of the whole file in a preview)
+	// dups counts the duplicates a preview finds, with the first few.
+	dups *previewClass
 }
 
 // pipeline reads and writes concurrently, and queues each written batch's
@@ -252,7 +259,9 @@ func (run *importRun) read(ctx context.Context, size int, out chan<- *muster.Imp
 		select {
 		case out <- b:
 			b = run.newBatch(b.Through)
-			clear(run.seen)
+			if run.dups == nil {
+				clear(run.seen)
+			}
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -271,6 +280,9 @@ func (run *importRun) read(ctx context.Context, size int, out chan<- *muster.Imp
 			b.Failed = append(b.Failed, muster.FailedRow{Line: row.Line, Raw: row.Raw, Errors: row.Errors})
 		case muster.RowDuplicate:
 			b.Duplicates++
+			if run.dups != nil {
+				run.dups.add(row.Line, row.Email, row.FullName, nil)
+			}
 		default:
 			b.Rows = append(b.Rows, row.ImportRow)
 		}
@@ -324,6 +336,75 @@ func (run *importRun) classify(row *workbook.Row) string {
 	}
 	run.seen[row.Email] = struct{}{}
 	return muster.RowCreated
+}
+
+// previewClass is one class of rows in a preview: a count and the first rows.
+type previewClass struct {
+	count   int
+	samples []muster.PreviewRow
+}
+
+func (c *previewClass) add(line int, email, name string, errs []muster.RowError) {
+	if c.count++; len(c.samples) < muster.PreviewSamples {
+		c.samples = append(c.samples, muster.PreviewRow{Line: line, Email: email, FullName: name, Errors: errs})
+	}
+}
+
+// preview reads the whole file as an import would and classifies every
+// row, in batches, with read-only queries: it writes no contractor,
+// membership or invitation. Duplicates are caught across the whole file
+// (a set of its emails, bounded by IMPORT_MAX_ROWS), as the import would
+// skip them.
+func (run *importRun) preview(ctx context.Context) error {
+	classes := map[string]*previewClass{}
+	for _, c := range []string{muster.RowCreated, muster.RowLinked, muster.RowMember, muster.RowDuplicate, muster.RowFailed} {
+		classes[c] = &previewClass{}
+	}
+	run.dups = classes[muster.RowDuplicate]
+	batches := make(chan *muster.ImportBatch, 2)
+	var rejected *muster.Error
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		var err error
+		rejected, err = run.read(gctx, orDefault(run.BatchSize, defaultBatch), batches)
+		return err
+	})
+	g.Go(func() error {
+		for b := range batches {
+			for _, f := range b.Failed {
+				classes[muster.RowFailed].add(f.Line, "", "", f.Errors)
+			}
+			if len(b.Rows) == 0 {
+				continue
+			}
+			emails := make([]string, len(b.Rows))
+			for i, r := range b.Rows {
+				emails[i] = r.Email
+			}
+			found, err := run.Store.ClassifyEmails(gctx, run.imp.AccountID, emails)
+			if err != nil {
+				return err
+			}
+			for _, r := range b.Rows {
+				classes[found[r.Email]].add(r.Line, r.Email, r.FullName, nil)
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("preview %d: %w", run.imp.ID, err)
+	}
+	if rejected != nil {
+		return run.Store.FinishImport(ctx, run.imp.ID, run.r.Rows()-1, rejected.Code, rejected.Message)
+	}
+	p := &muster.Preview{Counts: map[string]int{}, Samples: map[string][]muster.PreviewRow{}, Columns: run.r.Header.Columns()}
+	for name, c := range classes {
+		p.Counts[name] = c.count
+		p.Samples[name] = append([]muster.PreviewRow{}, c.samples...)
+	}
+	run.Log.Info("preview done", "import", run.imp.ID, "rows", run.r.Rows())
+	return run.Store.FinishPreview(ctx, run.imp.ID, run.r.Rows(), p)
 }
 
 func (run *importRun) managerColumn() string { return run.r.Header.ManagerColumn() }
