@@ -114,6 +114,9 @@ var accessMatrix = []accessRow{
 	{"POST /v1/imports/{id}/cancel", func(d *dashboard, _ int) (string, any) {
 		return "/v1/imports/" + strconv.FormatInt(d.imported, 10) + "/cancel", nil
 	}, "409 409 409 409 409 403 404 401", "409 404 404 404 404 404 404 401"},
+	{"POST /v1/imports/{id}/confirm", func(d *dashboard, _ int) (string, any) {
+		return "/v1/imports/" + strconv.FormatInt(d.imported, 10) + "/confirm", nil
+	}, "409 409 409 409 409 403 404 401", "409 404 404 404 404 404 404 401"},
 	{"GET /v1/imports/template.xlsx", fixed("/v1/imports/template.xlsx", nil), anyToken, anyToken},
 	{"GET /v1/imports/{id}", func(d *dashboard, _ int) (string, any) {
 		return "/v1/imports/" + strconv.FormatInt(d.imported, 10), nil

@@ -56,6 +56,7 @@ type Store interface {
 	FindImport(ctx context.Context, id int64) (*muster.Import, error)
 	ListImports(ctx context.Context, accountID, before int64, limit int) ([]*muster.Import, error)
 	CancelImport(ctx context.Context, id int64) (*muster.Import, int, error)
+	ConfirmPreview(ctx context.Context, id, tokenID int64, mapping map[string]string) (*muster.Import, bool, error)
 	ImportHeader(ctx context.Context, id int64) ([]string, error)
 	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
 }
@@ -178,6 +179,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /v1/accounts/{id}/imports", s.authed(s.upload))
 	s.mux.Handle("GET /v1/accounts/{id}/imports", s.authed(s.importHistory))
 	s.mux.Handle("POST /v1/imports/{id}/cancel", s.authed(s.cancelImport))
+	s.mux.Handle("POST /v1/imports/{id}/confirm", s.authed(s.confirmImport))
 	s.mux.Handle("GET /v1/imports/template.xlsx", s.authed(s.template))
 	s.mux.Handle("GET /v1/imports/{id}", s.authed(s.importStatus))
 	s.mux.Handle("GET /v1/imports/{id}/events", s.authed(s.importEvents))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,16 +31,26 @@ func (s *Server) template(w http.ResponseWriter, _ *http.Request) error {
 	return workbook.Template(w)
 }
 
-// upload: POST /v1/accounts/{id}/imports, the file in the multipart field
-// "file". The file streams to a temporary file (hashed on the way), its
+// upload: POST /v1/accounts/{id}/imports[?mode=preview], the file in the
+// multipart field "file" and an optional JSON column mapping in the field
+// "mapping". The file streams to a temporary file (hashed on the way), its
 // format and structure are checked without inflating it, and it is stored
-// in PostgreSQL with a queued import: 202 {id}. The same file uploaded to
-// the same account again creates nothing: 200 with the existing import and
-// "duplicate": true.
+// in PostgreSQL with a queued import (or preview): 202 {id}. The same file
+// with the same mapping uploaded to the same account again creates
+// nothing: 200 with the existing import and "duplicate": true. Previews
+// are never duplicates.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	acc, err := s.account(r, muster.WriteContractors)
 	if err != nil {
 		return err
+	}
+	preview := false
+	switch mode := r.URL.Query().Get("mode"); mode {
+	case "", muster.ModeImport:
+	case muster.ModePreview:
+		preview = true
+	default:
+		return muster.Invalid("invalid_mode", "mode %q is neither import nor preview", mode)
 	}
 	lim := s.opts.ImportLimits.OrDefaults()
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBytes+1<<20) // room for the multipart framing
@@ -47,55 +58,65 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return muster.Errorf(muster.KindUnsupported, "unsupported_media_type", `send the file as multipart/form-data in a field named "file"`)
 	}
+	var up *spooled
+	defer func() {
+		if up != nil {
+			up.close()
+		}
+	}()
+	var mapping workbook.Mapping
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			return muster.Invalid("missing_file", `the request has no field named "file"`)
+			break
 		}
 		if err != nil {
 			return uploadError(err, lim)
 		}
-		if part.FormName() == "file" {
-			return s.storeUpload(w, r, acc, part, lim)
+		switch part.FormName() {
+		case "file":
+			if up != nil {
+				return muster.Invalid("invalid_upload", `the request has two fields named "file"; import one file at a time`)
+			}
+			if up, err = s.spool(part, lim); err != nil {
+				return err
+			}
+		case "mapping":
+			data, err := io.ReadAll(io.LimitReader(part, 64<<10+1))
+			if err != nil {
+				return uploadError(err, lim)
+			}
+			if len(data) > 64<<10 {
+				return muster.Invalid("invalid_mapping", "the mapping is longer than 64 KiB")
+			}
+			if mapping, err = workbook.ParseMapping(data); err != nil {
+				return err
+			}
 		}
 	}
-}
-
-func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, acc *muster.Account, part io.Reader, lim workbook.Limits) error {
-	name := "upload"
-	if p, ok := part.(interface{ FileName() string }); ok && p.FileName() != "" {
-		if n, err := muster.CleanLine("file_name", filepath.Base(strings.ReplaceAll(p.FileName(), `\`, "/")), muster.MaxNameLen); err == nil && n != "" {
-			name = n
-		}
+	if up == nil {
+		return muster.Invalid("missing_file", `the request has no field named "file"`)
 	}
-	tmp, err := os.CreateTemp(s.opts.TmpDir, "muster-upload-")
-	if err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	h := sha256.New()
-	size, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(part, lim.MaxBytes+1))
-	if err != nil {
-		return uploadError(err, lim)
-	}
-	if size > lim.MaxBytes {
-		return uploadError(&http.MaxBytesError{Limit: lim.MaxBytes}, lim)
-	}
-	format, err := workbook.Detect(tmp, size, name, lim)
+	format, err := workbook.Detect(up.f, up.size, up.name, lim)
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+	if _, err := up.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
 	im, existing, err := s.store.CreateImport(r.Context(), muster.Upload{
-		AccountID: acc.ID, TokenID: actor(r).TokenID, FileName: name, Format: format, Size: size,
-		SHA256: hex.EncodeToString(h.Sum(nil)),
-	}, tmp)
+		AccountID: acc.ID, TokenID: actor(r).TokenID, FileName: up.name, Format: format, Size: up.size,
+		SHA256: up.sha256, Mapping: mapping, Preview: preview,
+	}, up.f)
 	if err != nil {
 		return err
 	}
+	s.queued(w, r, im, existing)
+	return nil
+}
+
+// queued answers an upload or a confirmed preview, enqueueing a new import.
+func (s *Server) queued(w http.ResponseWriter, r *http.Request, im *muster.Import, existing bool) {
 	status := http.StatusOK
 	if !existing {
 		status = http.StatusAccepted
@@ -104,6 +125,76 @@ func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, acc *muster
 		}
 	}
 	writeJSON(w, status, map[string]any{"id": im.ID, "duplicate": existing, "import": im})
+}
+
+// spooled is an uploaded file in a temporary file, with its SHA-256.
+type spooled struct {
+	f      *os.File
+	name   string
+	size   int64
+	sha256 string
+}
+
+func (u *spooled) close() {
+	u.f.Close()
+	os.Remove(u.f.Name())
+}
+
+func (s *Server) spool(part *multipart.Part, lim workbook.Limits) (*spooled, error) {
+	name := "upload"
+	if part.FileName() != "" {
+		if n, err := muster.CleanLine("file_name", filepath.Base(strings.ReplaceAll(part.FileName(), `\`, "/")), muster.MaxNameLen); err == nil && n != "" {
+			name = n
+		}
+	}
+	tmp, err := os.CreateTemp(s.opts.TmpDir, "muster-upload-")
+	if err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
+	}
+	up := &spooled{f: tmp, name: name}
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(part, lim.MaxBytes+1))
+	if err == nil && size > lim.MaxBytes {
+		err = &http.MaxBytesError{Limit: lim.MaxBytes}
+	}
+	if err != nil {
+		up.close()
+		return nil, uploadError(err, lim)
+	}
+	up.size, up.sha256 = size, hex.EncodeToString(h.Sum(nil))
+	return up, nil
+}
+
+// confirmImport: POST /v1/imports/{id}/confirm [{"mapping": {...}}] runs a
+// finished preview as an import of the same stored file, with the
+// preview's mapping or the one in the body.
+func (s *Server) confirmImport(w http.ResponseWriter, r *http.Request) error {
+	prev, err := s.findImport(r, muster.WriteContractors)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Mapping json.RawMessage `json:"mapping"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &body); err != nil {
+			return err
+		}
+	}
+	var mapping workbook.Mapping
+	if len(body.Mapping) > 0 && string(body.Mapping) != "null" {
+		if mapping, err = workbook.ParseMapping(body.Mapping); err != nil {
+			return err
+		}
+		if mapping == nil {
+			mapping = workbook.Mapping{}
+		}
+	}
+	im, existing, err := s.store.ConfirmPreview(r.Context(), prev.ID, actor(r).TokenID, mapping)
+	if err != nil {
+		return err
+	}
+	s.queued(w, r, im, existing)
 	return nil
 }
 
