@@ -69,10 +69,30 @@ type Importer struct {
 	// OnBatch, when set, is called after each committed batch. Tests use
 	// it to watch progress and to stop a worker between batches.
 	OnBatch func(res *muster.BatchResult)
+	// Slots caps the imports this process runs at once (nil: no cap).
+	Slots Slots
 }
+
+// Slots is a counting semaphore: NewSlots(n) lets n holders in at once.
+type Slots chan struct{}
+
+// NewSlots returns n slots.
+func NewSlots(n int) Slots { return make(Slots, max(n, 1)) }
+
+// errImportsBusy sends an import back to its queue, shortly and without
+// counting an attempt, when the worker runs as many as it may.
+var errImportsBusy = errors.New("this worker runs IMPORT_CONCURRENCY imports already; the import waits in its queue")
 
 // Process imports one file.
 func (im *Importer) Process(ctx context.Context, args ImportArgs) error {
+	if im.Slots != nil {
+		select {
+		case im.Slots <- struct{}{}:
+			defer func() { <-im.Slots }()
+		default:
+			return errImportsBusy
+		}
+	}
 	imp, checkpoint, err := im.Store.StartImport(ctx, args.ImportID, importLease)
 	switch {
 	case errors.Is(err, muster.ErrHandled):

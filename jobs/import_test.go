@@ -471,3 +471,43 @@ func TestImportBatchTaskRetriesOnlyWhatFailed(t *testing.T) {
 		t.Fatalf("%d emails, want 3", len(msgs))
 	}
 }
+
+// A worker at its cap of imports hands the next one back to the queue
+// without spending an attempt, and runs it once a slot is free.
+func TestImportSlotsCapConcurrentImports(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	b.handler.Import = b.importer(0)
+	b.handler.Import.Slots = jobs.NewSlots(1)
+	b.handler.Import.Slots <- struct{}{} // another import holds the only slot
+	b.startWorker(t)
+	im, _ := b.upload(t, sheet(t, []any{"Email"}, []any{"slot@example.test"}))
+	if err := b.queue.Import(context.Background(), im.ID); err != nil {
+		t.Fatal(err)
+	}
+	inspect := asynq.NewInspectorFromRedisClient(b.redis.Client)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, err := inspect.GetTaskInfo(jobs.QueueImports, fmt.Sprintf("import:%d", im.ID))
+		if err == nil && info.State == asynq.TaskStateRetry {
+			if info.Retried != 0 || !strings.Contains(info.LastErr, "IMPORT_CONCURRENCY") {
+				t.Fatalf("busy retry counted as an attempt: retried %d, %q", info.Retried, info.LastErr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the import never went back to its queue: %+v %v", info, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := b.find(t, im.ID); got.Status != muster.ImportQueued {
+		t.Fatalf("an import waiting for a slot is %s", got.Status)
+	}
+	<-b.handler.Import.Slots
+	for b.find(t, im.ID).Status != muster.ImportDone {
+		if time.Now().After(deadline) {
+			t.Fatalf("the import did not run once a slot was free: %+v", b.find(t, im.ID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -50,11 +50,11 @@ type Reader struct {
 	name    string
 	lim     Limits
 	mapping Mapping
-	src   source
-	it    rowIter
-	row   Row
-	count int
-	err   error
+	src     source
+	it      rowIter
+	row     Row
+	count   int
+	err     error
 }
 
 // Open checks the file at path (uploaded as name), finds its header row
