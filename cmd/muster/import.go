@@ -38,6 +38,9 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stderr)
 	account := fs.Int64("account", 0, "the account to import the contractors into")
 	report := fs.String("errors", "", "where to save the failed rows as .xlsx (default: FILE without its extension + .errors.xlsx)")
+	preview := fs.Bool("preview", false, "a dry run: classify every row, write and send nothing")
+	mappingJSON := fs.String("mapping", "", `columns to read, overriding detection: {"email": "C", "full_name": "Контакт"}`)
+	confirm := fs.Int64("confirm", 0, "run the preview with this id as an import (no FILE)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, importUsage)
@@ -47,25 +50,41 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return errUsage
 	}
-	if *account <= 0 || fs.NArg() != 1 {
+	if *confirm > 0 && (fs.NArg() != 0 || *preview) || *confirm <= 0 && (*account <= 0 || fs.NArg() != 1) {
 		fmt.Fprint(stderr, importUsage)
 		return errUsage
 	}
-	path := fs.Arg(0)
+	mapping, err := workbook.ParseMapping([]byte(*mappingJSON))
+	if e := muster.AsError(err); e != nil {
+		fmt.Fprintln(stderr, "muster import:", e.Message)
+		return errUsage
+	}
 	a, err := open(ctx, getenv, stderr, false)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	im, err := a.upload(ctx, *account, path)
+	var im *muster.Import
+	path := fs.Arg(0)
+	if *confirm > 0 {
+		im, err = a.confirm(ctx, *confirm, mapping)
+	} else {
+		im, err = a.upload(ctx, muster.Upload{AccountID: *account, Mapping: mapping, Preview: *preview}, path)
+	}
 	if e := muster.AsError(err); e != nil {
 		return errors.New(e.Message)
 	}
 	if err != nil {
 		return err
 	}
+	if *confirm > 0 {
+		path = im.FileName // the report goes to the working directory
+	}
 	if im, err = a.follow(ctx, im, stderr); err != nil {
 		return err
+	}
+	if im.Mode == muster.ModePreview {
+		return previewSummary(im, stdout)
 	}
 	if *report == "" {
 		*report = strings.TrimSuffix(path, filepath.Ext(path)) + ".errors.xlsx"
@@ -73,9 +92,62 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	return a.summary(ctx, im, *report, stdout)
 }
 
-// upload checks and stores the file and queues its import.
-func (a *app) upload(ctx context.Context, accountID int64, path string) (*muster.Import, error) {
-	if _, err := a.db.FindAccount(ctx, accountID); err != nil {
+// confirm runs a finished preview as an import and queues it.
+func (a *app) confirm(ctx context.Context, id int64, mapping workbook.Mapping) (*muster.Import, error) {
+	im, existing, err := a.db.ConfirmPreview(ctx, id, 0, mapping)
+	if err != nil {
+		return nil, err
+	}
+	a.queued(ctx, im, existing)
+	return im, nil
+}
+
+// previewSummary prints what a preview found; rows that would fail make
+// the exit status 3, as in an import.
+func previewSummary(im *muster.Import, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "preview %d of %s into account %d: %s\n", im.ID, im.FileName, im.AccountID, im.Status)
+	if im.Status == muster.ImportRejected {
+		return fmt.Errorf("%s was rejected: %s", im.FileName, im.ErrorMessage)
+	}
+	if im.Preview == nil {
+		return fmt.Errorf("preview %d is %s", im.ID, im.Status)
+	}
+	where := fmt.Sprintf("row %d", im.HeaderRow)
+	if im.Sheet != "" {
+		where += " of sheet «" + im.Sheet + "»"
+	}
+	fmt.Fprintf(stdout, "  header: %s\n", where)
+	for _, c := range im.Preview.Columns {
+		how := "detected"
+		if c.Mapped {
+			how = "mapping"
+		}
+		fmt.Fprintf(stdout, "  column %-3s %-30q → %s (%s)\n", c.Letter, c.Header, c.Field, how)
+	}
+	if im.IgnoredCount > 0 {
+		fmt.Fprintf(stdout, "  ignored columns (%d): %s\n", im.IgnoredCount, strings.Join(im.Ignored, ", "))
+	}
+	p := im.Preview
+	for _, class := range []string{muster.RowCreated, muster.RowLinked, muster.RowMember, muster.RowDuplicate, muster.RowFailed} {
+		fmt.Fprintf(stdout, "  %-10s %7d\n", class, p.Counts[class])
+		for _, r := range p.Samples[class] {
+			line := fmt.Sprintf("    row %d: %s %s", r.Line, r.Email, r.FullName)
+			for _, e := range r.Errors {
+				line += fmt.Sprintf(" [%s: %s]", e.Column, e.Reason)
+			}
+			fmt.Fprintln(stdout, strings.TrimRight(line, " "))
+		}
+	}
+	fmt.Fprintf(stdout, "  nothing was written or sent. To import it: muster import --confirm %d (before %s)\n", im.ID, im.ExpiresAt.Format(time.RFC3339))
+	if p.Counts[muster.RowFailed] > 0 {
+		return exitError{exitRowsFailed, fmt.Errorf("%d rows would fail", p.Counts[muster.RowFailed])}
+	}
+	return nil
+}
+
+// upload checks and stores the file at path as up says, and queues it.
+func (a *app) upload(ctx context.Context, up muster.Upload, path string) (*muster.Import, error) {
+	if _, err := a.db.FindAccount(ctx, up.AccountID); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(path)
@@ -99,20 +171,24 @@ func (a *app) upload(ctx context.Context, accountID int64, path string) (*muster
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	im, existing, err := a.db.CreateImport(ctx, muster.Upload{
-		AccountID: accountID, FileName: name, Format: format, Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil)),
-	}, f)
+	up.FileName, up.Format, up.Size, up.SHA256 = name, format, st.Size(), hex.EncodeToString(h.Sum(nil))
+	im, existing, err := a.db.CreateImport(ctx, up, f)
 	if err != nil {
 		return nil, err
 	}
+	a.queued(ctx, im, existing)
+	return im, nil
+}
+
+// queued enqueues a new import, or says that the file was imported before.
+func (a *app) queued(ctx context.Context, im *muster.Import, existing bool) {
 	if existing {
 		a.log.Warn("this file was imported into the account before: nothing new is created; showing that import", "import", im.ID)
-		return im, nil
+		return
 	}
 	if err := a.queue.Import(ctx, im.ID); err != nil {
 		a.log.Warn("enqueue failed; the scheduler's sweep will retry", "import", im.ID, "error", err)
 	}
-	return im, nil
 }
 
 // follow shows the import's progress until it finishes: a progress bar on
@@ -219,11 +295,12 @@ func (a *app) summary(ctx context.Context, im *muster.Import, reportPath string,
 	return exitError{exitRowsFailed, fmt.Errorf("%d rows failed", im.Failed)}
 }
 
-const importUsage = `usage: muster import --account ID [--errors PATH] FILE
+const importUsage = `usage: muster import --account ID [--errors PATH] [--mapping JSON] [--preview] FILE
+       muster import --confirm PREVIEW_ID [--mapping JSON]
 
 Exit status: 0 all rows imported (or skipped), 1 the file was rejected or
 an error stopped the command, 2 wrong usage, 3 some rows failed (see the
-error report) or the import was cancelled.
+error report), would fail (a preview) or the import was cancelled.
 `
 
 func (a *app) saveReport(ctx context.Context, im *muster.Import, path string) error {

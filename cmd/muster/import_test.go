@@ -88,6 +88,20 @@ func TestImportCommand(t *testing.T) {
 	if err == nil {
 		t.Error("a missing file should fail")
 	}
+	// A preview of the same file: two members now, one failure, nothing written.
+	stdout.Reset()
+	err = run(context.Background(), []string{"import", "--account", acc, "--preview", "--mapping", `{"full_name": "B"}`, file}, env(vars), &stdout, &bytes.Buffer{})
+	if exitCode(err) != exitRowsFailed {
+		t.Errorf("preview with a failing row: %v (exit %d)\n%s", err, exitCode(err), stdout.String())
+	}
+	for _, want := range []string{": previewed", "member           2", "failed           1", "row 4:", "→ full_name (mapping)", "--confirm"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("preview lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if err := run(context.Background(), []string{"import", "--account", acc, "--mapping", `{"salary": "B"}`, file}, env(vars), &bytes.Buffer{}, &bytes.Buffer{}); exitCode(err) != exitUsage {
+		t.Errorf("a bad mapping: %v (exit %d)", err, exitCode(err))
+	}
 	stdout.Reset()
 	if err := run(context.Background(), []string{"import", "--help"}, env(vars), &stdout, &bytes.Buffer{}); err != nil || !strings.Contains(stdout.String(), "Exit status") {
 		t.Errorf("--help: %v (exit %d)\n%s", err, exitCode(err), stdout.String())
