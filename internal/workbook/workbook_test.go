@@ -74,7 +74,7 @@ func write(t *testing.T, name string, data []byte) string {
 	return path
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
