@@ -229,27 +229,17 @@ type importRun struct {
 // emails as one task. It returns the reason the file was cut short (more
 // rows than allowed), if it was.
 func (run *importRun) pipeline(ctx context.Context, unsent []int) (*muster.Error, error) {
-	size := orDefault(run.BatchSize, defaultBatch)
-	batches := make(chan *muster.ImportBatch, 2)
-	var rejected *muster.Error
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(batches)
-		var err error
-		rejected, err = run.read(gctx, size, batches)
-		return err
-	})
-	g.Go(func() error {
+	return run.stream(ctx, func(ctx context.Context, batches <-chan *muster.ImportBatch) error {
 		for _, batch := range unsent {
-			run.enqueue(gctx, batch)
+			run.enqueue(ctx, batch)
 		}
 		for b := range batches {
-			res, err := run.Store.WriteImportBatch(gctx, b)
+			res, err := run.Store.WriteImportBatch(ctx, b)
 			if err != nil {
 				return err
 			}
 			if len(res.Invitations) > 0 {
-				run.enqueue(gctx, b.Through)
+				run.enqueue(ctx, b.Through)
 			}
 			if run.OnBatch != nil {
 				run.OnBatch(res)
@@ -257,6 +247,21 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int) (*muster.Error
 		}
 		return nil
 	})
+}
+
+// stream reads the file into batches in one goroutine and hands them to
+// consume in another, so reading never waits for the database.
+func (run *importRun) stream(ctx context.Context, consume func(context.Context, <-chan *muster.ImportBatch) error) (*muster.Error, error) {
+	batches := make(chan *muster.ImportBatch, 2)
+	var rejected *muster.Error
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		var err error
+		rejected, err = run.read(gctx, orDefault(run.BatchSize, defaultBatch), batches)
+		return err
+	})
+	g.Go(func() error { return consume(gctx, batches) })
 	err := g.Wait()
 	return rejected, err
 }
@@ -381,16 +386,7 @@ func (run *importRun) preview(ctx context.Context) error {
 		classes[c] = &previewClass{}
 	}
 	run.dups = classes[muster.RowDuplicate]
-	batches := make(chan *muster.ImportBatch, 2)
-	var rejected *muster.Error
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(batches)
-		var err error
-		rejected, err = run.read(gctx, orDefault(run.BatchSize, defaultBatch), batches)
-		return err
-	})
-	g.Go(func() error {
+	rejected, err := run.stream(ctx, func(ctx context.Context, batches <-chan *muster.ImportBatch) error {
 		for b := range batches {
 			for _, f := range b.Failed {
 				classes[muster.RowFailed].add(f.Line, "", "", f.Errors)
@@ -402,7 +398,7 @@ func (run *importRun) preview(ctx context.Context) error {
 			for i, r := range b.Rows {
 				emails[i] = r.Email
 			}
-			found, err := run.Store.ClassifyEmails(gctx, run.imp.AccountID, emails)
+			found, err := run.Store.ClassifyEmails(ctx, run.imp.AccountID, emails)
 			if err != nil {
 				return err
 			}
@@ -412,7 +408,7 @@ func (run *importRun) preview(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return fmt.Errorf("preview %d: %w", run.imp.ID, err)
 	}
 	if rejected != nil {

@@ -141,29 +141,7 @@ func benchOnce(b *testing.B, path string, n int) (raw, imp, peak, base float64) 
 	}
 
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.NewURL(b), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	rdb := redistest.New(b)
-	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
-	_, acc, err := db.CreateClient(ctx, muster.ClientDraft{Name: "Bench", OwnerEmail: "owner@bench.test", OwnerLocale: muster.Russian, AccountName: "Bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	im, _, err := db.CreateImport(ctx, muster.Upload{AccountID: acc.ID, FileName: filepath.Base(path), Format: workbook.XLSX,
-		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}, strings.NewReader(string(data)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	data = nil
-	importer := &jobs.Importer{Store: db, Queue: queue, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	db, rdb, im, importer := stored(b, path, false)
 
 	runtime.GC()
 	base = heapNow()
@@ -270,28 +248,7 @@ func timeImport(b *testing.B, path string, n int, preview bool) float64 {
 	b.Helper()
 	b.StopTimer()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.NewURL(b), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	rdb := redistest.New(b)
-	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
-	_, acc, err := db.CreateClient(ctx, muster.ClientDraft{Name: "Bench", OwnerEmail: "owner@bench.test", OwnerLocale: muster.Russian, AccountName: "Bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	im, _, err := db.CreateImport(ctx, muster.Upload{AccountID: acc.ID, FileName: filepath.Base(path), Format: workbook.XLSX,
-		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Preview: preview}, strings.NewReader(string(data)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	importer := &jobs.Importer{Store: db, Queue: queue, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	db, _, im, importer := stored(b, path, preview)
 	runtime.GC()
 	b.StartTimer()
 	start := time.Now()
@@ -310,4 +267,33 @@ func timeImport(b *testing.B, path string, n int, preview bool) float64 {
 		b.Fatalf("import ended %+v", done)
 	}
 	return took
+}
+
+// stored makes a database with one account, stores path as an import (or
+// a preview) of it, and returns the importer that runs it.
+func stored(b *testing.B, path string, preview bool) (*postgres.DB, *redistest.DB, *muster.Import, *jobs.Importer) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.NewURL(b), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	rdb := redistest.New(b)
+	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
+	_, acc, err := db.CreateClient(ctx, muster.ClientDraft{Name: "Bench", OwnerEmail: "owner@bench.test", OwnerLocale: muster.Russian, AccountName: "Bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	im, _, err := db.CreateImport(ctx, muster.Upload{AccountID: acc.ID, FileName: filepath.Base(path), Format: workbook.XLSX,
+		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Preview: preview}, strings.NewReader(string(data)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, rdb, im, &jobs.Importer{Store: db, Queue: queue, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/muster-dev/muster/internal/postgres/pgtest"
+	"github.com/muster-dev/muster/internal/proctest"
 	"github.com/muster-dev/muster/internal/redistest"
 )
 
@@ -149,21 +150,11 @@ func hostileOnce(b *testing.B, bin, path string) (web, worker, status float64) {
 // vmHWM is a live process's peak resident set in MB.
 func vmHWM(b *testing.B, pid int) float64 {
 	b.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	peak, err := proctest.PeakRSS(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb / 1024
-		}
-	}
-	b.Fatalf("no VmHWM for process %d", pid)
-	return 0
+	return peak
 }
 
 func write(b *testing.B, dir, name string, data []byte) string {

@@ -7,13 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/muster-dev/muster/internal/proctest"
 	"github.com/muster-dev/muster/internal/workbook"
 )
 
@@ -44,21 +43,12 @@ func readChild(path string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	json.NewEncoder(os.Stdout).Encode(map[string]float64{"rows": float64(r.Rows()), "seconds": time.Since(start).Seconds(), "hwm_kb": peakRSS()})
-	return 0
-}
-
-// peakRSS is this process's peak resident set (VmHWM) in KiB. The child's
-// rusage would not do: Linux counts the parent's memory in a child's
-// ru_maxrss when the child shared it until exec, as Go's fork does.
-func peakRSS() float64 {
-	data, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb
-		}
+	peak, err := proctest.PeakRSS(0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	json.NewEncoder(os.Stdout).Encode(map[string]float64{"rows": float64(r.Rows()), "seconds": time.Since(start).Seconds(), "peak_mb": peak})
 	return 0
 }
 
@@ -114,12 +104,12 @@ func readInChild(b *testing.B, path string, n int) (float64, float64) {
 	}
 	var res struct {
 		Rows, Seconds float64
-		HWM           float64 `json:"hwm_kb"`
+		Peak          float64 `json:"peak_mb"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil || int(res.Rows) != n || res.HWM == 0 {
+	if err := json.Unmarshal(out, &res); err != nil || int(res.Rows) != n || res.Peak == 0 {
 		b.Fatalf("read %s: %s (%v)", path, out, err)
 	}
-	return res.Rows / res.Seconds, res.HWM / 1024
+	return res.Rows / res.Seconds, res.Peak
 }
 
 // benchFiles writes a client workbook of n rows (the import benchmark's
