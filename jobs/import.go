@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -371,6 +372,11 @@ type previewClass struct {
 
 func (c *previewClass) add(line int, email, name string, errs []muster.RowError) {
 	if c.count++; len(c.samples) < muster.PreviewSamples {
+		// A reason may quote a cell of up to 64 KiB: keep the preview small.
+		errs = slices.Clone(errs)
+		for i := range errs {
+			errs[i].Reason = muster.Clip(errs[i].Reason, 300)
+		}
 		c.samples = append(c.samples, muster.PreviewRow{Line: line, Email: email, FullName: name, Errors: errs})
 	}
 }

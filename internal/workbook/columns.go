@@ -3,7 +3,8 @@ package workbook
 import (
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/muster-dev/muster/internal/muster"
 )
 
 // field is what a column holds.
@@ -127,7 +128,7 @@ func newHeader(sheet string, line int, cells []string, fields []field) *Header {
 	for i, c := range cells {
 		if fields[i] == fieldNone && strings.TrimSpace(c) != "" {
 			if h.IgnoredCount++; len(h.Ignored) < MaxIgnored {
-				h.Ignored = append(h.Ignored, clip(strings.TrimSpace(c), 100))
+				h.Ignored = append(h.Ignored, muster.Clip(strings.TrimSpace(c), maxHeaderShown))
 			}
 		}
 	}
@@ -138,16 +139,9 @@ func newHeader(sheet string, line int, cells []string, fields []field) *Header {
 // rest are only counted.
 const MaxIgnored = 20
 
-// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// maxHeaderShown is how much of a header an import keeps to show: in
+// ignored_columns, the preview's columns and each row error's column.
+const maxHeaderShown = 100
 
 // ManagerColumn is the header of the (first) manager column.
 func (h *Header) ManagerColumn() string {
@@ -166,7 +160,7 @@ func (h *Header) column(i int) string {
 	}
 	if i < len(h.Cells) {
 		if c := strings.TrimSpace(h.Cells[i]); c != "" {
-			return c
+			return muster.Clip(c, maxHeaderShown)
 		}
 	}
 	return columnLetter(i)

@@ -132,7 +132,7 @@ func (h *Header) Columns() []muster.Column {
 		}
 		c := muster.Column{Letter: columnLetter(i), Field: fieldNames[f], Mapped: h.mapped[f]}
 		if i < len(h.Cells) {
-			c.Header = clip(strings.TrimSpace(h.Cells[i]), 100)
+			c.Header = muster.Clip(strings.TrimSpace(h.Cells[i]), maxHeaderShown)
 		}
 		out = append(out, c)
 	}
