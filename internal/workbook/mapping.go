@@ -123,12 +123,16 @@ func (m Mapping) apply(cells []string, fields []field) (out []field, matched int
 }
 
 // Columns lists the columns the import reads, in order, each with the
-// field it fills and whether the mapping chose it.
+// field it fills and whether the mapping chose it: the first maxColumnsShown
+// (notes and manager columns may repeat).
 func (h *Header) Columns() []muster.Column {
 	var out []muster.Column
 	for i, f := range h.fields {
 		if f == fieldNone || f == fieldReport {
 			continue
+		}
+		if len(out) == maxColumnsShown {
+			break
 		}
 		c := muster.Column{Letter: columnLetter(i), Field: fieldNames[f], Mapped: h.mapped[f]}
 		if i < len(h.Cells) {
@@ -138,6 +142,8 @@ func (h *Header) Columns() []muster.Column {
 	}
 	return out
 }
+
+const maxColumnsShown = 40
 
 // countFields says how many columns are recognized and whether one is the email.
 func countFields(fields []field) (known int, email bool) {
