@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/richardlehane/mscfb"
 
@@ -28,7 +29,7 @@ type xlsSource struct {
 	path     string
 	name     string
 	sheetAt  []xlsSheet
-	sst      []string
+	sst      sharedStrings
 	xfFmt    []uint16          // XF index → number format id
 	formats  map[uint16]string // custom number formats
 	date1904 bool
@@ -172,18 +173,28 @@ func (rs *records) next() error {
 func (rs *records) continued() ([][]byte, error) {
 	chunks := [][]byte{append([]byte(nil), rs.data...)}
 	for {
-		if err := rs.next(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return chunks, nil
-			}
-			return nil, err
+		next, ok, err := rs.continuation()
+		if err != nil || !ok {
+			return chunks, err
 		}
-		if rs.typ != recContinue {
-			rs.peeked = true
-			return chunks, nil
-		}
-		chunks = append(chunks, append([]byte(nil), rs.data...))
+		chunks = append(chunks, next)
 	}
+}
+
+// continuation reads the next record if it is a CONTINUE and returns a
+// copy of its data; otherwise it leaves that record for next.
+func (rs *records) continuation() ([]byte, bool, error) {
+	if err := rs.next(); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	if rs.typ != recContinue {
+		rs.peeked = true
+		return nil, false, nil
+	}
+	return append([]byte(nil), rs.data...), true, nil
 }
 
 func (s *xlsSource) readGlobals(rs *records) error {
@@ -238,11 +249,11 @@ func (s *xlsSource) readGlobals(rs *records) error {
 			}
 			s.sheetAt = append(s.sheetAt, xlsSheet{name: name, pos: int64(binary.LittleEndian.Uint32(d))})
 		case recSST:
-			chunks, err := rs.continued()
-			if err != nil {
-				return err
-			}
-			if s.sst, err = readSST(chunks); err != nil {
+			// The table streams from its records: each CONTINUE is read
+			// when the strings reach it and dropped once they pass it.
+			c := &cursor{chunks: [][]byte{append([]byte(nil), d...)}, more: rs.continuation}
+			var err error
+			if s.sst, err = readSST(c); err != nil {
 				return fmt.Errorf("shared strings: %w", err)
 			}
 		}
@@ -252,54 +263,111 @@ func (s *xlsSource) readGlobals(rs *records) error {
 // readSST reads the shared-string table. Its strings are cut across
 // CONTINUE records wherever 8224 bytes run out, even inside a character
 // run; each continuation restates whether the characters are 8 or 16 bits.
-func readSST(chunks [][]byte) ([]string, error) {
-	c := &cursor{chunks: chunks}
+func readSST(c *cursor) (sharedStrings, error) {
+	var sst sharedStrings
 	if _, err := c.bytes(4); err != nil {
-		return nil, err
+		return sst, err
 	}
 	b, err := c.bytes(4)
 	if err != nil {
-		return nil, err
+		return sst, err
 	}
 	n := int(binary.LittleEndian.Uint32(b))
-	// The count is the writer's claim: never allocate more than the data can hold.
-	sst := make([]string, 0, min(n, c.remaining()/3))
-	for range n {
+	// The count is the writer's claim: trust it only as far as a file
+	// within the size limit could hold.
+	sst.refs = make([]uint64, 0, min(n, 1<<20))
+	for i := range n {
 		b, err := c.bytes(2)
-		if err != nil {
-			return nil, fmt.Errorf("string %d of %d: %w", len(sst)+1, n, err)
+		if err == nil {
+			err = sst.add(c, int(binary.LittleEndian.Uint16(b)))
 		}
-		str, err := c.richString(int(binary.LittleEndian.Uint16(b)))
 		if err != nil {
-			return nil, fmt.Errorf("string %d of %d: %w", len(sst)+1, n, err)
+			return sst, fmt.Errorf("string %d of %d: %w", i+1, n, err)
 		}
-		sst = append(sst, str)
 	}
 	return sst, nil
 }
 
-// cursor reads across the chunks of a record and its CONTINUE records.
-type cursor struct {
-	chunks [][]byte
-	i, off int
+// sharedStrings holds the shared-string table as UTF-8 in blocks of 1 MiB,
+// each string a reference (block, start, length) into one: 8 bytes per
+// string instead of a Go string's header and allocation, and no copying
+// as the table grows.
+type sharedStrings struct {
+	blocks [][]byte
+	refs   []uint64
 }
 
-func (c *cursor) remaining() int {
-	n := 0
-	for j := c.i; j < len(c.chunks); j++ {
-		n += len(c.chunks[j])
+const sstBlock = 1 << 20
+
+// add reads a string of cch characters from c into the table. UTF-8 takes
+// at most 3 bytes per UTF-16 unit, and 65,535 units fit in a block; a
+// string starts below the block's end, so its start fits in 20 bits.
+func (t *sharedStrings) add(c *cursor, cch int) error {
+	if len(t.blocks) == 0 || cap(t.blocks[len(t.blocks)-1])-len(t.blocks[len(t.blocks)-1]) <= 3*cch {
+		if len(t.blocks) == 1<<24 {
+			return errors.New("the shared strings are too large")
+		}
+		t.blocks = append(t.blocks, make([]byte, 0, sstBlock))
 	}
-	return n - c.off
+	k := len(t.blocks) - 1
+	start := len(t.blocks[k])
+	var err error
+	if t.blocks[k], err = c.appendString(t.blocks[k], cch); err != nil {
+		return err
+	}
+	t.refs = append(t.refs, uint64(k)<<40|uint64(start)<<20|uint64(len(t.blocks[k])-start))
+	return nil
+}
+
+func (t *sharedStrings) len() int { return len(t.refs) }
+
+func (t *sharedStrings) get(i int) string {
+	r := t.refs[i]
+	start := int(r >> 20 & (1<<20 - 1))
+	return string(t.blocks[r>>40][start : start+int(r&(1<<20-1))])
+}
+
+// cursor reads across the chunks of a record and its CONTINUE records.
+type cursor struct {
+	chunks  [][]byte
+	i, off  int
+	scratch []uint16 // one string's UTF-16, reused
+	// more, when set, reads the next chunk (a CONTINUE record) on demand.
+	more func() ([]byte, bool, error)
+	err  error
 }
 
 // atBoundary moves to the next chunk when the current one is used up and
-// reports whether it did.
+// reports whether it did. A chunk passed is let go.
 func (c *cursor) atBoundary() bool {
-	if c.i < len(c.chunks) && c.off == len(c.chunks[c.i]) && c.i+1 < len(c.chunks) {
+	if c.i >= len(c.chunks) || c.off != len(c.chunks[c.i]) {
+		return false
+	}
+	if c.i+1 == len(c.chunks) && c.more != nil && c.err == nil {
+		next, ok, err := c.more()
+		switch {
+		case err != nil:
+			c.err = err
+		case !ok:
+			c.more = nil
+		default:
+			c.chunks = append(c.chunks, next)
+		}
+	}
+	if c.i+1 < len(c.chunks) {
+		c.chunks[c.i] = nil
 		c.i, c.off = c.i+1, 0
 		return true
 	}
 	return false
+}
+
+// short is the error of a read past the end: the record's, or reading's.
+func (c *cursor) short(what string) error {
+	if c.err != nil {
+		return c.err
+	}
+	return errors.New(what)
 }
 
 // bytes returns the next n bytes, which may span chunks.
@@ -314,7 +382,7 @@ func (c *cursor) bytes(n int) ([]byte, error) {
 	for len(out) < n {
 		c.atBoundary()
 		if c.i >= len(c.chunks) || c.off == len(c.chunks[c.i]) {
-			return nil, errors.New("the record ends too soon")
+			return nil, c.short("the record ends too soon")
 		}
 		k := min(n-len(out), len(c.chunks[c.i])-c.off)
 		out = append(out, c.chunks[c.i][c.off:c.off+k]...)
@@ -329,56 +397,55 @@ func (c *cursor) unicodeString(cch, lenBytes int) (string, error) {
 	if _, err := c.bytes(lenBytes); err != nil {
 		return "", err
 	}
-	return c.richString(cch)
+	b, err := c.appendString(nil, cch)
+	return string(b), err
 }
 
-// richString reads the flags and characters of a string of cch characters,
-// skipping rich-text runs and phonetic data.
-func (c *cursor) richString(cch int) (string, error) {
+// appendString reads the flags and characters of a string of cch
+// characters and appends it to dst as UTF-8, skipping rich-text runs and
+// phonetic data.
+func (c *cursor) appendString(dst []byte, cch int) ([]byte, error) {
 	fb, err := c.bytes(1)
 	if err != nil {
-		return "", err
+		return dst, err
 	}
 	flags := fb[0]
 	runs, ext := 0, 0
 	if flags&0x08 != 0 {
 		b, err := c.bytes(2)
 		if err != nil {
-			return "", err
+			return dst, err
 		}
 		runs = int(binary.LittleEndian.Uint16(b))
 	}
 	if flags&0x04 != 0 {
 		b, err := c.bytes(4)
 		if err != nil {
-			return "", err
+			return dst, err
 		}
 		ext = int(binary.LittleEndian.Uint32(b))
 	}
 	wide := flags&0x01 != 0
-	u := make([]uint16, 0, cch)
+	u := c.scratch[:0]
 	for len(u) < cch {
 		if c.atBoundary() { // a continuation restates the width
 			fb, err := c.bytes(1)
 			if err != nil {
-				return "", err
+				return dst, err
 			}
 			wide = fb[0]&0x01 != 0
 		}
-		if c.i >= len(c.chunks) {
-			return "", errors.New("the record ends inside a string")
+		if c.i >= len(c.chunks) || c.off == len(c.chunks[c.i]) {
+			return dst, c.short("the record ends inside a string")
 		}
 		chunk := c.chunks[c.i][c.off:]
-		if len(chunk) == 0 {
-			return "", errors.New("the record ends inside a string")
-		}
 		if wide {
 			for len(chunk) >= 2 && len(u) < cch {
 				u = append(u, binary.LittleEndian.Uint16(chunk))
 				chunk, c.off = chunk[2:], c.off+2
 			}
 			if len(chunk) == 1 && len(u) < cch {
-				return "", errors.New("a character is cut in half")
+				return dst, errors.New("a character is cut in half")
 			}
 		} else {
 			for len(chunk) >= 1 && len(u) < cch {
@@ -387,10 +454,24 @@ func (c *cursor) richString(cch int) (string, error) {
 			}
 		}
 	}
+	c.scratch = u
 	if _, err := c.bytes(4*runs + ext); err != nil {
-		return "", err
+		return dst, err
 	}
-	return string(utf16.Decode(u)), nil
+	for k := 0; k < len(u); k++ {
+		r := rune(u[k])
+		if utf16.IsSurrogate(r) {
+			r = utf8.RuneError
+			if k+1 < len(u) {
+				if pair := utf16.DecodeRune(rune(u[k]), rune(u[k+1])); pair != utf8.RuneError {
+					r = pair
+					k++
+				}
+			}
+		}
+		dst = utf8.AppendRune(dst, r)
+	}
+	return dst, nil
 }
 
 func (s *xlsSource) sheets() []string {
@@ -583,10 +664,10 @@ func (r *xlsRows) cells() ([]xlsCell, error) {
 		switch r.rs.typ {
 		case recLabelSST:
 			i := int(binary.LittleEndian.Uint32(d[6:]))
-			if i >= len(r.src.sst) {
-				return nil, fmt.Errorf("cell %s%d names shared string %d of %d", columnLetter(col), row+1, i, len(r.src.sst))
+			if i >= r.src.sst.len() {
+				return nil, fmt.Errorf("cell %s%d names shared string %d of %d", columnLetter(col), row+1, i, r.src.sst.len())
 			}
-			val = r.src.sst[i]
+			val = r.src.sst.get(i)
 		case recLabel, recRString:
 			cur := &cursor{chunks: [][]byte{d[6:]}}
 			s, err := cur.unicodeString(int(binary.LittleEndian.Uint16(d[6:])), 2)
