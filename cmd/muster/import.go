@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
 )
@@ -69,7 +68,7 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	if *confirm > 0 {
 		im, err = a.confirm(ctx, *confirm, mapping)
 	} else {
-		im, err = a.upload(ctx, muster.Upload{AccountID: *account, Mapping: mapping, Preview: *preview}, path)
+		im, err = a.upload(ctx, actions.Upload{AccountID: *account, FileName: path, Mapping: mapping, Preview: *preview}, path)
 	}
 	if e := muster.AsError(err); e != nil {
 		return errors.New(e.Message)
@@ -94,11 +93,11 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 
 // confirm runs a finished preview as an import and queues it.
 func (a *app) confirm(ctx context.Context, id int64, mapping workbook.Mapping) (*muster.Import, error) {
-	im, existing, err := a.db.ConfirmPreview(ctx, id, 0, mapping)
+	im, existing, err := a.actions().ConfirmPreview(ctx, id, 0, mapping)
 	if err != nil {
 		return nil, err
 	}
-	a.queued(ctx, im, existing)
+	a.existing(im, existing)
 	return im, nil
 }
 
@@ -145,8 +144,9 @@ func previewSummary(im *muster.Import, stdout io.Writer) error {
 	return nil
 }
 
-// upload checks and stores the file at path as up says, and queues it.
-func (a *app) upload(ctx context.Context, up muster.Upload, path string) (*muster.Import, error) {
+// upload checks and stores the file at path as up says and queues its
+// import, as the API does.
+func (a *app) upload(ctx context.Context, up actions.Upload, path string) (*muster.Import, error) {
 	if _, err := a.db.FindAccount(ctx, up.AccountID); err != nil {
 		return nil, err
 	}
@@ -155,39 +155,18 @@ func (a *app) upload(ctx context.Context, up muster.Upload, path string) (*muste
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	im, existing, err := a.actions().Upload(ctx, up, f, a.limits())
 	if err != nil {
 		return nil, err
 	}
-	name := filepath.Base(path)
-	format, err := workbook.Detect(f, st.Size(), name, a.limits())
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	up.FileName, up.Format, up.Size, up.SHA256 = name, format, st.Size(), hex.EncodeToString(h.Sum(nil))
-	im, existing, err := a.db.CreateImport(ctx, up, f)
-	if err != nil {
-		return nil, err
-	}
-	a.queued(ctx, im, existing)
+	a.existing(im, existing)
 	return im, nil
 }
 
-// queued enqueues a new import, or says that the file was imported before.
-func (a *app) queued(ctx context.Context, im *muster.Import, existing bool) {
+// existing says when a file was imported before and nothing new is created.
+func (a *app) existing(im *muster.Import, existing bool) {
 	if existing {
 		a.log.Warn("this file was imported into the account before: nothing new is created; showing that import", "import", im.ID)
-		return
-	}
-	if err := a.queue.Import(ctx, im.ID); err != nil {
-		a.log.Warn("enqueue failed; the scheduler's sweep will retry", "import", im.ID, "error", err)
 	}
 }
 

@@ -1,20 +1,17 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
 )
@@ -33,22 +30,21 @@ func (s *Server) template(w http.ResponseWriter, _ *http.Request) error {
 
 // upload: POST /v1/accounts/{id}/imports[?mode=preview], the file in the
 // multipart field "file" and an optional JSON column mapping in the field
-// "mapping". The file streams to a temporary file (hashed on the way), its
-// format and structure are checked without inflating it, and it is stored
-// in PostgreSQL with a queued import (or preview): 202 {id}. The same file
-// with the same mapping uploaded to the same account again creates
-// nothing: 200 with the existing import and "duplicate": true. Previews
-// are never duplicates.
+// "mapping" (before or after the file). The file is spooled to a temporary
+// file; once the form is read, actions.Store checks it without inflating
+// it and stores it with a queued import (or preview): 202 {id}. The same
+// file with the same mapping uploaded to the same account again creates
+// nothing: 200 with the existing import and "duplicate": true.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	acc, err := s.account(r, muster.WriteContractors)
 	if err != nil {
 		return err
 	}
-	preview := false
+	up := actions.Upload{AccountID: acc.ID, TokenID: actor(r).TokenID}
 	switch mode := r.URL.Query().Get("mode"); mode {
 	case "", muster.ModeImport:
 	case muster.ModePreview:
-		preview = true
+		up.Preview = true
 	default:
 		return muster.Invalid("invalid_mode", "mode %q is neither import nor preview", mode)
 	}
@@ -58,111 +54,59 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return muster.Errorf(muster.KindUnsupported, "unsupported_media_type", `send the file as multipart/form-data in a field named "file"`)
 	}
-	var up *spooled
+	var file *actions.Spooled
 	defer func() {
-		if up != nil {
-			up.close()
+		if file != nil {
+			file.Close()
 		}
 	}()
-	var mapping workbook.Mapping
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return uploadError(err, lim)
+			return actions.UploadError(err, lim)
 		}
 		switch part.FormName() {
 		case "file":
-			if up != nil {
+			if file != nil {
 				return muster.Invalid("invalid_upload", `the request has two fields named "file"; import one file at a time`)
 			}
-			if up, err = s.spool(part, lim); err != nil {
+			if file, err = s.app.Spool(part, part.FileName(), lim); err != nil {
 				return err
 			}
 		case "mapping":
 			data, err := io.ReadAll(io.LimitReader(part, 64<<10+1))
 			if err != nil {
-				return uploadError(err, lim)
+				return actions.UploadError(err, lim)
 			}
 			if len(data) > 64<<10 {
 				return muster.Invalid("invalid_mapping", "the mapping is longer than 64 KiB")
 			}
-			if mapping, err = workbook.ParseMapping(data); err != nil {
+			if up.Mapping, err = workbook.ParseMapping(data); err != nil {
 				return err
 			}
 		}
 	}
-	if up == nil {
+	if file == nil {
 		return muster.Invalid("missing_file", `the request has no field named "file"`)
 	}
-	format, err := workbook.Detect(up.f, up.size, up.name, lim)
+	im, existing, err := s.app.Store(r.Context(), up, file, lim)
 	if err != nil {
 		return err
 	}
-	if _, err := up.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	im, existing, err := s.store.CreateImport(r.Context(), muster.Upload{
-		AccountID: acc.ID, TokenID: actor(r).TokenID, FileName: up.name, Format: format, Size: up.size,
-		SHA256: up.sha256, Mapping: mapping, Preview: preview,
-	}, up.f)
-	if err != nil {
-		return err
-	}
-	s.queued(w, r, im, existing)
+	queued(w, im, existing)
 	return nil
 }
 
-// queued answers an upload or a confirmed preview, enqueueing a new import.
-func (s *Server) queued(w http.ResponseWriter, r *http.Request, im *muster.Import, existing bool) {
-	status := http.StatusOK
-	if !existing {
-		status = http.StatusAccepted
-		if err := s.queue.Import(r.Context(), im.ID); err != nil {
-			s.log.Warn("enqueue failed; the requeue sweep will retry", "import", im.ID, "error", err)
-		}
+// queued answers a stored upload or a confirmed preview.
+func queued(w http.ResponseWriter, im *muster.Import, existing bool) {
+	status := http.StatusAccepted
+	if existing {
+		status = http.StatusOK
 	}
 	writeJSON(w, status, map[string]any{"id": im.ID, "duplicate": existing, "import": im})
-}
-
-// spooled is an uploaded file in a temporary file, with its SHA-256.
-type spooled struct {
-	f      *os.File
-	name   string
-	size   int64
-	sha256 string
-}
-
-func (u *spooled) close() {
-	u.f.Close()
-	os.Remove(u.f.Name())
-}
-
-func (s *Server) spool(part *multipart.Part, lim workbook.Limits) (*spooled, error) {
-	name := "upload"
-	if part.FileName() != "" {
-		if n, err := muster.CleanLine("file_name", filepath.Base(strings.ReplaceAll(part.FileName(), `\`, "/")), muster.MaxNameLen); err == nil && n != "" {
-			name = n
-		}
-	}
-	tmp, err := os.CreateTemp(s.opts.TmpDir, "muster-upload-")
-	if err != nil {
-		return nil, fmt.Errorf("upload: %w", err)
-	}
-	up := &spooled{f: tmp, name: name}
-	h := sha256.New()
-	size, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(part, lim.MaxBytes+1))
-	if err == nil && size > lim.MaxBytes {
-		err = &http.MaxBytesError{Limit: lim.MaxBytes}
-	}
-	if err != nil {
-		up.close()
-		return nil, uploadError(err, lim)
-	}
-	up.size, up.sha256 = size, hex.EncodeToString(h.Sum(nil))
-	return up, nil
 }
 
 // confirmImport: POST /v1/imports/{id}/confirm [{"mapping": {...}}] runs a
@@ -187,23 +131,15 @@ func (s *Server) confirmImport(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if mapping == nil {
-			mapping = workbook.Mapping{}
+			mapping = workbook.Mapping{} // {}: no mapping, not the preview's
 		}
 	}
-	im, existing, err := s.store.ConfirmPreview(r.Context(), prev.ID, actor(r).TokenID, mapping)
+	im, existing, err := s.app.ConfirmPreview(r.Context(), prev.ID, actor(r).TokenID, mapping)
 	if err != nil {
 		return err
 	}
-	s.queued(w, r, im, existing)
+	queued(w, im, existing)
 	return nil
-}
-
-func uploadError(err error, lim workbook.Limits) error {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return muster.Errorf(muster.KindTooLarge, "file_too_large", "the file is larger than the limit of %d bytes; split it into smaller files", lim.MaxBytes)
-	}
-	return muster.Invalid("invalid_upload", "the upload could not be read: %v", err)
 }
 
 // findImport reads the {id} import and checks that the actor may act in
@@ -282,10 +218,7 @@ func (s *Server) cancelImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	done, emails, err := s.store.CancelImport(r.Context(), im.ID)
-	if errors.Is(err, muster.ErrHandled) {
-		return muster.Conflict("import_finished", "import %d is %s already; only a queued or running import can be cancelled", im.ID, im.Status)
-	}
+	done, emails, err := s.app.CancelImport(r.Context(), im)
 	if err != nil {
 		return err
 	}
