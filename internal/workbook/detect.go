@@ -195,21 +195,31 @@ func checkCFB(r io.ReaderAt, name string) error {
 	if err != nil {
 		return muster.Invalid("corrupt_workbook", "%q looks like an old Office file but is damaged (%v)", name, err)
 	}
+	// Look at every entry first: Excel 97 could save both a BIFF8
+	// "Workbook" and a BIFF5 "Book" in one file, in either order.
+	var workbook *mscfb.File
+	book := false
 	for {
 		entry, err := doc.Next()
 		if err != nil {
 			break
 		}
-		switch entry.Name {
-		case "EncryptionInfo", "EncryptedPackage":
+		switch {
+		case entry.Name == "EncryptionInfo", entry.Name == "EncryptedPackage":
 			return muster.Invalid("encrypted_workbook",
 				"%q is protected with a password; open it in Excel, remove the password (File → Info → Protect Workbook → Encrypt with Password) and upload it again", name)
-		case "Workbook":
-			return checkXLS(entry, name)
-		case "Book":
-			return muster.Errorf(muster.KindUnsupported, "xls_not_supported",
-				"%q is an Excel 5.0/95 workbook, older than the Excel 97–2003 .xls Muster reads; open it in Excel and save it as .xlsx (File → Save As → Excel Workbook)", name)
+		case strings.EqualFold(entry.Name, "Workbook") && workbook == nil:
+			workbook = entry
+		case strings.EqualFold(entry.Name, "Book"):
+			book = true
 		}
+	}
+	switch {
+	case workbook != nil:
+		return checkXLS(workbook, name)
+	case book:
+		return muster.Errorf(muster.KindUnsupported, "xls_not_supported",
+			"%q is an Excel 5.0/95 workbook, older than the Excel 97–2003 .xls Muster reads; open it in Excel and save it as .xlsx (File → Save As → Excel Workbook)", name)
 	}
 	return notWorkbook(name, "it is an Office file that is not a workbook")
 }

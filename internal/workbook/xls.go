@@ -122,7 +122,7 @@ func (s *xlsSource) stream() (*os.File, *mscfb.File, error) {
 			f.Close()
 			return nil, nil, s.corrupt(errors.New("no Workbook stream"))
 		}
-		if e.Name == "Workbook" {
+		if strings.EqualFold(e.Name, "Workbook") {
 			return f, e, nil
 		}
 	}
