@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -386,6 +387,22 @@ func TestBadFiles(t *testing.T) {
 		must(t, f.SetSheetRow("Sheet1", "A2", &[]any{"a@b.test"}))
 		must(t, f.SetSheetRow("Sheet1", "A3", &[]any{"c@d.test", "Вера", strings.Repeat("long ", 300)}))
 	})
+	bigRow := build(t, func(f *excelize.File) {
+		sw, err := f.NewStreamWriter("Sheet1")
+		must(t, err)
+		must(t, sw.SetRow("A1", []any{"Email", "Notes"}))
+		row := []any{"a@b.test"}
+		rnd := rand.New(rand.NewPCG(1, 2)) // text that does not compress like a bomb
+		for range 100 {
+			text := make([]byte, 30_000)
+			for i := range text {
+				text[i] = 'a' + byte(rnd.IntN(26))
+			}
+			row = append(row, string(text))
+		}
+		must(t, sw.SetRow("A5", row))
+		must(t, sw.Flush())
+	})
 	corrupt := slices.Clone(goodBytes)
 	for i := 200; i < len(corrupt)-200; i++ { // the parts' data, not the zip directory
 		corrupt[i] ^= 0x5A
@@ -424,6 +441,8 @@ func TestBadFiles(t *testing.T) {
 		{"large CSV record", write(t, "rec.csv", []byte("email;name;notes\na@b.test;"+strings.Repeat("x", 3000)+";"+strings.Repeat("y", 3000)+"\n")), workbook.Limits{MaxRecordBytes: 5000}, "record_too_large", []string{"row 2"}},
 		{"wide sheet", wideSheet, workbook.Limits{}, "too_many_columns", []string{"row 2", "Sheet1", "16384 columns"}},
 		{"large xlsx cell", bigCell, workbook.Limits{MaxCellBytes: 1000}, "cell_too_large", []string{"C3"}},
+		// Refused from the sheet's XML before excelize holds the row.
+		{"large xlsx row XML", bigRow, workbook.Limits{MaxRecordBytes: 64 << 10}, "record_too_large", []string{"row 5 of sheet «Sheet1»"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
