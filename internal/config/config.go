@@ -58,9 +58,10 @@ type Config struct {
 	// BulkConcurrency is the number of bulk jobs a worker runs at once
 	// (BULK_CONCURRENCY): imports and their invitations. Default 4.
 	BulkConcurrency int
-	// ImportConcurrency is the number of import jobs (reading files) a
-	// worker runs at once (IMPORT_CONCURRENCY), apart from the bulk emails,
-	// so an upload never waits for an email slot. Default 2.
+	// ImportConcurrency is the most imports (and previews) one worker
+	// process reads at once (IMPORT_CONCURRENCY), each holding a file and a
+	// batch in memory, on a server of their own apart from the bulk
+	// emails; more wait in their queue. Default 2.
 	ImportConcurrency int
 	// PollInterval is how often an idle worker looks for new jobs
 	// (POLL_INTERVAL). Lower is snappier and costs Redis calls. Default 100ms.
