@@ -218,10 +218,8 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []muster.Outcome) error {
 // time, so a client's 20 emails go out in the next claim whatever another
 // client's import has queued. A retrying email waits for its RetryAt.
 func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, error) {
-	var out []*muster.Delivery
-	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
-		var invs []muster.Invitation
-		err := tx.SelectContext(ctx, &invs, `
+	var invs []muster.Invitation
+	err := db.SelectContext(ctx, &invs, `
 			WITH RECURSIVE owed(import_id) AS (
 			    (SELECT import_id FROM invitations
 			      WHERE import_id IS NOT NULL AND status IN ('queued', 'sending', 'retrying')
@@ -251,16 +249,11 @@ func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*mus
 			   SET status = 'sending', attempts = i.attempts + 1, claimed_until = now() + make_interval(secs => $2)
 			  FROM picked WHERE i.id = picked.id
 			RETURNING `+qualified("i", invitationColumns), n, lease.Seconds())
-		if err != nil {
-			return fmt.Errorf("claim bulk emails: %w", err)
-		}
-		out, err = deliveries(ctx, tx, invs)
-		return err
-	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("claim bulk emails: %w", err)
 	}
-	return out, nil
+	// Claimed and committed: what the emails need is read under the lease.
+	return deliveries(ctx, db, invs)
 }
 
 // deliveries reads what the claimed invitations' emails need (contractors'
