@@ -24,7 +24,11 @@ import (
 	muster_mail "github.com/muster-dev/muster/mail"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	redistest.Stop()
+	os.Exit(code)
+}
 
 type testBundle struct {
 	db      *postgres.DB
