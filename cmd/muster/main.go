@@ -26,6 +26,9 @@ Commands:
               with a progress bar (a worker must be running: serve or worker)
   token create --staff | --client ID | --manager ID [--name NAME]
               print a new API token
+  mail [N | last]
+              list the dev mailbox (MAIL_DIR), or print one message decoded,
+              with its links
 
 Configuration comes from environment variables; see README.md.
 `
@@ -58,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, getenv, stderr)
 	case "token":
 		return token(ctx, rest, getenv, stdout, stderr)
+	case "mail":
+		return mailbox(rest, getenv, stdout, stderr)
 	case "import":
 		return importFile(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
