@@ -40,6 +40,8 @@ type accessRow struct {
 var accessMatrix = []accessRow{
 	{"GET /healthz", fixed("/healthz", nil), everyone, everyone},
 	{"GET /readyz", fixed("/readyz", nil), everyone, everyone},
+	{"GET /v1/openapi.json", fixed("/v1/openapi.json", nil), everyone, everyone},
+	{"GET /v1/docs/", fixed("/v1/docs/", nil), everyone, everyone},
 	{"/", fixed("/v1/nowhere", nil), "404 404 404 404 404 404 404 404", "404 404 404 404 404 404 404 404"},
 	{"POST /v1/clients", func(_ *dashboard, n int) (string, any) {
 		return "/v1/clients", map[string]any{"name": fmt.Sprint("New ", n), "owner_email": fmt.Sprintf("new%d@clients.test", n)}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muster-dev/muster/internal/httpapi/apidoc"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/internal/workbook"
@@ -151,6 +152,8 @@ func (s *Server) Routes() []string { return slices.Clone(s.mux.patterns) }
 func (s *Server) routes() {
 	s.mux.Handle("GET /healthz", s.public(s.healthz))
 	s.mux.Handle("GET /readyz", s.public(s.readyz))
+	s.mux.Handle("GET /v1/openapi.json", s.public(s.openapi))
+	s.mux.Handle("GET /v1/docs/", http.StripPrefix("/v1/docs/", http.FileServerFS(apidoc.UI())))
 	s.mux.Handle("POST /v1/clients", s.authed(s.createClient))
 	s.mux.Handle("POST /v1/clients/{id}/accounts", s.authed(s.createAccount))
 	s.mux.Handle("POST /v1/accounts/{id}/invitations", s.authed(s.invite))
