@@ -130,4 +130,3 @@ func TestReferencePageIsSelfContained(t *testing.T) {
 		}
 	}
 }
-
