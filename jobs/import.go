@@ -67,6 +67,7 @@ type Importer struct {
 	// OnBatch, when set, is called after each committed batch. Tests use
 	// it to watch progress and to stop a worker between batches.
 	OnBatch func(res *muster.BatchResult)
+	Metrics Recorder // nil: nothing recorded
 }
 
 // Process imports one file.
@@ -217,6 +218,12 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int) (*muster.Error
 			if err != nil {
 				return err
 			}
+			rec := recorder(run.Metrics)
+			rec.ImportRows(muster.RowCreated, res.Created)
+			rec.ImportRows(muster.RowLinked, res.Linked)
+			rec.ImportRows(muster.RowMember, res.Members)
+			rec.ImportRows(muster.RowDuplicate, b.Duplicates)
+			rec.ImportRows(muster.RowFailed, len(b.Failed))
 			if len(res.Invitations) > 0 {
 				run.enqueue(gctx, b.Through)
 			}

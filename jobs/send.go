@@ -49,6 +49,7 @@ type Sender struct {
 	Attempts int    // SEND_ATTEMPTS
 	Log      *slog.Logger
 	Now      func() time.Time
+	Metrics  Recorder // nil: nothing recorded
 }
 
 // Process sends one invitation: claim it in PostgreSQL, render it in its
@@ -56,7 +57,15 @@ type Sender struct {
 // email already went out does nothing.
 func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	d, err := s.Store.ClaimInvitation(ctx, args.InvitationID, sendLease)
+	claimed := time.Now()
+	rec := recorder(s.Metrics)
 	switch {
+	case errors.Is(err, muster.ErrCancelled):
+		var c *muster.Cancelled
+		if errors.As(err, &c) {
+			rec.Email(c.Kind, string(c.Locale), OutcomeCancelled, "")
+		}
+		return nil
 	case errors.Is(err, muster.ErrHandled):
 		return nil
 	case errors.Is(err, muster.ErrClaimed):
@@ -80,13 +89,23 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 		if merr := s.Store.MarkFailed(ctx, inv.ID, inv.Attempts, err.Error(), final); merr != nil {
 			return errors.Join(err, merr)
 		}
+		outcome := OutcomeRetried
+		if final {
+			outcome = OutcomeFailed
+		}
+		rec.Email(inv.Kind, string(inv.Locale), outcome, mail.Reason(err))
 		if final {
 			s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
 			return fmt.Errorf("invitation %d failed after %d attempts: %w: %w", inv.ID, inv.Attempts, err, asynq.SkipRetry)
 		}
 		return fmt.Errorf("invitation %d attempt %d: %w", inv.ID, inv.Attempts, err)
 	}
-	return s.Store.MarkSent(ctx, inv.ID, inv.Attempts, msg.MessageID, s.Now())
+	rec.SendLatency(inv.Kind, time.Since(claimed))
+	if err := s.Store.MarkSent(ctx, inv.ID, inv.Attempts, msg.MessageID, s.Now()); err != nil {
+		return err
+	}
+	rec.Email(inv.Kind, string(inv.Locale), OutcomeSent, "")
+	return nil
 }
 
 // template names the email of each invitation kind.

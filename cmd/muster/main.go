@@ -7,9 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/muster-dev/muster/internal/config"
+	"github.com/muster-dev/muster/jobs"
 )
 
 const usage = `Usage: muster <command> [flags]
@@ -36,6 +42,7 @@ Configuration comes from environment variables; see README.md.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	logThroughSlog(os.Getenv, os.Stderr)
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "muster:", err)
@@ -45,6 +52,19 @@ func main() {
 }
 
 var errUsage = errors.New("usage")
+
+// logThroughSlog sends the log lines of libraries that do not take a
+// logger through slog too: the standard logger's (net/http, asynqmon) and
+// go-redis's. They are process-wide, so main sets them, not run.
+func logThroughSlog(getenv func(string) string, stderr io.Writer) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return // run reports the bad variable
+	}
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
+	redis.SetLogger(jobs.RedisLog{Log: log.With("component", "go-redis")})
+}
 
 // run is main without the process: tests call it with their own
 // environment and a context they cancel.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -119,6 +120,17 @@ func TestServeInvitesEndToEnd(t *testing.T) {
 	if m.Subject != "ООО Ромашка приглашает вас в команду «ООО Ромашка»" || !strings.Contains(m.Text, "Здравствуйте, Анна!") {
 		t.Errorf("got %q:\n%s", m.Subject, m.Text)
 	}
+	// The sent count follows the SMTP server's acceptance by a moment.
+	var body string
+	sent := `muster_emails_total{kind="invite",locale="ru",outcome="sent"} 1`
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(body, sent) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		body = s.get(t, "/metrics", tok)
+	}
+	for _, want := range []string{`muster_build_info{goversion="go`, `muster_emails_owed{age="under_1m"} 0`, sent} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -214,4 +226,24 @@ func TestServeManagerAcceptsTheEmailedLink(t *testing.T) {
 	if res["manager"].(map[string]any)["status"] != "active" || !strings.HasPrefix(res["token"].(string), "mst_") {
 		t.Fatalf("accept: %v", res)
 	}
+}
+
+// get fetches a path of the served API with a token and returns the body.
+func (s *served) get(t testing.TB, path, token string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", s.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }

@@ -1,6 +1,9 @@
 package muster
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Invite asks to bring one contractor into one account.
 type Invite struct {
@@ -79,6 +82,9 @@ var (
 	ErrHandled = errors.New("invitation already handled")
 	// ErrClaimed: another worker holds the lease; try again after it ends.
 	ErrClaimed = errors.New("invitation is being sent by another worker")
+	// ErrCancelled: the invitation was cancelled as it was claimed, its
+	// reason gone; the error is a *Cancelled and also ErrHandled.
+	ErrCancelled = fmt.Errorf("invitation cancelled: %w", ErrHandled)
 )
 
 // Unsent is an invitation waiting for a worker, as the requeue sweep sees it.
@@ -89,3 +95,12 @@ type Unsent struct {
 	ImportID    *int64 `db:"import_id"`
 	ImportBatch *int   `db:"import_batch"`
 }
+
+// Cancelled is the error of claiming an invitation that was cancelled then.
+type Cancelled struct {
+	Kind   string
+	Locale Locale
+}
+
+func (c *Cancelled) Error() string        { return ErrCancelled.Error() }
+func (c *Cancelled) Is(target error) bool { return target == ErrCancelled || target == ErrHandled }
