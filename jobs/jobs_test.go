@@ -3,9 +3,9 @@ package jobs_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"net/mail"
 	"os"
 	"strings"
