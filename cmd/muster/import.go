@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -27,30 +27,40 @@ const (
 	workerHint = 10 * time.Second
 )
 
+func (e *cli) importCommand() *cobra.Command {
+	var account int64
+	var report string
+	cmd := &cobra.Command{
+		Use:   "import --account ID [--errors PATH] FILE",
+		Short: "Import contractors from an .xlsx or .csv file into an account",
+		Long: `Import contractors from an .xlsx or .csv file into an account, with a progress bar.
+A worker must be running (serve or worker). A rejected file exits with status 1.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return importFile(cmd.Context(), account, report, args[0], e.getenv, e.stdout, e.stderr)
+		},
+	}
+	cmd.Flags().Int64Var(&account, "account", 0, "the account to import the contractors into")
+	cmd.Flags().StringVar(&report, "errors", "", "where to save the failed rows as .xlsx (default: FILE without its extension + .errors.xlsx)")
+	_ = cmd.MarkFlagRequired("account")
+	return cmd
+}
+
 // importFile is `muster import --account ID FILE`. It talks to PostgreSQL
 // and Redis directly, with the same configuration as the other commands:
 // it stores the file and queues the import exactly as the API does, then
 // follows the import that a worker (serve or worker) runs, and prints the
 // summary. A rejected file is an error (exit status 1).
-func importFile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	account := fs.Int64("account", 0, "the account to import the contractors into")
-	report := fs.String("errors", "", "where to save the failed rows as .xlsx (default: FILE without its extension + .errors.xlsx)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+func importFile(ctx context.Context, accountID int64, report, path string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if accountID <= 0 {
+		return fmt.Errorf("--account %d: give the id of an account", accountID)
 	}
-	if *account <= 0 || fs.NArg() != 1 {
-		fmt.Fprint(stderr, "usage: muster import --account ID [--errors PATH] FILE\n")
-		return errUsage
-	}
-	path := fs.Arg(0)
 	a, err := open(ctx, getenv, stderr, false)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	im, err := a.upload(ctx, *account, path)
+	im, err := a.upload(ctx, accountID, path)
 	if e := muster.AsError(err); e != nil {
 		return errors.New(e.Message)
 	}
@@ -60,10 +70,10 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	if im, err = a.follow(ctx, im, stderr); err != nil {
 		return err
 	}
-	if *report == "" {
-		*report = strings.TrimSuffix(path, filepath.Ext(path)) + ".errors.xlsx"
+	if report == "" {
+		report = strings.TrimSuffix(path, filepath.Ext(path)) + ".errors.xlsx"
 	}
-	return a.summary(ctx, im, *report, stdout)
+	return a.summary(ctx, im, report, stdout)
 }
 
 // upload checks and stores the file and queues its import.

@@ -6,17 +6,26 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/mail"
 )
 
+func (e *cli) mailCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "mail [N | last]",
+		Short: "List the dev mailbox (MAIL_DIR), or print one message decoded, with its links",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return mailbox(args, e.getenv, e.stdout)
+		},
+	}
+}
+
 // mailbox lists the dev mailbox (MAIL_DIR), or prints one message decoded
 // with its links: N counts from 1, oldest first; "last" is the newest.
-func mailbox(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 {
-		fmt.Fprint(stderr, "usage: muster mail [N | last]\n")
-		return errUsage
-	}
+func mailbox(args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err

@@ -154,15 +154,33 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	}
 }
 
-func TestUnknownCommandShowsUsage(t *testing.T) {
+func TestCommandLine(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"frobnicate"}, env(nil), &out, &out); err == nil || !strings.Contains(out.String(), "Usage: muster") {
-		t.Errorf("err %v, output %q", err, out.String())
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), args, env(nil), &out, &out)
+		return out.String(), err
 	}
-	out.Reset()
-	if err := run(context.Background(), []string{"token", "create", "--staff", "--client", "3"}, env(nil), &out, &out); err == nil {
-		t.Error("token create with two kinds should fail")
+	for _, args := range [][]string{{"frobnicate"}, {"token", "create", "--staff", "--client", "3"}, {"token", "create"}, {"import", "team.xlsx"}, {"mail", "1", "2"}} {
+		if _, err := cli(args...); err == nil || !strings.Contains(err.Error(), "--help' for usage") {
+			t.Errorf("%q: %v, want an error pointing to --help", args, err)
+		}
+	}
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"serve", "-h"}, {"token", "create", "--help"}, {"import", "-h"}, {"help", "token"}} {
+		if out, err := cli(args...); err != nil || !strings.Contains(out, "Usage:") {
+			t.Errorf("%q: %v, output %q; want usage and success", args, err, out)
+		}
+	}
+	want := "muster " + version() + "\n"
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if out, err := cli(args...); err != nil || out != want || !strings.Contains(out, "go1.") {
+			t.Errorf("%q: %v, %q, want %q", args, err, out, want)
+		}
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if out, err := cli("completion", shell); err != nil || !strings.Contains(out, "muster") || len(out) < 500 {
+			t.Errorf("completion %s: %v, %d bytes", shell, err, len(out))
+		}
 	}
 }
 

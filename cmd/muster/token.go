@@ -3,53 +3,75 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/postgres"
 )
 
-// token creates an API token and prints it: the only time it is shown.
-func token(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "list":
-			return tokenList(ctx, args[1:], getenv, stdout, stderr)
-		case "revoke":
-			return tokenRevoke(ctx, args[1:], getenv, stdout, stderr)
-		}
+func (e *cli) tokenCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke API tokens", Args: cobra.NoArgs}
+
+	var staff bool
+	var client, manager int64
+	var name string
+	create := &cobra.Command{
+		Use:   "create --staff | --client ID | --manager ID [--name NAME]",
+		Short: "Print a new API token: the only time it is shown",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kind := muster.TokenStaff
+			switch {
+			case cmd.Flags().Changed("client"):
+				kind = muster.TokenClient
+			case cmd.Flags().Changed("manager"):
+				kind = muster.TokenManager
+			case !staff:
+				return errors.New("--staff=false: give --staff, --client ID or --manager ID")
+			}
+			return tokenCreate(cmd.Context(), kind, client, manager, name, e.getenv, e.stdout, e.stderr)
+		},
 	}
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprint(stderr, tokenUsage)
-		return errUsage
+	create.Flags().BoolVar(&staff, "staff", false, "a platform staff token: every dashboard, merges")
+	create.Flags().Int64Var(&client, "client", 0, "a token for the dashboard (client) with this id")
+	create.Flags().Int64Var(&manager, "manager", 0, "a token for the manager with this id, with their role and accounts")
+	create.Flags().StringVar(&name, "name", "", "a label, shown in audit trails")
+	create.MarkFlagsOneRequired("staff", "client", "manager")
+	create.MarkFlagsMutuallyExclusive("staff", "client", "manager")
+
+	var listClient, listManager int64
+	list := &cobra.Command{
+		Use:   "list [--client ID] [--manager ID]",
+		Short: "List tokens, newest first, without their secrets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return tokenList(cmd.Context(), muster.TokenFilter{ClientID: listClient, ManagerID: listManager}, e.getenv, e.stdout, e.stderr)
+		},
 	}
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	staff := fs.Bool("staff", false, "a platform staff token: every dashboard, merges")
-	client := fs.Int64("client", 0, "a token for the dashboard (client) with this id")
-	manager := fs.Int64("manager", 0, "a token for the manager with this id, with their role and accounts")
-	name := fs.String("name", "", "a label, shown in audit trails")
-	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
+	list.Flags().Int64Var(&listClient, "client", 0, "only the tokens of the dashboard (client) with this id")
+	list.Flags().Int64Var(&listManager, "manager", 0, "only the tokens of the manager with this id")
+
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a token: the next request with it is refused",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return tokenRevoke(cmd.Context(), args[0], e.getenv, e.stdout, e.stderr)
+		},
 	}
-	var kind string
-	switch {
-	case *staff && *client == 0 && *manager == 0:
-		kind = muster.TokenStaff
-	case !*staff && *client > 0 && *manager == 0:
-		kind = muster.TokenClient
-	case !*staff && *client == 0 && *manager > 0:
-		kind = muster.TokenManager
-	default:
-		fmt.Fprint(stderr, "muster token create: give exactly one of --staff, --client ID, --manager ID\n")
-		return errUsage
-	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+// tokenCreate creates an API token and prints it: the only time it is shown.
+func tokenCreate(ctx context.Context, kind string, client, manager int64, name string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
@@ -60,7 +82,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer db.Close()
-	tok, err := db.CreateToken(ctx, kind, *client, *manager, *name)
+	tok, err := db.CreateToken(ctx, kind, client, manager, name)
 	if e := muster.AsError(err); e != nil {
 		return errors.New(e.Message)
 	}
@@ -71,27 +93,15 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
-const tokenUsage = `usage: muster token create --staff | --client ID | --manager ID [--name NAME]
-       muster token list [--client ID] [--manager ID]
-       muster token revoke ID
-`
-
 // tokenList prints every token (staff's view), or a dashboard's or a
 // manager's, newest first; never their secrets.
-func tokenList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	client := fs.Int64("client", 0, "only the tokens of the dashboard (client) with this id")
-	manager := fs.Int64("manager", 0, "only the tokens of the manager with this id")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return errUsage
-	}
+func tokenList(ctx context.Context, f muster.TokenFilter, getenv func(string) string, stdout, stderr io.Writer) error {
 	db, err := openFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ts, err := db.ListTokens(ctx, muster.TokenFilter{ClientID: *client, ManagerID: *manager})
+	ts, err := db.ListTokens(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -105,14 +115,10 @@ func tokenList(ctx context.Context, args []string, getenv func(string) string, s
 }
 
 // tokenRevoke revokes one token by id: it stops working at once.
-func tokenRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
-		fmt.Fprint(stderr, tokenUsage)
-		return errUsage
-	}
-	id, err := strconv.ParseInt(args[0], 10, 64)
+func tokenRevoke(ctx context.Context, arg string, getenv func(string) string, stdout, stderr io.Writer) error {
+	id, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil || id <= 0 {
-		return fmt.Errorf("token revoke: %q is not a token id (see muster token list)", args[0])
+		return fmt.Errorf("token revoke: %q is not a token id (see muster token list)", arg)
 	}
 	db, err := openFromEnv(ctx, getenv, stderr)
 	if err != nil {
