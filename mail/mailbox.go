@@ -66,26 +66,33 @@ func readStored(name string) (Stored, error) {
 		return Stored{}, fmt.Errorf("%s: subject: %w", name, err)
 	}
 	var html string
-	err = walkParts(m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"), m.Body, func(typ string, body []byte) {
-		switch typ {
-		case "text/plain":
-			s.Text = string(body)
-		case "text/html":
-			html = string(body)
-		}
-	})
-	if err != nil {
+	if s.Text, html, err = DecodeParts(m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"), m.Body); err != nil {
 		return Stored{}, fmt.Errorf("%s: %w", name, err)
 	}
 	s.Links = links(s.Text + "\n" + html)
 	return s, nil
 }
 
+// DecodeParts reads a MIME body with its Content-Type and
+// Content-Transfer-Encoding and returns its plain-text and HTML parts,
+// decoded, however deep they are in multipart parts.
+func DecodeParts(ctype, encoding string, body io.Reader) (text, html string, err error) {
+	err = walkParts(ctype, encoding, body, func(typ string, data []byte) {
+		switch typ {
+		case "text/plain":
+			text = string(data)
+		case "text/html":
+			html = string(data)
+		}
+	})
+	return text, html, err
+}
+
 // walkParts calls leaf with the decoded body of every non-multipart part.
 func walkParts(ctype, encoding string, r io.Reader, leaf func(typ string, body []byte)) error {
 	typ, params, err := mime.ParseMediaType(ctype)
 	if err != nil {
-		typ = "text/plain"
+		return fmt.Errorf("content type %q: %w", ctype, err)
 	}
 	if strings.HasPrefix(typ, "multipart/") {
 		mr := multipart.NewReader(r, params["boundary"])
@@ -102,11 +109,17 @@ func walkParts(ctype, encoding string, r io.Reader, leaf func(typ string, body [
 			}
 		}
 	}
-	body, err := io.ReadAll(decodeBody(encoding, r))
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, r) // skips line breaks itself
+	}
+	data, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("%s part: %w", typ, err)
 	}
-	leaf(typ, body)
+	leaf(typ, data)
 	return nil
 }
 
@@ -135,34 +148,4 @@ func (s Stored) Format(w io.Writer) error {
 	}
 	_, err := w.Write(b.Bytes())
 	return err
-}
-
-// decodeBody undoes a Content-Transfer-Encoding.
-func decodeBody(encoding string, r io.Reader) io.Reader {
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "base64":
-		return base64.NewDecoder(base64.StdEncoding, newlineStripper{r})
-	case "quoted-printable":
-		return quotedprintable.NewReader(r)
-	}
-	return r
-}
-
-// newlineStripper drops CR and LF, which base64 bodies wrap at 76 columns.
-type newlineStripper struct{ r io.Reader }
-
-func (n newlineStripper) Read(p []byte) (int, error) {
-	for {
-		k, err := n.r.Read(p)
-		j := 0
-		for _, c := range p[:k] {
-			if c != '\r' && c != '\n' {
-				p[j] = c
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
-		}
-	}
 }
