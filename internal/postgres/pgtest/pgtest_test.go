@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -25,9 +26,10 @@ func TestSweepDropsOnlyDeadRunsDatabases(t *testing.T) {
 	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, lockSpace, other); err != nil {
 		t.Fatal(err)
 	}
+	// Named after this run, so that two runs of this test share nothing.
 	names := map[string]string{
-		"alive":    "pgtest_sweep_alive",
-		"unmarked": "pgtest_sweep_unmarked",
+		"alive":    fmt.Sprintf("pgtest_%d_sweep_alive", run),
+		"unmarked": fmt.Sprintf("pgtest_%d_sweep_unmarked", run),
 	}
 	for _, n := range names {
 		if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(n)); err != nil {
@@ -35,7 +37,7 @@ func TestSweepDropsOnlyDeadRunsDatabases(t *testing.T) {
 		}
 		t.Cleanup(func() { _, _ = admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(n)) })
 	}
-	if _, err := admin.ExecContext(ctx, `COMMENT ON DATABASE pgtest_sweep_alive IS `+pq.QuoteLiteral(marker+strconv.Itoa(int(other)))); err != nil {
+	if _, err := admin.ExecContext(ctx, `COMMENT ON DATABASE `+pq.QuoteIdentifier(names["alive"])+` IS `+pq.QuoteLiteral(marker+strconv.Itoa(int(other)))); err != nil {
 		t.Fatal(err)
 	}
 	exists := func(name string) bool {
