@@ -16,8 +16,8 @@ func TestMailboxDecodesWhatFileSenderWrote(t *testing.T) {
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	fs := &mail.FileSender{Dir: dir, From: from, Now: func() time.Time { now = now.Add(time.Second); return now }}
 	data := inviteData()
-	data["URL"] = "https://app.test/signup?invitation=abc&sig=1"
-	c, err := renderer(t).Render("invite", muster.Russian, data)
+	data.URL = "https://app.test/signup?invitation=abc&sig=1"
+	c, err := renderer(t).Render(muster.Russian, data)
 	if err != nil {
 		t.Fatal(err)
 	}

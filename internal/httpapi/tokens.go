@@ -25,7 +25,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.store.RevokeToken(r.Context(), id, actor(r).TokenScope())
+	t, err := s.app.RevokeToken(r.Context(), actor(r), id)
 	if err != nil {
 		return err
 	}
@@ -63,10 +63,7 @@ func (s *Server) removeManager(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	if err := a.AuthorizeRemoval(m); err != nil {
-		return err
-	}
-	m, err = s.store.RemoveManager(r.Context(), m.ID)
+	m, err = s.app.RemoveManager(r.Context(), a, m)
 	if err != nil {
 		return err
 	}
