@@ -9,10 +9,28 @@ import (
 
 // listTokens: GET /v1/tokens. Staff see every token, a client token and
 // the owner their dashboard's, any other manager their own.
+// ?client_id= and ?manager_id= narrow the list.
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
-	ts, err := s.store.ListTokens(r.Context(), actor(r).TokenScope())
-	if err != nil {
-		return err
+	var want muster.TokenFilter
+	for name, v := range r.URL.Query() {
+		id, err := strconv.ParseInt(v[len(v)-1], 10, 64)
+		switch {
+		case name != "client_id" && name != "manager_id":
+			return muster.Invalid("unknown_parameter", "%q is not a parameter of the token list (client_id, manager_id)", name)
+		case err != nil || id <= 0:
+			return muster.Invalid("invalid_filter", "%s %q is not an id", name, v[len(v)-1])
+		case name == "client_id":
+			want.ClientID = id
+		default:
+			want.ManagerID = id
+		}
+	}
+	ts := []muster.Token{}
+	if f, ok := actor(r).TokenScope().Narrow(want); ok {
+		var err error
+		if ts, err = s.store.ListTokens(r.Context(), f); err != nil {
+			return err
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
 	return nil

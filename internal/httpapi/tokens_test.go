@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,6 +67,15 @@ func TestTokensListedAndRevokedWithinScope(t *testing.T) {
 	all := ids(b.staff)
 	if _, ok := all[other.spareToken]; !ok {
 		t.Error("staff should list every token")
+	}
+	narrowed := expect(t, b.do(t, "GET", fmt.Sprintf("/v1/tokens?client_id=%d", other.clientID), b.staff, nil), 200)
+	for _, v := range narrowed.body["tokens"].([]any) {
+		if num(obj(v)["client_id"]) != other.clientID {
+			t.Errorf("?client_id=%d lists %v", other.clientID, v)
+		}
+	}
+	if res := expect(t, b.do(t, "GET", fmt.Sprintf("/v1/tokens?client_id=%d", other.clientID), d.tokens["owner"], nil), 200); len(res.body["tokens"].([]any)) != 0 {
+		t.Errorf("an owner asking for another dashboard's tokens got %v", res.body)
 	}
 	var own int64
 	for id := range mine {

@@ -40,3 +40,18 @@ func (f TokenFilter) Matches(t *Token) bool {
 	return (f.ClientID == 0 || t.ClientID != nil && *t.ClientID == f.ClientID) &&
 		(f.ManagerID == 0 || t.ManagerID != nil && *t.ManagerID == f.ManagerID)
 }
+
+// Narrow keeps f within the scope and adds the caller's own filter; ok is
+// false when the two cannot both hold, so nothing matches.
+func (f TokenFilter) Narrow(by TokenFilter) (TokenFilter, bool) {
+	narrow := func(have, want int64) (int64, bool) {
+		if want == 0 || have == want {
+			return have, true
+		}
+		return want, have == 0
+	}
+	var okC, okM bool
+	f.ClientID, okC = narrow(f.ClientID, by.ClientID)
+	f.ManagerID, okM = narrow(f.ManagerID, by.ManagerID)
+	return f, okC && okM
+}
