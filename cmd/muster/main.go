@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,7 +27,7 @@ func main() {
 	logThroughSlog(os.Getenv, os.Stderr)
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "muster:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -34,6 +35,30 @@ func main() {
 type cli struct {
 	getenv         func(string) string
 	stdout, stderr io.Writer
+}
+
+// Exit statuses besides 0 and 1 (an error, a rejected file): 2 for a
+// mistyped command line, 3 for an import with failed rows.
+const (
+	exitUsage      = 2
+	exitRowsFailed = 3
+)
+
+// exitError is an error with its own exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var e exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return 1
 }
 
 // run is main without the process: tests call it with their own
@@ -71,9 +96,15 @@ Configuration comes from environment variables; see README.md.`,
 	root.AddCommand(e.migrateCommand(), e.importCommand(), e.tokenCommand(), e.mailCommand(), e.versionCommand())
 	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil && !ran {
-		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
+		return usageError(cmd, err)
 	}
 	return err
+}
+
+// usageError is a mistyped command line: exit status 2, and a pointer to
+// the command's help.
+func usageError(cmd *cobra.Command, err error) error {
+	return exitError{exitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
 }
 
 // version names the build: the module version, the commit and Go's version.
