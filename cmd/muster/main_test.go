@@ -162,8 +162,8 @@ func TestCommandLine(t *testing.T) {
 		return out.String(), err
 	}
 	for _, args := range [][]string{{"frobnicate"}, {"token", "create", "--staff", "--client", "3"}, {"token", "create"}, {"import", "team.xlsx"}, {"mail", "1", "2"}} {
-		if _, err := cli(args...); err == nil || !strings.Contains(err.Error(), "--help' for usage") {
-			t.Errorf("%q: %v, want an error pointing to --help", args, err)
+		if _, err := cli(args...); err == nil || !strings.Contains(err.Error(), "--help' for usage") || exitCode(err) != exitUsage {
+			t.Errorf("%q: %v (exit %d), want exit %d and a pointer to --help", args, err, exitCode(err), exitUsage)
 		}
 	}
 	for _, args := range [][]string{{"-h"}, {"--help"}, {"serve", "-h"}, {"token", "create", "--help"}, {"import", "-h"}, {"help", "token"}} {
