@@ -13,9 +13,10 @@ const (
 // Recorder receives what the jobs do, for metrics. Nil fields of the
 // handlers mean nothing is recorded.
 type Recorder interface {
-	// Email counts one email's outcome; reason says why it was retried or
-	// failed ("" otherwise).
-	Email(kind, locale, outcome, reason string)
+	// Email counts one attempt's outcome.
+	Email(kind, locale, outcome string)
+	// EmailError counts one failed attempt, retried or final, by reason.
+	EmailError(kind, reason string)
 	// SendLatency is the time from claiming an email to the SMTP server
 	// accepting it.
 	SendLatency(kind string, d time.Duration)
@@ -27,10 +28,11 @@ type Recorder interface {
 
 type nopRecorder struct{}
 
-func (nopRecorder) Email(string, string, string, string) {}
-func (nopRecorder) SendLatency(string, time.Duration)    {}
-func (nopRecorder) ImportRows(string, int)               {}
-func (nopRecorder) ReminderSweep(time.Duration)          {}
+func (nopRecorder) Email(string, string, string)      {}
+func (nopRecorder) EmailError(string, string)         {}
+func (nopRecorder) SendLatency(string, time.Duration) {}
+func (nopRecorder) ImportRows(string, int)            {}
+func (nopRecorder) ReminderSweep(time.Duration)       {}
 
 func recorder(r Recorder) Recorder {
 	if r == nil {

@@ -93,7 +93,7 @@ Configuration comes from environment variables; see README.md.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(e.serveCommands()...)
-	root.AddCommand(e.migrateCommand(), e.importCommand(), e.tokenCommand(), e.mailCommand(), e.versionCommand())
+	root.AddCommand(e.migrateCommand(), e.importCommand(), e.tokenCommand(), e.mailCommand(), e.benchCommand(), e.versionCommand())
 	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil && !ran {
 		return usageError(cmd, err)

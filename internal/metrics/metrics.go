@@ -80,12 +80,14 @@ func New() *Metrics {
 	return m
 }
 
-// Email counts one email's outcome, and the reason of a failed attempt.
-func (m *Metrics) Email(kind, locale, outcome, reason string) {
+// Email counts one email's outcome.
+func (m *Metrics) Email(kind, locale, outcome string) {
 	m.emails.WithLabelValues(kind, locale, outcome).Inc()
-	if reason != "" {
-		m.emailErrors.WithLabelValues(kind, reason).Inc()
-	}
+}
+
+// EmailError counts one failed attempt by reason.
+func (m *Metrics) EmailError(kind, reason string) {
+	m.emailErrors.WithLabelValues(kind, reason).Inc()
 }
 
 // SendLatency records claim → SMTP accepted for one email.

@@ -3,6 +3,7 @@ package muster
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Invite asks to bring one contractor into one account.
@@ -104,3 +105,16 @@ type Cancelled struct {
 
 func (c *Cancelled) Error() string        { return ErrCancelled.Error() }
 func (c *Cancelled) Is(target error) bool { return target == ErrCancelled || target == ErrHandled }
+
+// Outcome is what became of one claimed attempt at an email: Status is
+// SendSent (with MessageID and At), SendRetrying (another attempt is due,
+// not before RetryAt) or SendFailed. Error says why it was not sent.
+type Outcome struct {
+	InvitationID int64
+	Attempt      int
+	Status       string
+	MessageID    string
+	At           time.Time
+	Error        string
+	RetryAt      time.Time
+}
