@@ -120,13 +120,14 @@ func TestServeInvitesEndToEnd(t *testing.T) {
 	if m.Subject != "ООО Ромашка приглашает вас в команду «ООО Ромашка»" || !strings.Contains(m.Text, "Здравствуйте, Анна!") {
 		t.Errorf("got %q:\n%s", m.Subject, m.Text)
 	}
-	// The sent count follows the SMTP server's acceptance by a moment.
+	// The sent count follows the SMTP server's acceptance by a moment, and
+	// the owed gauge the outcome's commit.
 	var body string
-	sent := `muster_emails_total{kind="invite",locale="ru",outcome="sent"} 1`
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(body, sent) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	sent, owed := `muster_emails_total{kind="invite",locale="ru",outcome="sent"} 1`, `muster_emails_owed{age="under_1m"} 0`
+	for deadline := time.Now().Add(10 * time.Second); !(strings.Contains(body, sent) && strings.Contains(body, owed)) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		body = s.get(t, "/metrics", tok)
 	}
-	for _, want := range []string{`muster_build_info{goversion="go`, `muster_emails_owed{age="under_1m"} 0`, sent} {
+	for _, want := range []string{`muster_build_info{goversion="go`, owed, sent} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
