@@ -40,7 +40,7 @@ func TestHostileText(t *testing.T) {
 	for _, in := range []string{
 		"vic\u200btim@example.com", // zero-width space
 		"victim@exa\u200dmple.com", // zero-width joiner
-		"\u202emoc.elpmaxe@mitciv",  // right-to-left override
+		"\u202emoc.elpmaxe@mitciv", // right-to-left override
 		"x@[127.0.0.1]",
 		"x@[IPv6:::1]",
 		"anna\xff@example.com",
