@@ -20,6 +20,7 @@ import (
 
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/httpapi"
+	"github.com/muster-dev/muster/internal/limit"
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/postgres"
@@ -191,8 +192,9 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 	}, a.log, httpapi.Options{
 		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret,
 		Metrics: a.metrics, MetricsHandler: a.metrics.Handler(),
-		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}}),
+		Monitor:      a.monitor(),
 		ImportLimits: a.limits(),
+		Limiter:      limit.New(a.redis, a.cfg.Limits, a.log),
 	})
 	// The queues' sizes and latencies, read from Redis at each scrape.
 	a.metrics.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(a.redis)))
@@ -202,6 +204,17 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}, nil
+}
+
+// monitor is the Asynq web UI as QUEUE_MONITOR allows it: read-only
+// unless "write"; nil when "off".
+func (a *app) monitor() http.Handler {
+	if a.cfg.QueueMonitor == "off" {
+		return nil
+	}
+	return asynqmon.New(asynqmon.Options{
+		RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}, ReadOnly: a.cfg.QueueMonitor != "write",
+	})
 }
 
 // sharedRedis hands the process's Redis client to the Asynq web UI.

@@ -101,9 +101,10 @@ var accessMatrix = []accessRow{
 	{"PATCH /v1/managers/{id}", func(d *dashboard, _ int) (string, any) {
 		return path("/v1/managers/{id}", d.target), map[string]any{"role": "viewer", "account_ids": []int64{d.account}}
 	}, "200 200 200 200 403 403 403 401", onlyStaff200},
+	// The manager was just invited, too: throttled like a contractor.
 	{"POST /v1/managers/{id}/resend", func(d *dashboard, _ int) (string, any) {
 		return path("/v1/managers/{id}/resend", d.target), nil
-	}, managesAdmins, onlyStaff202},
+	}, "429 429 429 429 403 403 403 401", "429 404 404 404 404 404 404 401"},
 	{"POST /v1/accounts/{id}/imports", func(d *dashboard, n int) (string, any) {
 		return path("/v1/accounts/{id}/imports", d.account), upload{"team.csv", []byte(fmt.Sprintf("email\nrow%d@imports.test\n", n))}
 	}, writes202, onlyStaff202},

@@ -46,6 +46,9 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.limit(r.Context(), muster.LimitInvitations, acc.ClientID, in.Email); err != nil {
+		return err
+	}
 	res, err := s.store.Invite(r.Context(), in)
 	if err != nil {
 		return err
@@ -145,6 +148,13 @@ func (s *Server) writeCard(w http.ResponseWriter, r *http.Request, accountID, ci
 func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
 	acc, cid, err := s.member(r, muster.WriteContractors)
 	if err != nil {
+		return err
+	}
+	card, err := s.store.ContractorCard(r.Context(), acc.ID, cid)
+	if err != nil {
+		return err
+	}
+	if err := s.limit(r.Context(), muster.LimitResends, acc.ClientID, card.Contractor.Email); err != nil {
 		return err
 	}
 	inv, err := s.store.Resend(r.Context(), acc.ID, cid, s.opts.ResendInterval)

@@ -5,7 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
+	"os"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +28,9 @@ const signatureTolerance = 5 * time.Minute
 // app. It is authenticated by a staff token or by a signature.
 func (s *Server) contractorEvent(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
 	if err != nil {
 		return muster.Errorf(muster.KindTooLarge, "body_too_large", "an event is at most 64 KiB")
 	}

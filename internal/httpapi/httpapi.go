@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ type Store interface {
 	UpdateTask(ctx context.Context, accountID, taskID int64, u muster.TaskUpdate, actor string) (*muster.Task, error)
 	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
 	InviteManager(ctx context.Context, in muster.ManagerInvite) (*muster.Manager, *muster.Invitation, error)
-	ResendManagerInvitation(ctx context.Context, managerID int64) (*muster.Invitation, error)
+	ResendManagerInvitation(ctx context.Context, managerID int64, interval time.Duration) (*muster.Invitation, error)
 	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
 	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
 	UpdateManager(ctx context.Context, e muster.ManagerEdit) (*muster.Manager, error)
@@ -99,6 +100,13 @@ type Options struct {
 	Monitor http.Handler
 	// ImportLimits bound uploads (zero fields: workbook's defaults).
 	ImportLimits workbook.Limits
+	// Limiter bounds invitations, imports, resends and emails per
+	// recipient; nil: no limits.
+	Limiter Limiter
+	// BodyTimeout bounds the time to read a request's body, so a client
+	// that trickles one cannot hold a connection and a goroutine; uploads
+	// get UploadTimeout. Defaults 30 seconds and 10 minutes.
+	BodyTimeout, UploadTimeout time.Duration
 	// TmpDir holds uploads while they are checked ("" for the system's).
 	TmpDir string
 }
@@ -116,6 +124,12 @@ func New(store Store, queue Queue, signer *signed.Signer, checks []Check, log *s
 	}
 	if s.opts.ResendInterval == 0 {
 		s.opts.ResendInterval = 10 * time.Minute
+	}
+	if s.opts.BodyTimeout == 0 {
+		s.opts.BodyTimeout = 30 * time.Second
+	}
+	if s.opts.UploadTimeout == 0 {
+		s.opts.UploadTimeout = 10 * time.Minute
 	}
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
@@ -172,7 +186,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/merges", s.authed(s.listMerges))
 	s.mux.Handle("GET /v1/merges/{id}", s.authed(s.readMerge))
 	s.mux.Handle("GET /metrics", s.authed(s.staffHandler(s.opts.MetricsHandler)))
-	s.mux.Handle("/asynq/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.Monitor))))
+	s.mux.Handle("/asynq/", s.monitorGuard(s.basicOrBearer(s.authed(s.staffHandler(s.opts.Monitor)))))
 	s.mux.Handle("POST /v1/accounts/{id}/imports", s.authed(s.upload))
 	s.mux.Handle("GET /v1/imports/template.xlsx", s.authed(s.template))
 	s.mux.Handle("GET /v1/imports/{id}", s.authed(s.importStatus))
@@ -187,11 +201,18 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.Header.Get("X-Request-Id")
-	if id == "" || len(id) > 64 {
+	if !validRequestID(id) {
 		id = newRequestID()
 	}
-	w.Header().Set("X-Request-Id", id)
+	h := w.Header()
+	h.Set("X-Request-Id", id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	// Every answer is one tenant's data or carries a secret (a manager's
+	// first token): no cache keeps it.
+	h.Set("Cache-Control", "no-store")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	// A server without read deadlines (httptest's) says so; nothing to do.
+	_ = http.NewResponseController(rec).SetReadDeadline(start.Add(s.opts.BodyTimeout))
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in handler", "request_id", id, "panic", p)
@@ -245,12 +266,33 @@ var statusOf = map[muster.Kind]int{
 	muster.KindRateLimited:     http.StatusTooManyRequests,
 	muster.KindTooLarge:        http.StatusRequestEntityTooLarge,
 	muster.KindUnsupported:     http.StatusUnsupportedMediaType,
+	muster.KindTimeout:         http.StatusRequestTimeout,
+}
+
+// inputError recognizes a failure the request's input caused below the
+// validation: a body that did not arrive in time, a value PostgreSQL
+// refuses as data (SQLSTATE class 22: a NUL byte, a number out of range).
+// Validation should have caught the second; this keeps it a 400, not a 500.
+func inputError(err error) *muster.Error {
+	var state interface{ SQLState() string }
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return muster.Errorf(muster.KindTimeout, "body_timeout", "the request body did not arrive in time")
+	case errors.As(err, &state) && strings.HasPrefix(state.SQLState(), "22"):
+		return muster.Invalid("invalid_input", "a value in the request is not acceptable (SQLSTATE %s)", state.SQLState())
+	}
+	return nil
 }
 
 // writeError answers with the error's status and stable code. Internal
 // errors are logged and shown as a bare "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := muster.AsError(err)
+	if e == nil {
+		if e = inputError(err); e != nil {
+			s.log.Warn("input refused below validation", "method", r.Method, "path", r.URL.Path, "error", err)
+		}
+	}
 	if e == nil {
 		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err,
 			"request_id", w.Header().Get("X-Request-Id"))
@@ -295,6 +337,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return nil
 	case errors.Is(err, io.EOF):
 		return muster.Invalid("invalid_json", "the body is empty; send a JSON object")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return err
 	case errors.As(err, &syntax):
 		return muster.Invalid("invalid_json", "malformed JSON at byte %d: %v", syntax.Offset, err)
 	case errors.As(err, &typ):
@@ -341,11 +385,28 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // Flush lets event streams through the recorder.
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// validRequestID accepts what tracing systems send (UUIDs, hex, base64url,
+// dotted ids) and nothing that could forge a log line or a header.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func newRequestID() string {

@@ -40,7 +40,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.limit(r.Context(), muster.LimitImports, acc.ClientID, ""); err != nil {
+		return err
+	}
 	lim := s.opts.ImportLimits.OrDefaults()
+	// A file takes longer to arrive than a JSON body.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.UploadTimeout))
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBytes+1<<20) // room for the multipart framing
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -110,6 +115,9 @@ func uploadError(err error, lim workbook.Limits) error {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return muster.Errorf(muster.KindTooLarge, "file_too_large", "the file is larger than the limit of %d bytes; split it into smaller files", lim.MaxBytes)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
 	}
 	return muster.Invalid("invalid_upload", "the upload could not be read: %v", err)
 }

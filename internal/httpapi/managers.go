@@ -62,6 +62,9 @@ func (s *Server) inviteManager(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in.InvitedBy = a.ManagerID
+	if err := s.limit(r.Context(), muster.LimitInvitations, clientID, in.Email); err != nil {
+		return err
+	}
 	m, inv, err := s.store.InviteManager(r.Context(), in)
 	if err != nil {
 		return err
@@ -78,7 +81,10 @@ func (s *Server) resendManager(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inv, err := s.store.ResendManagerInvitation(r.Context(), m.ID)
+	if err := s.limit(r.Context(), muster.LimitResends, m.ClientID, m.Email); err != nil {
+		return err
+	}
+	inv, err := s.store.ResendManagerInvitation(r.Context(), m.ID, s.opts.ResendInterval)
 	if err != nil {
 		return err
 	}

@@ -130,20 +130,8 @@ func (db *DB) Resend(ctx context.Context, accountID, contractorID int64, interva
 		case muster.MemberActive:
 			return muster.Conflict("already_registered", "contractor %d has registered and is linked to account %d; there is nothing to resend", contractorID, accountID)
 		}
-		var wait float64
-		err = tx.GetContext(ctx, &wait, `
-			SELECT COALESCE(EXTRACT(EPOCH FROM max(queued_at) + make_interval(secs => $2) - now()), 0)
-			  FROM invitations WHERE membership_id = $1`, m.ID, interval.Seconds())
-		if err != nil {
-			return fmt.Errorf("check resend throttle: %w", err)
-		}
-		if wait > 0 {
-			retry := time.Duration(wait * float64(time.Second))
-			e := muster.Errorf(muster.KindRateLimited, "resend_throttled",
-				"an invitation was sent to contractor %d less than %s ago; the next is allowed in %s",
-				contractorID, interval, retry.Round(time.Second))
-			e.RetryAfter = retry
-			return e
+		if err := throttleResend(ctx, tx, "membership_id", m.ID, interval, fmt.Sprintf("contractor %d", contractorID)); err != nil {
+			return err
 		}
 		return queueResend(ctx, tx, m, &inv)
 	})
@@ -151,6 +139,27 @@ func (db *DB) Resend(ctx context.Context, accountID, contractorID int64, interva
 		return nil, err
 	}
 	return &inv, nil
+}
+
+// throttleResend refuses a resend when an email of the same membership or
+// manager (column: membership_id or manager_id) was queued less than
+// interval ago; the caller holds that row's lock.
+func throttleResend(ctx context.Context, tx *sqlx.Tx, column string, id int64, interval time.Duration, who string) error {
+	var wait float64
+	err := tx.GetContext(ctx, &wait, `
+		SELECT COALESCE(EXTRACT(EPOCH FROM max(queued_at) + make_interval(secs => $2) - now()), 0)
+		  FROM invitations WHERE `+column+` = $1`, id, interval.Seconds())
+	if err != nil {
+		return fmt.Errorf("check resend throttle: %w", err)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	retry := time.Duration(wait * float64(time.Second))
+	e := muster.Errorf(muster.KindRateLimited, "resend_throttled",
+		"an invitation was sent to %s less than %s ago; the next is allowed in %s", who, interval, retry.Round(time.Second))
+	e.RetryAfter = retry
+	return e
 }
 
 // queueResend queues the invitation again, in the membership's language,
