@@ -46,13 +46,15 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limit(r.Context(), muster.LimitInvitations, acc.ClientID, in.Email); err != nil {
+	lim := limited{muster.LimitInvitations, acc.ClientID, in.Email}
+	if err := s.checkLimit(r.Context(), lim); err != nil {
 		return err
 	}
 	res, err := s.store.Invite(r.Context(), in)
 	if err != nil {
 		return err
 	}
+	s.countLimit(r.Context(), lim)
 	s.enqueue(r.Context(), res.Invitation.ID)
 	writeJSON(w, http.StatusAccepted, res)
 	return nil
@@ -154,13 +156,15 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limit(r.Context(), muster.LimitResends, acc.ClientID, card.Contractor.Email); err != nil {
+	lim := limited{muster.LimitResends, acc.ClientID, card.Contractor.Email}
+	if err := s.checkLimit(r.Context(), lim); err != nil {
 		return err
 	}
 	inv, err := s.store.Resend(r.Context(), acc.ID, cid, s.opts.ResendInterval)
 	if err != nil {
 		return err
 	}
+	s.countLimit(r.Context(), lim)
 	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"invitation": inv})
 	return nil

@@ -53,7 +53,7 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 // setupWith is setup with options changed by tune (nil: none). The
 // limits are the defaults, so that every test shows a real client does not
 // meet them.
-func setupWith(t testing.TB, tune func(*httpapi.Options), checks ...httpapi.Check) *testBundle {
+func setupWith(t testing.TB, tune func(*httpapi.Options, *redis.Client), checks ...httpapi.Check) *testBundle {
 	t.Helper()
 	db := pgtest.New(t)
 	rdb := redistest.New(t)
@@ -68,7 +68,7 @@ func setupWith(t testing.TB, tune func(*httpapi.Options), checks ...httpapi.Chec
 		Limiter:      limit.New(rdb.Client, defaultLimits(t), log),
 	}
 	if tune != nil {
-		tune(&opts)
+		tune(&opts, rdb.Client)
 	}
 	api := httpapi.New(db, queue, signer, checks, log, opts)
 	srv := httptest.NewServer(api)

@@ -40,9 +40,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limit(r.Context(), muster.LimitImports, acc.ClientID, ""); err != nil {
+	quota := limited{what: muster.LimitImports, clientID: acc.ClientID}
+	if err := s.checkLimit(r.Context(), quota); err != nil {
 		return err
 	}
+	// Counted as it starts: a refused file cost the server its reading.
+	s.countLimit(r.Context(), quota)
 	lim := s.opts.ImportLimits.OrDefaults()
 	// A file takes longer to arrive than a JSON body.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.UploadTimeout))

@@ -62,13 +62,15 @@ func (s *Server) inviteManager(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in.InvitedBy = a.ManagerID
-	if err := s.limit(r.Context(), muster.LimitInvitations, clientID, in.Email); err != nil {
+	lim := limited{muster.LimitInvitations, clientID, in.Email}
+	if err := s.checkLimit(r.Context(), lim); err != nil {
 		return err
 	}
 	m, inv, err := s.store.InviteManager(r.Context(), in)
 	if err != nil {
 		return err
 	}
+	s.countLimit(r.Context(), lim)
 	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"manager": seenBy(a, m), "invitation": inv})
 	return nil
@@ -81,13 +83,15 @@ func (s *Server) resendManager(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limit(r.Context(), muster.LimitResends, m.ClientID, m.Email); err != nil {
+	lim := limited{muster.LimitResends, m.ClientID, m.Email}
+	if err := s.checkLimit(r.Context(), lim); err != nil {
 		return err
 	}
 	inv, err := s.store.ResendManagerInvitation(r.Context(), m.ID, s.opts.ResendInterval)
 	if err != nil {
 		return err
 	}
+	s.countLimit(r.Context(), lim)
 	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"manager": seenBy(actor(r), m), "invitation": inv})
 	return nil

@@ -30,22 +30,40 @@ func New(rdb redis.UniversalClient, rates map[string][]muster.Rate, log *slog.Lo
 	return &Limiter{rl: redis_rate.NewLimiter(rdb), rates: rates, log: log}
 }
 
-// Allow counts one what for key (a client id, an email address) and
-// returns a muster.RateLimited error when any of its windows is full. A
-// Redis outage lets the request through, logged: the limits are a guard
+// Check returns a muster.RateLimited error when one more what for key (a
+// client id, an email address) would overfill any of its windows. It
+// counts nothing: Count does, once the thing was done, so that refused
+// requests spend no one's budget (a victim's address least of all).
+//
+// A Redis outage lets the request through, logged: the limits guard
 // against abuse, and PostgreSQL, not Redis, decides what is sent.
-func (l *Limiter) Allow(ctx context.Context, what, key string) error {
+func (l *Limiter) Check(ctx context.Context, what, key string) error {
 	for _, r := range l.rates[what] {
-		res, err := l.rl.Allow(ctx, redisKey(what, key, r), redis_rate.Limit{Rate: r.N, Burst: r.N, Period: r.Per})
+		res, err := l.rl.AllowN(ctx, redisKey(what, key, r), limitOf(r), 0)
 		if err != nil {
 			l.log.Warn("rate limit not checked", "limit", what, "error", err)
 			return nil
 		}
-		if res.Allowed == 0 {
-			return muster.RateLimited(what, r, max(res.RetryAfter, time.Second))
+		if res.Remaining < 1 {
+			// The next one is allowed within one emission interval.
+			return muster.RateLimited(what, r, max(r.Per/time.Duration(r.N), time.Second))
 		}
 	}
 	return nil
+}
+
+// Count records one what for key in each of its windows.
+func (l *Limiter) Count(ctx context.Context, what, key string) {
+	for _, r := range l.rates[what] {
+		if _, err := l.rl.Allow(ctx, redisKey(what, key, r), limitOf(r)); err != nil {
+			l.log.Warn("rate limit not counted", "limit", what, "error", err)
+			return
+		}
+	}
+}
+
+func limitOf(r muster.Rate) redis_rate.Limit {
+	return redis_rate.Limit{Rate: r.N, Burst: r.N, Period: r.Per}
 }
 
 func redisKey(what, key string, r muster.Rate) string {

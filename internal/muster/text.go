@@ -99,6 +99,10 @@ func CheckText(field, s string, freeText bool) error {
 		switch {
 		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
 			return Invalid("invalid_"+field, "%s is not valid UTF-8 (byte %d)", field, i+1)
+		case r == utf8.RuneError && !freeText:
+			// A JSON decoder turns invalid UTF-8 into U+FFFD; no name or
+			// address holds one on purpose.
+			return Invalid("invalid_"+field, "%s is not valid UTF-8: it holds U+FFFD (character %d)", field, pos)
 		case r == 0:
 			return Invalid("invalid_"+field, "%s contains a NUL character (character %d)", field, pos)
 		case unicode.Is(unicode.Bidi_Control, r):
