@@ -16,7 +16,7 @@ import (
 const (
 	contractorColumns = `id, email, full_name, phone, registered_at, phone_verified_at, tax_status,
 		tax_status_set_at, payment_method_linked_at, created_at`
-	membershipColumns = `id, account_id, contractor_id, feature, notes, locale, status, send_status,
+	membershipColumns = `id, account_id, contractor_id, feature, notes, locale, status, send_status, full_name, phone,
 		invited_at, linked_at, excluded_at`
 )
 
@@ -47,6 +47,7 @@ func (db *DB) ContractorCard(ctx context.Context, accountID, contractorID int64)
 	if card.Tasks, err = tasksOf(ctx, db, m.ID); err != nil {
 		return nil, err
 	}
+	card.Contractor = card.Contractor.SeenIn(card.Membership)
 	card.Stages = muster.BuildStages(&card.Contractor, &card.Membership, card.Invitations)
 	card.Incomplete = muster.Incomplete(&card.Contractor)
 	return &card, nil

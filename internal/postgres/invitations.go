@@ -80,7 +80,7 @@ func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery
 		RegisteredAt *time.Time `db:"registered_at"`
 	}
 	err = tx.GetContext(ctx, &row, `
-		SELECT c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
+		SELECT c.email, m.full_name, a.name AS account_name, cl.name AS client_name,
 		       m.feature, m.status AS member_status, c.registered_at
 		FROM memberships m
 		JOIN contractors c ON c.id = m.contractor_id
