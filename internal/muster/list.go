@@ -33,7 +33,7 @@ var Stages = []string{
 // ListSorts are the keys a list can be sorted by; "-" before one reverses it.
 var ListSorts = []string{"invited_at", "registered_at", "full_name"}
 
-var sendStatuses = []string{SendQueued, SendSending, SendRetrying, SendSent, SendFailed, SendCancelled}
+var sendStatuses = []string{SendQueued, SendSending, SendRetrying, SendSent, SendFailed, SendCancelled, SendBounced, SendComplained}
 
 // Page sizes.
 const (

@@ -53,6 +53,12 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 			return fmt.Errorf("read invitation %d: %w", id, err)
 		}
 		if reason == "" {
+			reason, err = suppressed(ctx, tx, d.Email)
+			if err != nil {
+				return err
+			}
+		}
+		if reason == "" {
 			return nil
 		}
 		cancelled = true
@@ -78,10 +84,11 @@ func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery
 		Feature      string     `db:"feature"`
 		MemberStatus string     `db:"member_status"`
 		RegisteredAt *time.Time `db:"registered_at"`
+		Unsubscribed bool       `db:"unsubscribed"`
 	}
 	err = tx.GetContext(ctx, &row, `
 		SELECT c.email, m.full_name, a.name AS account_name, cl.name AS client_name,
-		       m.feature, m.status AS member_status, c.registered_at
+		       m.feature, m.status AS member_status, c.registered_at, m.reminders_stopped_at IS NOT NULL AS unsubscribed
 		FROM memberships m
 		JOIN contractors c ON c.id = m.contractor_id
 		JOIN accounts a ON a.id = m.account_id
@@ -97,6 +104,8 @@ func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery
 		return "the contractor was excluded from the account", nil
 	case row.RegisteredAt != nil && d.Invitation.Kind != muster.InviteAdded:
 		return "the contractor registered before it was sent", nil
+	case row.Unsubscribed && d.Invitation.Kind == muster.InviteRemind:
+		return "the contractor unsubscribed from reminders", nil
 	}
 	return "", nil
 }
