@@ -148,7 +148,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	_, domain, _ := strings.Cut(from.Address, "@")
 	send := &jobs.Sender{
 		Store: a.db, Mail: sender, Render: render, Signer: signer, AppURL: a.cfg.AppURL,
-		Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
+		Domain: domain, APIURL: a.cfg.PublicURL, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
 	}
 	h := jobs.Handlers{
 		Send:    send,
@@ -190,7 +190,7 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		{Name: "postgres", Ping: a.db.PingContext},
 		{Name: "redis", Ping: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
 	}, a.log, httpapi.Options{
-		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret,
+		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret, MailEventsSecret: a.cfg.MailEventsSecret,
 		Metrics: a.metrics, MetricsHandler: a.metrics.Handler(),
 		Monitor:      a.monitor(),
 		ImportLimits: a.limits(),
@@ -202,7 +202,10 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		Addr:              a.cfg.HTTPAddr,
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// A fallback: the API gives each body its own deadline (30 s,
+		// 10 minutes for uploads) and lifts it once the body is read.
+		ReadTimeout: 15 * time.Minute,
+		IdleTimeout: 2 * time.Minute,
 	}, nil
 }
 

@@ -48,6 +48,14 @@ type Config struct {
 	// AppURL is the platform's web app, linked from emails (APP_URL).
 	// Default http://localhost:3000.
 	AppURL string
+	// PublicURL is where the API is reached from outside (PUBLIC_URL), for
+	// links in emails to the API itself: the one-click unsubscribe of
+	// reminders. Use https in production (RFC 8058). Default http://HTTP_ADDR.
+	PublicURL string
+	// MailEventsSecret lets the mail provider post delivery, bounce and
+	// complaint reports with an HMAC signature (MAIL_EVENTS_SECRET, 32+
+	// characters). Empty: staff tokens only.
+	MailEventsSecret string
 	// SecretKey signs invitation links (SECRET_KEY, 32+ characters). Empty:
 	// one is generated once and kept in the database, shared by all processes.
 	SecretKey string
@@ -145,6 +153,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		LogLevel:          r.level("LOG_LEVEL"),
 		LogFormat:         r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
+	c.PublicURL = strings.TrimRight(r.url("PUBLIC_URL", "http://"+c.HTTPAddr, "http", "https"), "/")
+	c.MailEventsSecret = r.secret("MAIL_EVENTS_SECRET")
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -57,6 +57,10 @@ type Store interface {
 	FindImport(ctx context.Context, id int64) (*muster.Import, error)
 	ImportHeader(ctx context.Context, id int64) ([]string, error)
 	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
+	ApplyMailEvent(ctx context.Context, ev muster.MailEvent) (*muster.MailEventResult, error)
+	ListSuppressions(ctx context.Context, email string, limit int) ([]muster.Suppression, error)
+	ClearSuppression(ctx context.Context, email string) error
+	StopReminders(ctx context.Context, membershipID int64) error
 }
 
 // Queue is what the API needs from the job queue.
@@ -91,6 +95,10 @@ type Options struct {
 	// SignupSecret verifies the HMAC signature of onboarding events from
 	// the sign-up app. Empty: those events need a staff token.
 	SignupSecret string
+	// MailEventsSecret verifies the signature of the mail provider's
+	// reports (POST /v1/mail-events), as SignupSecret does for the sign-up
+	// app. Empty: those reports need a staff token.
+	MailEventsSecret string
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 	// Metrics records every request; MetricsHandler serves GET /metrics.
@@ -182,6 +190,10 @@ func (s *Server) routes() {
 	s.mux.Handle("PATCH /v1/managers/{id}", s.authed(s.editManager))
 	s.mux.Handle("POST /v1/managers/{id}/resend", s.authed(s.resendManager))
 	s.mux.Handle("POST /v1/manager-invitations/accept", s.public(s.acceptManager))
+	s.mux.Handle("POST /v1/mail-events", s.public(s.mailEvent))
+	s.mux.Handle("GET /v1/suppressions", s.authed(s.listSuppressions))
+	s.mux.Handle("DELETE /v1/suppressions/{email}", s.authed(s.clearSuppression))
+	s.mux.Handle("POST /v1/unsubscribe", s.public(s.unsubscribe))
 	s.mux.Handle("POST /v1/merges", s.authed(s.createMerge))
 	s.mux.Handle("GET /v1/merges", s.authed(s.listMerges))
 	s.mux.Handle("GET /v1/merges/{id}", s.authed(s.readMerge))
@@ -211,8 +223,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// first token): no cache keeps it.
 	h.Set("Cache-Control", "no-store")
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	// A server without read deadlines (httptest's) says so; nothing to do.
-	_ = http.NewResponseController(rec).SetReadDeadline(start.Add(s.opts.BodyTimeout))
+	s.bodyDeadline(rec, r, start)
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in handler", "request_id", id, "panic", p)
@@ -226,6 +237,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	s.mux.ServeHTTP(rec, r)
+}
+
+// bodyDeadline gives the request's body BodyTimeout to arrive, and lifts
+// the deadline once it has: net/http reads on in the background to notice
+// a client that leaves, and a deadline left set would cancel a long
+// answer (an import's event stream) as if the client had gone.
+func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request, start time.Time) {
+	rc := http.NewResponseController(w)
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		_ = rc.SetReadDeadline(time.Time{}) // errors: a server without deadlines
+		return
+	}
+	_ = rc.SetReadDeadline(start.Add(s.opts.BodyTimeout))
+	r.Body = &deadlineBody{ReadCloser: r.Body, done: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+}
+
+// deadlineBody calls done when the body has been read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && b.done != nil {
+		b.done()
+		b.done = nil
+	}
+	return n, err
 }
 
 // handlerFunc is an HTTP handler that returns its error.
