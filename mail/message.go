@@ -53,9 +53,10 @@ func build(from *mail.Address, m *Message) (*gomail.Msg, error) {
 	if strings.ContainsAny(m.To+m.ToName, "\r\n") {
 		return nil, &PermanentError{Err: fmt.Errorf("recipient %q contains a line break", m.To)}
 	}
-	if err := msg.AddToFormat(oneLine(m.ToName), m.To); err != nil {
-		return nil, &PermanentError{Err: fmt.Errorf("recipient %q: %w", m.To, err)}
-	}
+	// net/mail quotes and encodes the name; go-mail's AddToFormat pastes
+	// it between quotes, so a name with a quote in it was mangled or made
+	// the address unparsable (found by FuzzHeaders).
+	msg.ToMailAddress(&mail.Address{Name: oneLine(m.ToName), Address: m.To})
 	msg.Subject(oneLine(m.Subject))
 	msg.SetMessageIDWithValue(oneLine(m.MessageID))
 	if m.Unsubscribe != "" {
