@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
@@ -363,12 +365,29 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct != "" && ct != "application/json" && ct != "application/x-www-form-urlencoded" {
 		return muster.Errorf(muster.KindUnsupported, "unsupported_media_type", "send the body as application/json, not %s", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return muster.Errorf(muster.KindTooLarge, "body_too_large", "the body is larger than %d bytes", tooBig.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return err // 408
+	case err != nil:
+		return muster.Invalid("invalid_body", "the body could not be read: %v", err)
+	}
+	// JSON decoding would quietly turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		at := invalidUTF8At(body)
+		if field := fieldBefore(body[:at]); field != "" {
+			return muster.Invalid("invalid_"+field, "%s is not valid UTF-8 (byte %d of the body)", field, at+1)
+		}
+		return muster.Invalid("invalid_json", "the body is not valid UTF-8 (byte %d)", at+1)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	var tooBig *http.MaxBytesError
 	switch {
 	case err == nil:
 		if dec.More() {
@@ -377,19 +396,41 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return nil
 	case errors.Is(err, io.EOF):
 		return muster.Invalid("invalid_json", "the body is empty; send a JSON object")
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return err
 	case errors.As(err, &syntax):
 		return muster.Invalid("invalid_json", "malformed JSON at byte %d: %v", syntax.Offset, err)
 	case errors.As(err, &typ):
 		return muster.Invalid("invalid_json", "field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
-	case errors.As(err, &tooBig):
-		return muster.Errorf(muster.KindTooLarge, "body_too_large", "the body is larger than %d bytes", tooBig.Limit)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return muster.Invalid("unknown_field", "%s is not a field of this request", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return muster.Invalid("invalid_json", "malformed JSON: %v", err)
 	}
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// fieldBefore names the object key whose value holds the end of b: the
+// last `"key":` before it, when the key is a plain snake_case name.
+func fieldBefore(b []byte) string {
+	i := bytes.LastIndex(b, []byte(`":`))
+	if i < 0 {
+		return ""
+	}
+	j := bytes.LastIndexByte(b[:i], '"')
+	key := string(b[j+1 : i])
+	if j < 0 || key == "" || strings.TrimFunc(key, func(r rune) bool { return r == '_' || r >= 'a' && r <= 'z' }) != "" {
+		return ""
+	}
+	return key
 }
 
 // pathID reads the numeric path parameter param, the id of a what.

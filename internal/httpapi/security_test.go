@@ -157,6 +157,10 @@ func TestHostileInputIs400(t *testing.T) {
 			t.Errorf("email %q: %d %v", email, res.status, res.body)
 		}
 	}
+	// Invalid UTF-8 in free text is refused as a whole body.
+	if res := b.do(t, "POST", path("/v1/accounts/{id}/invitations", acc), tok, "{\"email\":\"ok@x.test\",\"feature\":\"a\xffb\"}"); res.status != 400 || res.code() != "invalid_feature" || !strings.Contains(res.message(), "UTF-8") {
+		t.Errorf("invalid UTF-8 in the feature: %d %v", res.status, res.body)
+	}
 	for _, name := range []string{"Victor\u202e", "Vic\u200dtor", "Vic\x00tor"} {
 		res := b.do(t, "POST", path("/v1/accounts/{id}/invitations", acc), tok, map[string]any{"email": "v@x.test", "full_name": name})
 		if res.status != 400 || res.code() != "invalid_full_name" {
