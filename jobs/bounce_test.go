@@ -16,7 +16,7 @@ import (
 // sendNow sends one invitation through the worker and returns it as sent.
 func (b *testBundle) sendNow(t *testing.T, id int64, want int) *muster.Invitation {
 	t.Helper()
-	if err := b.queue.Send(context.Background(), id, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
 	b.smtp.Wait(t, want, 10*time.Second)
@@ -70,7 +70,7 @@ func TestBounceSuppressesEveryLaterEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []int64{reminder, fromOther.Invitation.ID} {
-		if err := b.queue.Send(ctx, id, jobs.QueueCritical); err != nil {
+		if err := b.queue.Send(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 		got := b.waitStatus(t, id, muster.SendCancelled)

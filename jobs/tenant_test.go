@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/muster-dev/muster/internal/muster"
-	"github.com/muster-dev/muster/jobs"
 )
 
 // Client B once typed "Call +1 555 0100 to verify" as a contractor's name,
@@ -40,7 +39,7 @@ func TestTenantTextStaysInItsTenant(t *testing.T) {
 		t.Errorf("invite answers show %q to A and %q to B", fromA.Contractor.FullName, fromB.Contractor.FullName)
 	}
 	b.startWorker(t)
-	if err := b.queue.Send(ctx, fromA.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(ctx, fromA.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	m := b.smtp.Wait(t, 1, 10*time.Second)[0]

@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/limit"
@@ -160,10 +161,14 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		},
 		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log},
 	}
-	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
+	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
 		RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log, Observe: a.metrics.ObserveTask,
 	}, h)
+	if err != nil {
+		sender.Close()
+		return nil, nil, err
+	}
 	return w, func() { sender.Close() }, nil
 }
 
@@ -194,7 +199,7 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		Metrics: a.metrics, MetricsHandler: a.metrics.Handler(),
 		Monitor:      a.monitor(),
 		ImportLimits: a.limits(),
-		Limiter:      limit.New(a.redis, a.cfg.Limits, a.log),
+		Limiter:      a.limiter(),
 	})
 	// The queues' sizes and latencies, read from Redis at each scrape.
 	a.metrics.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(a.redis)))
@@ -218,6 +223,17 @@ func (a *app) monitor() http.Handler {
 	return asynqmon.New(asynqmon.Options{
 		RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}, ReadOnly: a.cfg.QueueMonitor != "write",
 	})
+}
+
+// actions are what the API and the command line do, over this process's
+// database and queue.
+func (a *app) actions() *actions.Actions {
+	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval, Limiter: a.limiter()})
+}
+
+// limiter counts the LIMIT_* limits in Redis.
+func (a *app) limiter() *limit.Limiter {
+	return limit.New(a.redis, a.cfg.Limits, a.log)
 }
 
 // sharedRedis hands the process's Redis client to the Asynq web UI.

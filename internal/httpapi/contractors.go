@@ -1,11 +1,10 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
-	"github.com/muster-dev/muster/jobs"
 )
 
 // account reads the {id} account and checks that the actor may do act in it.
@@ -46,16 +45,14 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	lim := limited{muster.LimitInvitations, acc.ClientID, in.Email}
-	if err := s.checkLimit(r.Context(), lim); err != nil {
+	var res *muster.Invited
+	err = s.app.Limit(r.Context(), actions.Limited{What: muster.LimitInvitations, ClientID: acc.ClientID, Email: in.Email}, func() (err error) {
+		res, err = s.app.Invite(r.Context(), in)
 		return err
-	}
-	res, err := s.store.Invite(r.Context(), in)
+	})
 	if err != nil {
 		return err
 	}
-	s.countLimit(r.Context(), lim)
-	s.enqueue(r.Context(), res.Invitation.ID)
 	writeJSON(w, http.StatusAccepted, res)
 	return nil
 }
@@ -156,16 +153,14 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	lim := limited{muster.LimitResends, acc.ClientID, card.Contractor.Email}
-	if err := s.checkLimit(r.Context(), lim); err != nil {
+	var inv *muster.Invitation
+	err = s.app.Limit(r.Context(), actions.Limited{What: muster.LimitResends, ClientID: acc.ClientID, Email: card.Contractor.Email}, func() (err error) {
+		inv, err = s.app.Resend(r.Context(), acc.ID, cid)
 		return err
-	}
-	inv, err := s.store.Resend(r.Context(), acc.ID, cid, s.opts.ResendInterval)
+	})
 	if err != nil {
 		return err
 	}
-	s.countLimit(r.Context(), lim)
-	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"invitation": inv})
 	return nil
 }
@@ -177,16 +172,8 @@ func (s *Server) exclude(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.Exclude(r.Context(), acc.ID, cid); err != nil {
+	if _, err := s.app.Exclude(r.Context(), acc.ID, cid); err != nil {
 		return err
 	}
 	return s.writeCard(w, r, acc.ID, cid)
-}
-
-// enqueue hands an invitation to the queue. A failure is not the caller's:
-// the invitation is recorded and the requeue sweep sends it later.
-func (s *Server) enqueue(ctx context.Context, invitationID int64) {
-	if err := s.queue.Send(ctx, invitationID, jobs.QueueCritical); err != nil {
-		s.log.Warn("enqueue failed; the requeue sweep will retry", "invitation", invitationID, "error", err)
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/jobs"
@@ -58,20 +59,15 @@ func (s *Server) inviteManager(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	if err := a.CheckReach(clientID, in.AccountIDs); err != nil {
+	var m *muster.Manager
+	var inv *muster.Invitation
+	err = s.app.Limit(r.Context(), actions.Limited{What: muster.LimitInvitations, ClientID: clientID, Email: in.Email}, func() (err error) {
+		m, inv, err = s.app.InviteManager(r.Context(), a, in)
 		return err
-	}
-	in.InvitedBy = a.ManagerID
-	lim := limited{muster.LimitInvitations, clientID, in.Email}
-	if err := s.checkLimit(r.Context(), lim); err != nil {
-		return err
-	}
-	m, inv, err := s.store.InviteManager(r.Context(), in)
+	})
 	if err != nil {
 		return err
 	}
-	s.countLimit(r.Context(), lim)
-	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"manager": seenBy(a, m), "invitation": inv})
 	return nil
 }
@@ -83,16 +79,14 @@ func (s *Server) resendManager(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	lim := limited{muster.LimitResends, m.ClientID, m.Email}
-	if err := s.checkLimit(r.Context(), lim); err != nil {
+	var inv *muster.Invitation
+	err = s.app.Limit(r.Context(), actions.Limited{What: muster.LimitResends, ClientID: m.ClientID, Email: m.Email}, func() (err error) {
+		inv, err = s.app.ResendManager(r.Context(), m.ID)
 		return err
-	}
-	inv, err := s.store.ResendManagerInvitation(r.Context(), m.ID, s.opts.ResendInterval)
+	})
 	if err != nil {
 		return err
 	}
-	s.countLimit(r.Context(), lim)
-	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"manager": seenBy(actor(r), m), "invitation": inv})
 	return nil
 }
@@ -146,11 +140,7 @@ func (s *Server) editManager(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	if err := a.CheckReach(m.ClientID, e.AccountIDs); err != nil {
-		return err
-	}
-	e.Limited, e.Reach = a.Limited(), a.AccountIDs
-	if m, err = s.store.UpdateManager(r.Context(), e); err != nil {
+	if m, err = s.app.EditManager(r.Context(), a, m.ClientID, e); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, seenBy(a, m))
@@ -178,7 +168,7 @@ func (s *Server) acceptManager(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return muster.ErrInvitationToken
 	}
-	m, token, err := s.store.AcceptManager(r.Context(), invitationID, "accepted invitation "+subject)
+	m, token, err := s.app.AcceptManager(r.Context(), invitationID, "accepted invitation "+subject)
 	if err != nil {
 		return err
 	}

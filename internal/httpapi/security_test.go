@@ -101,7 +101,7 @@ func TestQueueMonitorRefusesCrossSiteWrites(t *testing.T) {
 	t.Parallel()
 	b := setup(t) // a writable monitor, as QUEUE_MONITOR=write gives
 	post := func(headers map[string]string) *http.Response {
-		req, _ := http.NewRequest("POST", b.srv.URL+"/asynq/api/queues/default:pause", strings.NewReader(""))
+		req, _ := http.NewRequest("POST", b.srv.URL+"/asynq/api/queues/critical:pause", strings.NewReader(""))
 		req.SetBasicAuth("ops", b.staff)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		for k, v := range headers {
@@ -115,7 +115,7 @@ func TestQueueMonitorRefusesCrossSiteWrites(t *testing.T) {
 		return res
 	}
 	// Make the queue exist, so that pausing it could succeed.
-	if err := b.queue.Send(context.Background(), 1, "default"); err != nil {
+	if err := b.queue.Send(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range []map[string]string{
@@ -127,7 +127,7 @@ func TestQueueMonitorRefusesCrossSiteWrites(t *testing.T) {
 			t.Errorf("cross-site POST %v: %d, want 403", h, res.StatusCode)
 		}
 	}
-	if qs, err := b.inspect.GetQueueInfo("default"); err != nil || qs.Paused {
+	if qs, err := b.inspect.GetQueueInfo("critical"); err != nil || qs.Paused {
 		t.Fatalf("queue paused by another site: %+v %v", qs, err)
 	}
 	if res := post(map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": b.srv.URL}); res.StatusCode != 204 {
