@@ -46,8 +46,12 @@ func TestBounceSuppressesEveryLaterEmail(t *testing.T) {
 		t.Errorf("the same report twice: %+v %v", again, err)
 	}
 	rows, _, err := b.db.ListContractors(ctx, muster.ListQuery{AccountID: b.account.ID, SendStatus: muster.SendBounced, Sort: "-invited_at", Limit: 10})
-	if err != nil || len(rows) != 1 || rows[0].SendStatus != muster.SendBounced {
-		t.Errorf("the list's send_status: %+v %v", rows, err)
+	if err != nil || len(rows) != 1 || rows[0].SendStatus != muster.SendBounced || rows[0].Stage != "invitation_failed" {
+		t.Errorf("the list's send_status and stage: %+v %v", rows, err)
+	}
+	card, err := b.db.ContractorCard(ctx, b.account.ID, res.Contractor.ID)
+	if err != nil || card.Stages[1].Name != "invitation_failed" {
+		t.Errorf("the card's stages: %+v %v", card, err)
 	}
 	// No reminder is queued for it …
 	ids, err := b.db.QueueReminders(ctx, time.Now().Add(100*time.Hour), []time.Duration{72 * time.Hour})
