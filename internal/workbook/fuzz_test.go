@@ -19,7 +19,7 @@ func readAll(t *testing.T, name string, data []byte) {
 		t.Fatal(err)
 	}
 	lim := Limits{MaxBytes: 1 << 20, MaxRows: 1000, MaxUnzipped: 8 << 20}
-	r, err := Open(path, name, lim, t.TempDir())
+	r, err := Open(path, name, lim, t.TempDir(), nil)
 	if err != nil {
 		if muster.AsError(err) == nil {
 			t.Fatalf("Open: a bare error reaches the client as a 500: %v", err)
@@ -73,6 +73,15 @@ func FuzzXLSX(f *testing.F) {
 	}
 	f.Add(tmpl.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) { readAll(t, "team.xlsx", data) })
+}
+
+func FuzzXLS(f *testing.F) {
+	seed, err := os.ReadFile("testdata/template.xls")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, data []byte) { readAll(t, "team.xls", data) })
 }
 
 // FuzzCell is the cell normalizer alone: one row of cells under the
