@@ -60,7 +60,9 @@ func FuzzHeaders(f *testing.F) {
 		if len(list) != 1 || !strings.EqualFold(list[0].Address, to) {
 			t.Fatalf("To %v, want only %s", list, to)
 		}
-		if list[0].Name != oneLine(name) {
+		// The name arrives as typed, or not at all when net/mail could not
+		// read it back (recipient drops it rather than fail the email).
+		if list[0].Name != oneLine(name) && list[0].Name != "" {
 			t.Fatalf("display name %q arrives as %q", oneLine(name), list[0].Name)
 		}
 		io.Copy(io.Discard, m.Body)

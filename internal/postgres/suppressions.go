@@ -5,25 +5,45 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/muster-dev/muster/internal/muster"
 )
 
-// suppressed says why no email may go to email, or "" when one may. The
-// send path calls it in the transaction that claims an email, so nothing
-// reaches SMTP for an address that bounced or complained.
-func suppressed(ctx context.Context, q sqlx.QueryerContext, email string) (string, error) {
-	var reason string
-	err := sqlx.GetContext(ctx, q, &reason, `SELECT reason FROM suppressions WHERE email = lower($1)`, email)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("check suppression list: %w", err)
+// suppress gives why[i] a reason for each claimed email whose address is
+// on the suppression list (and had none yet), in one query. Every claim
+// (single or bulk) calls it before the emails leave, so nothing reaches
+// SMTP for an address that bounced or complained.
+func suppress(ctx context.Context, q sqlx.QueryerContext, ds []*muster.Delivery, why []string) error {
+	var emails []string
+	for i, d := range ds {
+		if why[i] == "" {
+			emails = append(emails, strings.ToLower(d.Email))
+		}
 	}
-	return "the address is on the suppression list (" + reason + ")", nil
+	if len(emails) == 0 {
+		return nil
+	}
+	var rows []struct {
+		Email  string `db:"email"`
+		Reason string `db:"reason"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT email, reason FROM suppressions WHERE email = ANY($1)`, pq.Array(emails)); err != nil {
+		return fmt.Errorf("check the suppression list: %w", err)
+	}
+	listed := make(map[string]string, len(rows))
+	for _, r := range rows {
+		listed[r.Email] = r.Reason
+	}
+	for i, d := range ds {
+		if r, ok := listed[strings.ToLower(d.Email)]; ok && why[i] == "" {
+			why[i] = "the address is on the suppression list (" + r + ")"
+		}
+	}
+	return nil
 }
 
 // ApplyMailEvent records a provider's report on an email. A hard bounce or
