@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -43,12 +44,20 @@ type Handlers struct {
 type Worker struct {
 	servers []*asynq.Server
 	mux     *asynq.ServeMux
+	log     *slog.Logger
+	running sync.WaitGroup // handlers that have not returned
 }
+
+// handlerGrace is how long Shutdown waits, after Asynq gave up on the
+// running handlers, for them to return: long enough for a send to record
+// its outcome (10 s) and an import to release its claim (5 s).
+const handlerGrace = 15 * time.Second
 
 // NewWorker builds a worker on rc.
 func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
-	mux := asynq.NewServeMux()
-	mux.Use(watchTasks(cfg.Log, cfg.Observe))
+	w := &Worker{mux: asynq.NewServeMux(), log: cfg.Log}
+	mux := w.mux
+	mux.Use(w.track, watchTasks(cfg.Log, cfg.Observe))
 	mux.Handle(TypeSend, typed(h.Send.Process))
 	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
 	mux.Handle(TypeRemind, typed(h.Reminders.Process))
@@ -71,10 +80,17 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	bulk.Concurrency = cfg.BulkConcurrency
 	bulk.Queues = map[string]int{QueueImports: 2, QueueBulk: 1}
 	bulk.StrictPriority = true
-	return &Worker{
-		servers: []*asynq.Server{asynq.NewServerFromRedisClient(rc, interactive), asynq.NewServerFromRedisClient(rc, bulk)},
-		mux:     mux,
-	}
+	w.servers = []*asynq.Server{asynq.NewServerFromRedisClient(rc, interactive), asynq.NewServerFromRedisClient(rc, bulk)}
+	return w
+}
+
+// track counts running handlers, for Shutdown to wait on.
+func (w *Worker) track(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		w.running.Add(1)
+		defer w.running.Done()
+		return next.ProcessTask(ctx, t)
+	})
 }
 
 // Start begins processing; Shutdown stops it.
@@ -88,13 +104,25 @@ func (w *Worker) Start() error {
 }
 
 // Shutdown stops taking tasks, lets running ones finish within the
-// shutdown timeout, and hands the rest back to their queues.
+// shutdown timeout, and hands the rest back to their queues. When the
+// timeout ends Asynq requeues the tasks still running and cancels their
+// contexts, but does not wait for their handlers; Shutdown does (up to
+// handlerGrace), so that the handlers' last writes (an import's release, a
+// send's outcome) reach PostgreSQL before the process closes it, and
+// another worker takes the work over at once.
 func (w *Worker) Shutdown() {
 	for _, s := range w.servers {
 		s.Stop()
 	}
 	for _, s := range w.servers {
 		s.Shutdown()
+	}
+	done := make(chan struct{})
+	go func() { w.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(handlerGrace):
+		w.log.Warn("handlers still running after the shutdown grace; stopping anyway", "grace", handlerGrace)
 	}
 }
 
