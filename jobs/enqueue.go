@@ -11,11 +11,15 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// sendTimeout bounds one attempt at sending an email; the PostgreSQL lease
-// outlives it, so a lease never ends while its attempt may still run.
+// sendTimeout bounds one attempt at sending an email (the SMTP exchange is
+// cut at it); the PostgreSQL lease outlives it by the time the outcome
+// write gets, so a lease never ends while its attempt may still run. The
+// lease is also what an email claimed by a worker that died waits for.
 const (
-	sendTimeout = time.Minute
-	sendLease   = 2 * sendTimeout
+	sendTimeout = 10 * time.Second
+	sendLease   = sendTimeout + outcomeTimeout
+	// outcomeTimeout bounds the write of a send's outcome.
+	outcomeTimeout = 10 * time.Second
 )
 
 // Enqueuer puts tasks on the queues.
@@ -44,7 +48,7 @@ func (e *Enqueuer) send(ctx context.Context, invitationID int64, queue string, d
 		// PostgreSQL counts the attempts and decides the last one; Asynq
 		// only needs to keep retrying until then.
 		asynq.MaxRetry(e.attempts+5),
-		asynq.Timeout(sendTimeout))
+		asynq.Timeout(sendLease))
 }
 
 // ImportBatch enqueues the emails of one batch of an import, as one task on

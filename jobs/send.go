@@ -69,11 +69,13 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	inv := d.Invitation
 	msg, err := s.message(d)
 	if err == nil {
-		err = s.Mail.Send(ctx, msg)
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		err = s.Mail.Send(sctx, msg)
+		cancel()
 	}
 	// The outcome is recorded even when the worker is shutting down, or
 	// the lease would hide a sent email until it ran out.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
 	if err != nil {
 		final := mail.IsPermanent(err) || inv.Attempts >= s.Attempts
@@ -84,10 +86,17 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 			s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
 			return fmt.Errorf("invitation %d failed after %d attempts: %w: %w", inv.ID, inv.Attempts, err, asynq.SkipRetry)
 		}
-		return fmt.Errorf("invitation %d attempt %d: %w", inv.ID, inv.Attempts, err)
+		return fmt.Errorf("invitation %d attempt %d: %w", inv.ID, inv.Attempts, deliveryError{err})
 	}
 	return s.Store.MarkSent(ctx, inv.ID, inv.Attempts, msg.MessageID, s.Now())
 }
+
+// deliveryError is a failed attempt at handing an email to SMTP. Even when
+// the SMTP server could not be reached it is no outage of ours: it takes
+// the doubling backoff, since each attempt counts towards SEND_ATTEMPTS.
+type deliveryError struct{ error }
+
+func (e deliveryError) Unwrap() error { return e.error }
 
 // template names the email of each invitation kind.
 var template = map[string]string{

@@ -68,7 +68,8 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.
 		DelayedTaskCheckInterval: min(max(cfg.PollInterval*10, 50*time.Millisecond), time.Second),
-		RetryDelayFunc:           backoff(cfg.RetryBase),
+		RetryDelayFunc:           retryDelay(cfg.RetryBase),
+		IsFailure:                func(err error) bool { return !transient(err) },
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		Logger:                   logger{cfg.Log},
 		LogLevel:                 asynq.WarnLevel,
@@ -146,7 +147,9 @@ type Periodic struct {
 // DefaultPeriodic is what the scheduler runs: the requeue sweep and the
 // reminder sweep.
 var DefaultPeriodic = []Periodic{
-	{Args: RequeueArgs{}, Every: 30 * time.Second},
+	// Every 5 s: the sweep finds a Redis that lost its data and the tasks of
+	// a worker that died, and recovery waits for it.
+	{Args: RequeueArgs{}, Every: 5 * time.Second},
 	{Args: RemindArgs{}, Every: time.Minute},
 }
 

@@ -124,16 +124,33 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
-	err = s.client.SendWithSMTPClient(conn, msg)
+	err = s.exchange(ctx, conn, msg)
 	if pooled && isConnCheck(err) {
 		_ = conn.Close()
 		if conn, err = s.dial(ctx); err != nil {
 			return err
 		}
-		err = s.client.SendWithSMTPClient(conn, msg)
+		err = s.exchange(ctx, conn, msg)
 	}
 	s.release(conn, err)
 	return classify(err)
+}
+
+// exchange sends msg on c. The deadline of ctx, not its cancellation,
+// bounds it: past the deadline the connection is closed, so that an
+// attempt never outlives the lease its caller holds, while a worker
+// shutting down still finishes the exchange it started.
+func (s *SMTP) exchange(ctx context.Context, c *smtp.Client, msg *gomail.Msg) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return s.client.SendWithSMTPClient(c, msg)
+	}
+	timer := time.AfterFunc(time.Until(deadline), func() { _ = c.Close() })
+	err := s.client.SendWithSMTPClient(c, msg)
+	if !timer.Stop() && err != nil {
+		return fmt.Errorf("SMTP exchange cut at its deadline: %w", err)
+	}
+	return err
 }
 
 func (s *SMTP) conn(ctx context.Context) (c *smtp.Client, pooled bool, err error) {
