@@ -5,16 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 // Keys the requeue sweep keeps in Redis, beside Asynq's.
 const (
-	// markerKey exists as long as Redis keeps its data: the sweep sets it,
-	// so finding it gone means Redis restarted empty or failed over to a
-	// replica that never had it.
+	// markerKey holds the run id of the Redis server that the last sweep
+	// saw (see lostData).
 	markerKey = "muster:marker"
 	// suspectsKey maps the ids of running tasks that no live worker claims
 	// to when a sweep first saw them so.
@@ -32,15 +33,46 @@ const orphanAfter = 6 * time.Second
 // (its own recovery of the orphan comes one to two minutes after the death).
 const copyRetention = 3 * time.Minute
 
-// lostData reports whether Redis lost its data since the last sweep. The
-// first sweep ever also reads as a loss; it costs one requeue of what is
-// unsent, which task ids make a no-op.
+// lostData reports whether Redis may have lost data since the last sweep:
+// the marker is gone (Redis restarted empty), or it names another server
+// than the one answering now (a Sentinel failover to a replica, which may
+// have missed the last writes). The first sweep ever also reads as a loss;
+// it costs one requeue of what is unsent, which task ids make a no-op.
 func (r *Requeuer) lostData(ctx context.Context) (bool, error) {
-	set, err := r.Redis.SetNX(ctx, markerKey, time.Now().Unix(), 0).Result()
+	id, err := r.serverID(ctx)
 	if err != nil {
+		return false, fmt.Errorf("requeue: Redis server id: %w", err)
+	}
+	old, err := r.Redis.Get(ctx, markerKey).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("requeue: Redis marker: %w", err)
 	}
-	return set, nil
+	if err == nil && old == id {
+		return false, nil
+	}
+	if err := r.Redis.Set(ctx, markerKey, id, 0).Err(); err != nil {
+		return false, fmt.Errorf("requeue: Redis marker: %w", err)
+	}
+	return true, nil
+}
+
+// serverID is the run id of the Redis server, which changes when it
+// restarts or another one takes over. A Cluster has many; there only the
+// marker's presence counts.
+func (r *Requeuer) serverID(ctx context.Context) (string, error) {
+	if _, ok := r.Redis.(*redis.ClusterClient); ok {
+		return "cluster", nil
+	}
+	info, err := r.Redis.Info(ctx, "server").Result()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return id, nil
+		}
+	}
+	return "", errors.New("INFO server has no run_id")
 }
 
 // orphans copies the tasks that a worker was running when it died. Asynq

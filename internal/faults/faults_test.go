@@ -203,15 +203,15 @@ func membersOf(account int64) string {
 }
 
 // until polls cond every 10 ms, for at most settleTimeout.
-func (e *env) until(cond func() bool) {
-	e.t.Helper()
+func until(t *testing.T, cond func() bool) {
+	t.Helper()
 	if err := waitFor(settleTimeout, func() error {
 		if cond() {
 			return nil
 		}
 		return errors.New("condition not met")
 	}); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 }
 
@@ -230,17 +230,17 @@ func TestKillWorkerDuringImport(t *testing.T) {
 		e.start("web")
 		e.start("scheduler")
 		_, acc := e.client("Kill import", "owner@kill-import.example")
-		rows, kills := size(5000, 4), size(3, 2)
+		rows, kills := size(2000, 10), size(3, 2)
 		e.upload(acc, "imp", rows)
 		w := e.start("worker")
 		// The first kill lands while rows are written, the others while the
 		// import's emails go out.
-		e.until(func() bool { return e.count(membersOf(acc)) >= rows*(1+rng.IntN(8))/10 })
+		until(t, func() bool { return e.count(membersOf(acc)) >= rows*(1+rng.IntN(8))/10 })
 		w.kill()
 		w = e.start("worker")
 		for i := 1; i < kills; i++ {
 			at := rows * (i*10 + rng.IntN(10)) / (kills * 10)
-			e.until(func() bool { return len(e.smtp.Messages()) >= at })
+			until(t, func() bool { return len(e.smtp.Messages()) >= at })
 			w.kill()
 			w = e.start("worker")
 		}
@@ -260,7 +260,7 @@ func TestKillWorkerDuringSends(t *testing.T) {
 		kills := size(2, 2)
 		for i := range kills {
 			at := n * (i*10 + 1 + rng.IntN(9)) / (kills * 10)
-			e.until(func() bool { return len(e.smtp.Messages()) >= at })
+			until(t, func() bool { return len(e.smtp.Messages()) >= at })
 			w.kill()
 			w = e.start("worker")
 		}
