@@ -48,7 +48,7 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 			return err
 		}
 		if lost {
-			r.Log.Warn("Redis lost its data (restarted empty, or a failover to a replica behind): handing every open task to it again")
+			r.Log.Warn("Redis may have lost data (its marker is missing or names another server: a restart, a failover, or the first sweep): enqueueing every open task again")
 			after = 0
 		}
 		if err := r.orphans(ctx); err != nil {

@@ -39,7 +39,7 @@ const (
 	metricsPort   = 18330
 	secretKey     = "faults-suite-secret-key-0123456789abcdef"
 	readyTimeout  = 30 * time.Second
-	settleTimeout = 120 * time.Second
+	settleTimeout = 180 * time.Second
 )
 
 // suite is what every scenario shares: the muster binary, built once, and
