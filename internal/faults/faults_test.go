@@ -306,15 +306,16 @@ func TestSigtermHandsBack(t *testing.T) {
 	})
 }
 
-func TestRedisRestartedEmpty(t *testing.T) {
+func TestRedisEmptyDuringSends(t *testing.T) {
 	scenario(t, "Redis restarted empty during sends", false, func(t *testing.T, _ *rand.Rand) tally {
 		r := startRedis(t, t.TempDir(), redisPort)
 		e := newEnv(t, redisURL(r.addr()))
 		e.start("web")
 		e.start("scheduler")
-		e.start("worker")
 		_, acc := e.client("Redis empty", "owner@redis-empty.example")
-		n := e.invite(acc, "single", size(200, 5))
+		n := e.invite(acc, "single", size(300, 5))
+		// 40 emails a second: most are still owed when the fault comes.
+		e.start("worker", "SMTP_RATE=40")
 		e.waitSent(n / 4)
 		r.kill()
 		if err := r.start(); err != nil {
@@ -322,6 +323,9 @@ func TestRedisRestartedEmpty(t *testing.T) {
 		}
 		return e.settle(time.Now(), n, n, membersOf(acc))
 	})
+}
+
+func TestRedisEmptyDuringImport(t *testing.T) {
 	scenario(t, "Redis restarted empty during an import", false, func(t *testing.T, _ *rand.Rand) tally {
 		r := startRedis(t, t.TempDir(), redisPort)
 		e := newEnv(t, redisURL(r.addr()))
@@ -347,9 +351,9 @@ func TestPostgresStopped(t *testing.T) {
 		e := newEnv(t, redisURL(r.addr()))
 		e.start("web")
 		e.start("scheduler")
-		e.start("worker")
 		_, acc := e.client("PG outage", "owner@pg-outage.example")
-		n := e.invite(acc, "single", size(200, 2))
+		n := e.invite(acc, "single", size(300, 3))
+		e.start("worker", "SMTP_RATE=40")
 		e.waitSent(n / 4)
 		if err := suite.pg.stop(); err != nil {
 			t.Fatal(err)
@@ -364,40 +368,44 @@ func TestPostgresStopped(t *testing.T) {
 
 func TestSMTPFaults(t *testing.T) {
 	cases := []struct {
-		name   string
-		inject func(e *env)
-		failed int // emails refused for good, recorded as failed
+		slug, name string
+		inject     func(e *env)
+		failed     int // emails refused for good, recorded as failed
 	}{
-		{"SMTP answers 451 30×", func(e *env) { e.smtp.FailNext(30, 451, "try again later") }, 0},
-		{"SMTP answers 550 5×", func(e *env) { e.smtp.FailNext(5, 550, "no such user") }, 5},
-		{"SMTP drops 10 connections after DATA", func(e *env) { e.smtp.DropNext(10, 0) }, 0},
-		{"SMTP hangs 5 s after DATA 3×, then drops", func(e *env) { e.smtp.DropNext(3, 5*time.Second) }, 0},
+		{"451", "SMTP answers 451 30×", func(e *env) { e.smtp.FailNext(30, 451, "try again later") }, 0},
+		{"550", "SMTP answers 550 5×", func(e *env) { e.smtp.FailNext(5, 550, "no such user") }, 5},
+		{"drop", "SMTP drops 10 connections after DATA", func(e *env) { e.smtp.DropNext(10, 0) }, 0},
+		{"hang", "SMTP hangs 5 s after DATA 3×, then drops", func(e *env) { e.smtp.DropNext(3, 5*time.Second) }, 0},
 	}
 	for _, c := range cases {
-		scenario(t, c.name, false, func(t *testing.T, _ *rand.Rand) tally {
-			r := startRedis(t, t.TempDir(), redisPort)
-			e := newEnv(t, redisURL(r.addr()))
-			e.start("web")
-			e.start("worker")
-			_, acc := e.client("SMTP", "owner@smtp.example")
-			c.inject(e)
-			n := e.invite(acc, "single", size(100, 3))
-			if err := waitFor(settleTimeout, func() error {
-				if left, _ := e.smtp.Faults(); left > 0 {
-					return fmt.Errorf("%d faults still to inject", left)
-				}
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			_, cleared := e.smtp.Faults()
-			got := e.settle(cleared, n, n, membersOf(acc))
-			if failed := e.count(`SELECT count(*) FROM invitations WHERE status = 'failed'`); failed != c.failed {
-				t.Errorf("%d invitations failed, want %d", failed, c.failed)
-			}
-			return got
-		})
+		t.Run(c.slug, func(t *testing.T) { smtpFault(t, c.name, c.inject, c.failed) })
 	}
+}
+
+func smtpFault(t *testing.T, name string, inject func(e *env), failed int) {
+	scenario(t, name, false, func(t *testing.T, _ *rand.Rand) tally {
+		r := startRedis(t, t.TempDir(), redisPort)
+		e := newEnv(t, redisURL(r.addr()))
+		e.start("web")
+		e.start("worker")
+		_, acc := e.client("SMTP", "owner@smtp.example")
+		inject(e)
+		n := e.invite(acc, "single", size(100, 3))
+		if err := waitFor(settleTimeout, func() error {
+			if left, _ := e.smtp.Faults(); left > 0 {
+				return fmt.Errorf("%d faults still to inject", left)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, cleared := e.smtp.Faults()
+		got := e.settle(cleared, n, n, membersOf(acc))
+		if n := e.count(`SELECT count(*) FROM invitations WHERE status = 'failed'`); n != failed {
+			t.Errorf("%d invitations failed, want %d", n, failed)
+		}
+		return got
+	})
 }
 
 func TestTwoWorkersTwoSchedulers(t *testing.T) {
