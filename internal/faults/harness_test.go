@@ -467,11 +467,21 @@ func (e *env) invite(account int64, prefix string, n int) int {
 
 // upload imports a CSV of n contractors into account and returns the import.
 func (e *env) upload(account int64, prefix string, n int) int64 {
+	return e.uploadMixed(account, prefix, n, 1)
+}
+
+// uploadMixed imports a CSV of n rows of which every good-th has a valid
+// email and the others fail (a long import with few emails).
+func (e *env) uploadMixed(account int64, prefix string, n, good int) int64 {
 	e.t.Helper()
 	var csv bytes.Buffer
 	csv.WriteString("email,full_name\n")
 	for i := range n {
-		fmt.Fprintf(&csv, "%s%d@example.com,Contractor %d\n", prefix, i, i)
+		at := "@example.com"
+		if i%good != 0 {
+			at = "-at-example.com"
+		}
+		fmt.Fprintf(&csv, "%s%d%s,Contractor %d\n", prefix, i, at, i)
 	}
 	buf := new(bytes.Buffer)
 	w := multipart.NewWriter(buf)
@@ -500,7 +510,8 @@ func (e *env) count(query string, args ...any) int {
 // tally is what a scenario ended with.
 type tally struct {
 	lost, twice int
-	recovery    time.Duration
+	recovery    time.Duration // -1: not settled
+	noFault     bool          // recovery is then the time the whole load took
 	detail      string
 }
 
