@@ -201,6 +201,23 @@ func size(n, f int) int {
 	return n
 }
 
+// importedRows counts an import's rows that are done: memberships of the
+// account, and failed rows recorded.
+func importedRows(account, importID int64) string {
+	return fmt.Sprintf(`SELECT (SELECT count(*) FROM memberships WHERE account_id = %d) + (SELECT count(*) FROM import_errors WHERE import_id = %d)`, account, importID)
+}
+
+// world starts a Redis server, a fresh environment on it, and the web and
+// scheduler roles; the scenario starts its workers.
+func world(t *testing.T, vars ...string) (*env, *redisServer) {
+	t.Helper()
+	r := startRedis(t, t.TempDir(), redisPort)
+	e := newEnv(t, redisURL(r.addr()), vars...)
+	e.start("web")
+	e.start("scheduler")
+	return e, r
+}
+
 func membersOf(account int64) string {
 	return fmt.Sprintf(`SELECT count(*) FROM memberships WHERE account_id = %d`, account)
 }
@@ -218,6 +235,19 @@ func until(t *testing.T, cond func() bool) {
 	}
 }
 
+// killWhen kills worker w once cond holds and starts another in its place.
+func (e *env) killWhen(w *proc, cond func() bool) *proc {
+	e.t.Helper()
+	until(e.t, cond)
+	w.kill()
+	return e.start("worker")
+}
+
+// sent is a condition: the SMTP server holds at least n messages.
+func (e *env) sent(n int) func() bool {
+	return func() bool { return len(e.smtp.Messages()) >= n }
+}
+
 // waitSent blocks until the SMTP server holds n messages.
 func (e *env) waitSent(n int) {
 	e.t.Helper()
@@ -228,24 +258,17 @@ func redisURL(addr string) string { return "redis://" + addr + "/0" }
 
 func TestKillWorkerDuringImport(t *testing.T) {
 	scenario(t, "kill -9 of the worker during an import", true, func(t *testing.T, rng *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()))
-		e.start("web")
-		e.start("scheduler")
+		e, _ := world(t)
 		_, acc := e.client("Kill import", "owner@kill-import.example")
 		rows, kills := size(1000, 20), size(2, 3)
 		e.upload(acc, "imp", rows)
 		w := e.start("worker")
 		// The first kill lands while rows are written, the others while the
 		// import's emails go out.
-		until(t, func() bool { return e.count(membersOf(acc)) >= rows*(1+rng.IntN(8))/10 })
-		w.kill()
-		w = e.start("worker")
+		first := rows * (1 + rng.IntN(8)) / 10
+		w = e.killWhen(w, func() bool { return e.count(membersOf(acc)) >= first })
 		for i := 1; i < kills; i++ {
-			at := rows * (i*10 + rng.IntN(10)) / (kills * 10)
-			until(t, func() bool { return len(e.smtp.Messages()) >= at })
-			w.kill()
-			w = e.start("worker")
+			w = e.killWhen(w, e.sent(rows*(i*10+rng.IntN(10))/(kills*10)))
 		}
 		return e.settle(time.Now(), rows, rows, membersOf(acc))
 	})
@@ -253,19 +276,13 @@ func TestKillWorkerDuringImport(t *testing.T) {
 
 func TestKillWorkerDuringSends(t *testing.T) {
 	scenario(t, "kill -9 of the worker during sends", true, func(t *testing.T, rng *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()))
-		e.start("web")
-		e.start("scheduler")
+		e, _ := world(t)
 		_, acc := e.client("Kill sends", "owner@kill-sends.example")
 		n := e.invite(acc, "single", size(300, 3))
 		w := e.start("worker")
 		kills := size(2, 2)
 		for i := range kills {
-			at := n * (i*10 + 1 + rng.IntN(9)) / (kills * 10)
-			until(t, func() bool { return len(e.smtp.Messages()) >= at })
-			w.kill()
-			w = e.start("worker")
+			w = e.killWhen(w, e.sent(n*(i*10+1+rng.IntN(9))/(kills*10)))
 		}
 		return e.settle(time.Now(), n, n, membersOf(acc))
 	})
@@ -273,10 +290,7 @@ func TestKillWorkerDuringSends(t *testing.T) {
 
 func TestSigtermHandsBack(t *testing.T) {
 	scenario(t, "SIGTERM to the worker running an import, a second worker ready", false, func(t *testing.T, _ *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()), "SHUTDOWN_TIMEOUT=1s")
-		e.start("web")
-		e.start("scheduler")
+		e, _ := world(t, "SHUTDOWN_TIMEOUT=1s")
 		a := e.start("worker")
 		_, acc := e.client("Hand back", "owner@hand-back.example")
 		// Every fifth row is a contractor: an import long enough to be
@@ -300,7 +314,7 @@ func TestSigtermHandsBack(t *testing.T) {
 		// worker has finished the import. Its emails are counted after.
 		until(t, func() bool { return e.count(`SELECT count(*) FROM imports WHERE id = $1 AND status = 'done'`, id) == 1 })
 		handback := time.Since(stopped)
-		done := fmt.Sprintf(`SELECT (SELECT count(*) FROM memberships WHERE account_id = %d) + (SELECT count(*) FROM import_errors WHERE import_id = %d)`, acc, id)
+		done := importedRows(acc, id)
 		got := e.settle(stopped, rows, rows/good, done)
 		if got.recovery >= 0 {
 			got.recovery = handback
@@ -314,70 +328,61 @@ func TestSigtermHandsBack(t *testing.T) {
 
 func TestRedisEmptyDuringSends(t *testing.T) {
 	scenario(t, "Redis restarted empty during sends", false, func(t *testing.T, _ *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()))
-		e.start("web")
-		e.start("scheduler")
+		e, r := world(t)
 		_, acc := e.client("Redis empty", "owner@redis-empty.example")
 		n := e.invite(acc, "single", size(300, 5))
 		// 40 emails a second: most are still owed when the fault comes.
 		e.start("worker", "SMTP_RATE=40")
 		e.waitSent(n / 4)
-		r.kill()
-		if err := r.start(); err != nil {
-			t.Fatal(err)
-		}
+		r.restartEmpty(t)
 		return e.settle(time.Now(), n, n, membersOf(acc))
 	})
 }
 
 func TestRedisEmptyDuringImport(t *testing.T) {
 	scenario(t, "Redis restarted empty during an import", false, func(t *testing.T, _ *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()))
-		e.start("web")
-		e.start("scheduler")
+		e, r := world(t)
 		e.start("worker")
 		_, acc := e.client("Redis empty import", "owner@redis-empty-import.example")
 		rows := size(1000, 20)
 		e.upload(acc, "imp", rows)
 		e.waitSent(rows / 10)
-		r.kill()
-		if err := r.start(); err != nil {
-			t.Fatal(err)
-		}
+		r.restartEmpty(t)
 		return e.settle(time.Now(), rows, rows, membersOf(acc))
 	})
 }
 
+// pgOutageFor is how long the PostgreSQL scenarios keep it stopped.
+const pgOutageFor = 20 * time.Second
+
+// pgOutage stops the suite's PostgreSQL for d and starts it again.
+func pgOutage(t *testing.T, d time.Duration) {
+	t.Helper()
+	if err := suite.pg.stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	if err := suite.pg.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPostgresStopped(t *testing.T) {
-	outage := 20 * time.Second
+	outage := pgOutageFor
 	scenario(t, "PostgreSQL stopped 20 s during sends", false, func(t *testing.T, _ *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()))
-		e.start("web")
-		e.start("scheduler")
+		e, _ := world(t)
 		_, acc := e.client("PG outage", "owner@pg-outage.example")
 		n := e.invite(acc, "single", size(300, 3))
 		e.start("worker", "SMTP_RATE=40")
 		e.waitSent(n / 4)
-		if err := suite.pg.stop(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(outage)
-		if err := suite.pg.start(); err != nil {
-			t.Fatal(err)
-		}
+		pgOutage(t, outage)
 		return e.settle(time.Now(), n, n, membersOf(acc))
 	})
 }
 
 func TestPostgresStoppedDuringImport(t *testing.T) {
 	scenario(t, "PostgreSQL stopped 20 s during an import", false, func(t *testing.T, _ *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()))
-		e.start("web")
-		e.start("scheduler")
+		e, _ := world(t)
 		_, acc := e.client("PG outage import", "owner@pg-outage-import.example")
 		// A long file with few emails: every 20th row is a contractor, the
 		// others fail, so the outage comes while rows are being written.
@@ -385,15 +390,9 @@ func TestPostgresStoppedDuringImport(t *testing.T) {
 		id := e.uploadMixed(acc, "imp", rows, good)
 		e.start("worker")
 		until(t, func() bool { return e.count(`SELECT checkpoint_line FROM imports WHERE id = $1`, id) > 0 })
-		if err := suite.pg.stop(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Second)
-		if err := suite.pg.start(); err != nil {
-			t.Fatal(err)
-		}
+		pgOutage(t, pgOutageFor)
 		emails := rows / good
-		done := fmt.Sprintf(`SELECT (SELECT count(*) FROM memberships WHERE account_id = %d) + (SELECT count(*) FROM import_errors WHERE import_id = %d)`, acc, id)
+		done := importedRows(acc, id)
 		return e.settle(time.Now(), rows, emails, done)
 	})
 }
@@ -416,9 +415,7 @@ func TestSMTPFaults(t *testing.T) {
 
 func smtpFault(t *testing.T, name string, inject func(e *env), failed int) {
 	scenario(t, name, false, func(t *testing.T, _ *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()))
-		e.start("web")
+		e, _ := world(t)
 		e.start("worker")
 		_, acc := e.client("SMTP", "owner@smtp.example")
 		inject(e)
@@ -442,13 +439,11 @@ func smtpFault(t *testing.T, name string, inject func(e *env), failed int) {
 
 func TestTwoWorkersTwoSchedulers(t *testing.T) {
 	scenario(t, "two workers and two schedulers: an import and single invitations", false, func(t *testing.T, _ *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()), "REQUEUE_AFTER=5s")
-		e.start("web")
+		e, _ := world(t, "REQUEUE_AFTER=5s")
 		for range 2 {
 			e.start("worker")
-			e.start("scheduler")
 		}
+		e.start("scheduler") // the second
 		_, acc := e.client("Two of each", "owner@two.example")
 		start := time.Now()
 		rows := size(1000, 20)
@@ -462,10 +457,7 @@ func TestTwoWorkersTwoSchedulers(t *testing.T) {
 
 func TestMergeKilled(t *testing.T) {
 	scenario(t, "kill -9 of the worker during a merge", full, func(t *testing.T, rng *rand.Rand) tally {
-		r := startRedis(t, t.TempDir(), redisPort)
-		e := newEnv(t, redisURL(r.addr()))
-		e.start("web")
-		e.start("scheduler")
+		e, _ := world(t)
 		w := e.start("worker")
 		target, tacc := e.client("Target", "owner@target.example")
 		source, sacc := e.client("Source", "owner@source.example")

@@ -191,6 +191,15 @@ func (r *redisServer) kill() {
 	<-r.done
 }
 
+// restartEmpty kills the server and starts it again, with nothing in it.
+func (r *redisServer) restartEmpty(t *testing.T) {
+	t.Helper()
+	r.kill()
+	if err := r.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 // waitFor retries fn until it succeeds or timeout passes.
