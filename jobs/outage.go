@@ -1,27 +1,13 @@
 package jobs
 
 import (
-	"context"
 	"database/sql/driver"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
-	"time"
-
-	"github.com/hibiken/asynq"
-
-	"github.com/muster-dev/muster/internal/muster"
 )
-
-// outageRetry is the delay before a task that met an outage (PostgreSQL or
-// Redis unreachable) or another worker's lease runs again. Such a try is
-// not the task's failure: it does not count against its retries, and its
-// delay does not grow, so the work resumes within seconds of the outage
-// ending instead of after a doubled backoff.
-const outageRetry = 3 * time.Second
 
 // Unavailable reports whether err means a server we depend on could not be
 // reached or went away (refused or dropped connections, a PostgreSQL that
@@ -50,26 +36,4 @@ func Unavailable(err error) bool {
 	// not yet promoted, by message only.
 	msg := err.Error()
 	return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "READONLY") || strings.HasPrefix(msg, "MASTERDOWN")
-}
-
-// transient reports whether a task's error is an outage or another
-// worker's lease: try again soon, and do not count it as a failure.
-func transient(err error) bool {
-	var d deliveryError
-	if errors.As(err, &d) {
-		return false
-	}
-	return errors.Is(err, muster.ErrClaimed) || (Unavailable(err) && !errors.Is(err, context.Canceled))
-}
-
-// retryDelay is backoff's doubling delay, but outageRetry (±20%) after a
-// transient error.
-func retryDelay(base time.Duration) asynq.RetryDelayFunc {
-	doubling := backoff(base)
-	return func(n int, err error, t *asynq.Task) time.Duration {
-		if transient(err) {
-			return time.Duration(float64(outageRetry) * (0.8 + 0.4*rand.Float64()))
-		}
-		return doubling(n, err, t)
-	}
 }

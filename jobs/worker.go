@@ -28,16 +28,6 @@ type WorkerConfig struct {
 	Observe func(taskType, result string, d time.Duration)
 }
 
-// Handlers are the task handlers a worker runs.
-type Handlers struct {
-	Send      *Sender
-	Requeue   *Requeuer
-	Reminders *Reminders
-	Merger    *Merger
-	Import    *Importer
-	Batches   *BatchSender
-}
-
 // Worker runs two Asynq servers in one process: one for interactive
 // queues (critical before default, strictly) and one for the bulk queue, so
 // neither can take the other's slots.
@@ -53,17 +43,14 @@ type Worker struct {
 // its outcome (10 s) and an import to release its claim (5 s).
 const handlerGrace = 15 * time.Second
 
-// NewWorker builds a worker on rc.
-func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
+// NewWorker builds a worker on rc. It refuses handlers that leave a task
+// kind of the catalogue without a handler.
+func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) (*Worker, error) {
 	w := &Worker{mux: asynq.NewServeMux(), log: cfg.Log}
-	mux := w.mux
-	mux.Use(w.track, watchTasks(cfg.Log, cfg.Observe))
-	mux.Handle(TypeSend, typed(h.Send.Process))
-	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
-	mux.Handle(TypeRemind, typed(h.Reminders.Process))
-	mux.Handle(TypeMerge, typed(h.Merger.Process))
-	mux.Handle(TypeImport, typed(h.Import.Process))
-	mux.Handle(TypeImportSend, typed(h.Batches.Process))
+	w.mux.Use(w.track, watchTasks(cfg.Log, cfg.Observe))
+	if err := h.register(w.mux); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	base := asynq.Config{
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.
@@ -82,7 +69,7 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	bulk.Queues = map[string]int{QueueImports: 2, QueueBulk: 1}
 	bulk.StrictPriority = true
 	w.servers = []*asynq.Server{asynq.NewServerFromRedisClient(rc, interactive), asynq.NewServerFromRedisClient(rc, bulk)}
-	return w
+	return w, nil
 }
 
 // track counts running handlers, for Shutdown to wait on.
@@ -166,12 +153,12 @@ func NewScheduler(rc redis.UniversalClient, log *slog.Logger, periodic []Periodi
 		},
 	})
 	for _, p := range periodic {
-		task, err := newTask(p.Args)
+		task, err := newTask(p.Args, 0, asynq.Unique(p.Every))
 		if err != nil {
 			return nil, err
 		}
 		spec := fmt.Sprintf("@every %s", p.Every)
-		if _, err := s.Register(spec, task, asynq.Queue(QueueDefault), asynq.Unique(p.Every)); err != nil {
+		if _, err := s.Register(spec, task); err != nil {
 			return nil, fmt.Errorf("register %s: %w", p.Args.Kind(), err)
 		}
 	}
@@ -193,7 +180,7 @@ func watchTasks(log *slog.Logger, observe func(string, string, time.Duration)) a
 			switch {
 			case err == nil:
 				log.Debug("task done", attrs...)
-			case errors.Is(err, asynq.SkipRetry):
+			case isPermanent(err):
 				result = "failed"
 				log.Error("task failed for good", append(attrs, "error", err)...)
 			default:

@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/locale"
@@ -188,10 +189,14 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		},
 		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log},
 	}
-	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
+	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
 		RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log, Observe: a.metrics.ObserveTask,
 	}, h)
+	if err != nil {
+		sender.Close()
+		return nil, nil, err
+	}
 	return w, func() { sender.Close() }, nil
 }
 
@@ -231,6 +236,12 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}, nil
+}
+
+// actions are what the API and the command line do, over this process's
+// database and queue.
+func (a *app) actions() *actions.Actions {
+	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval})
 }
 
 // sharedRedis hands the process's Redis client to the Asynq web UI.
