@@ -290,12 +290,12 @@ func TestKillWorkerDuringSends(t *testing.T) {
 
 func TestSigtermHandsBack(t *testing.T) {
 	scenario(t, "SIGTERM to the worker running an import, a second worker ready", false, func(t *testing.T, _ *rand.Rand) tally {
-		e, _ := world(t, "SHUTDOWN_TIMEOUT=1s")
+		e, _ := world(t, "SHUTDOWN_TIMEOUT=200ms")
 		a := e.start("worker")
 		_, acc := e.client("Hand back", "owner@hand-back.example")
-		// Every fifth row is a contractor: an import long enough to be
+		// Every 30th row is a contractor: an import long enough to be
 		// stopped half way, with few enough emails to count soon after.
-		rows, good := size(5000, 4), 5
+		rows, good := size(30000, 2), 30
 		id := e.uploadMixed(acc, "back", rows, good)
 		if err := waitFor(settleTimeout, func() error {
 			if e.count(`SELECT checkpoint_line FROM imports WHERE id = $1`, id) > 0 {
@@ -305,7 +305,7 @@ func TestSigtermHandsBack(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		e.start("worker")
+		b := e.start("worker")
 		stopped := time.Now()
 		if err := a.term(30 * time.Second); err != nil {
 			t.Error(err)
@@ -318,6 +318,14 @@ func TestSigtermHandsBack(t *testing.T) {
 		got := e.settle(stopped, rows, rows/good, done)
 		if got.recovery >= 0 {
 			got.recovery = handback
+		}
+		if !strings.Contains(tail(b.log), "import done") {
+			t.Errorf("the second worker did not finish the import; the first did, or nobody:\n%s", tail(a.log))
+		}
+		// The stopped worker waits for its import handler, which releases
+		// the import and logs its end, before it closes PostgreSQL.
+		if !strings.Contains(tail(a.log), "task=import:workbook") {
+			t.Errorf("the stopped worker exited before its import handler returned:\n%s", tail(a.log))
 		}
 		if log := tail(a.log); strings.Contains(log, "database is closed") {
 			t.Errorf("the stopped worker used PostgreSQL after closing it:\n%s", log)
