@@ -375,6 +375,28 @@ func pgOutage(t *testing.T, d time.Duration) {
 	}
 }
 
+// TestRedisEmptyAfterReminderSweep waits for the scheduler's reminder
+// sweep (it runs every minute), so it belongs to the full form.
+func TestRedisEmptyAfterReminderSweep(t *testing.T) {
+	if !full {
+		t.Skip("full form only (FAULTS=full): it waits up to a minute for the reminder sweep")
+	}
+	scenario(t, "Redis restarted empty after a reminder sweep", false, func(t *testing.T, _ *rand.Rand) tally {
+		e, r := world(t, "REMINDER_SCHEDULE=1s", "REMINDER_RATE=20")
+		e.start("worker")
+		_, acc := e.client("Reminders", "owner@reminders.example")
+		n := e.invite(acc, "single", size(100, 2))
+		e.waitSent(n)
+		// The sweep records a reminder per contractor and spreads their
+		// sends at 20 a second: Redis loses most of them.
+		until(t, func() bool {
+			return e.count(`SELECT count(*) FROM invitations WHERE kind = 'reminder'`) >= n
+		})
+		r.restartEmpty(t)
+		return e.settle(time.Now(), n, 2*n, membersOf(acc))
+	})
+}
+
 func TestPostgresStopped(t *testing.T) {
 	outage := pgOutageFor
 	scenario(t, "PostgreSQL stopped 20 s during sends", false, func(t *testing.T, _ *rand.Rand) tally {
