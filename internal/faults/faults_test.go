@@ -124,7 +124,7 @@ func scenario(t *testing.T, name string, random bool, fn func(t *testing.T, rng 
 			results.Lock()
 			results.rows = append(results.rows, result{scenario: name, seed: seed, tally: got})
 			results.Unlock()
-			t.Logf("%s: lost %d, sent twice %d, recovery %s (%s)", name, got.lost, got.twice, got.recovery.Round(100*time.Millisecond), got.detail)
+			t.Logf("%s: lost %d, sent twice %d (and %d in the window), recovery %s (%s)", name, got.lost, got.twice, got.window, got.recovery.Round(100*time.Millisecond), got.detail)
 			if got.lost > 0 || got.twice > 0 {
 				t.Errorf("%s, seed %d: %d lost, %d sent twice (%s)", name, seed, got.lost, got.twice, got.detail)
 			}
@@ -141,10 +141,10 @@ func report(w io.Writer) {
 		return
 	}
 	type agg struct {
-		runs, lost, twice int
-		slowest           time.Duration
-		seeds             []string
-		stuck, noFault    bool
+		runs, lost, twice, window int
+		slowest                   time.Duration
+		seeds                     []string
+		stuck, noFault            bool
 	}
 	var order []string
 	by := map[string]*agg{}
@@ -158,6 +158,7 @@ func report(w io.Writer) {
 		a.runs++
 		a.lost += r.lost
 		a.twice += r.twice
+		a.window += r.window
 		a.seeds = append(a.seeds, strconv.FormatUint(r.seed, 10))
 		if r.recovery < 0 {
 			a.stuck = true
@@ -170,8 +171,8 @@ func report(w io.Writer) {
 		form = "full"
 	}
 	fmt.Fprintf(w, "\nFault suite (%s form):\n\n", form)
-	fmt.Fprintln(w, "| scenario | runs | lost | sent twice | recovery s (slowest) | seeds |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | runs | lost | sent twice | sent again in the window | recovery s (slowest) | seeds |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, name := range order {
 		a := by[name]
 		rec := fmt.Sprintf("%.1f", a.slowest.Seconds())
@@ -183,7 +184,7 @@ func report(w io.Writer) {
 		case a.slowest > recoveryTarget:
 			rec += " (over " + recoveryTarget.String() + ")"
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %s | %s |\n", name, a.runs, a.lost, a.twice, rec, strings.Join(a.seeds, ", "))
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %s | %s |\n", name, a.runs, a.lost, a.twice, a.window, rec, strings.Join(a.seeds, ", "))
 	}
 	fmt.Fprintln(w)
 }
