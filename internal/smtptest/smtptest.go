@@ -48,12 +48,15 @@ type Server struct {
 	fail     int // refuse this many more DATA commands
 	failWith *smtp.SMTPError
 	drop     int           // drop this many more connections after DATA
-	hang     time.Duration // stall this long before dropping them
+	stall    time.Duration // how long to stall before dropping them
 	faulted  time.Time     // the last refusal or drop
 	conns    int
 	changed  chan struct{}
 	user     string
 	pass     string
+	hang     int           // hold this many more DATA commands until the server closes
+	hung     int           // DATA commands held now
+	closed   chan struct{} // closed when the server stops
 }
 
 // Option configures a Server.
@@ -68,7 +71,7 @@ func WithAuth(user, pass string) Option { return func(s *Server) { s.user, s.pas
 // Start listens on a free loopback port; the server stops when t ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{changed: make(chan struct{})}
+	s := &Server{changed: make(chan struct{}), closed: make(chan struct{})}
 	s.srv = smtp.NewServer(backend{s})
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout = 10 * time.Second
@@ -84,7 +87,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	s.Addr = ln.Addr().String()
 	go s.srv.Serve(ln) //nolint:errcheck // returns on Close
-	t.Cleanup(func() { s.srv.Close() })
+	t.Cleanup(func() { close(s.closed); s.srv.Close() })
 	return s
 }
 
@@ -101,12 +104,12 @@ func (s *Server) FailNext(n, code int, text string) {
 }
 
 // DropNext makes the server read the next n messages and then close the
-// connection without answering, after stalling for hang (0: at once). The
+// connection without answering, after stalling for stall (0: at once). The
 // messages are not kept: a server that never said 250 did not take them.
-func (s *Server) DropNext(n int, hang time.Duration) {
+func (s *Server) DropNext(n int, stall time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.drop, s.hang = n, hang
+	s.drop, s.stall = n, stall
 }
 
 // Faults returns how many refusals and drops are still to come, and when
@@ -115,6 +118,35 @@ func (s *Server) Faults() (left int, last time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fail + s.drop, s.faulted
+}
+
+// HangNext makes the server stop answering at the next n messages' DATA,
+// as a hung relay does, until the test ends.
+func (s *Server) HangNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hang = n
+}
+
+// WaitHung blocks until the server holds n messages hung (see HangNext),
+// failing t after timeout.
+func (s *Server) WaitHung(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		got, ch := s.hung, s.changed
+		s.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("smtptest: %d messages hung, want %d within %s", got, n, timeout)
+		}
+	}
 }
 
 // Messages returns what the server accepted so far.
@@ -186,7 +218,7 @@ func (s *Server) dropping() (time.Duration, bool) {
 	}
 	s.drop--
 	s.attempted()
-	return s.hang, true
+	return s.stall, true
 }
 
 // attempted wakes waiters on refused messages too; the lock is held.
@@ -248,10 +280,24 @@ func (se *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if hang, drop := se.s.dropping(); drop {
-		time.Sleep(hang)
+	if stall, drop := se.s.dropping(); drop {
+		time.Sleep(stall)
 		se.conn.Close()
 		return errors.New("connection dropped")
+	}
+	se.s.mu.Lock()
+	hang := se.s.hang > 0
+	if hang {
+		se.s.hang--
+	}
+	se.s.mu.Unlock()
+	if hang {
+		se.s.mu.Lock()
+		se.s.hung++
+		se.s.attempted()
+		se.s.mu.Unlock()
+		<-se.s.closed
+		return errors.New("server stopped")
 	}
 	if err := se.s.refusal(); err != nil {
 		return err
