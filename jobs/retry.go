@@ -66,10 +66,6 @@ const outageRetry = 3 * time.Second
 // transient reports whether a task's error is an outage or another
 // worker's lease: try again soon, and do not count it as a failure.
 func transient(err error) bool {
-	var d deliveryError
-	if errors.As(err, &d) {
-		return false
-	}
 	return errors.Is(err, muster.ErrClaimed) || (Unavailable(err) && !errors.Is(err, context.Canceled))
 }
 

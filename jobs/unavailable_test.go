@@ -28,7 +28,6 @@ func TestTransientErrorsRetrySoonWithoutCounting(t *testing.T) {
 		{"Redis loading its data", errors.New("LOADING Redis is loading the dataset in memory"), true},
 		{"another worker's lease", fmt.Errorf("invitation 7: %w", muster.ErrClaimed), true},
 		{"a unique violation", &pq.Error{Code: "23505"}, false},
-		{"an SMTP server that cannot be reached", fmt.Errorf("invitation 1 attempt 2: %w", deliveryError{refused}), false},
 		{"a worker stopping", fmt.Errorf("claim: %w: %w", context.Canceled, refused), false},
 		{"a bad workbook", errors.New("corrupt workbook"), false},
 	}
