@@ -70,7 +70,7 @@ func (b *testBundle) upload(t *testing.T, path string) (*muster.Import, bool) {
 
 func (b *testBundle) importer(batch int) *jobs.Importer {
 	return &jobs.Importer{Store: b.db, Queue: b.queue, BatchSize: batch,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: b.metrics}
 }
 
 func (b *testBundle) find(t *testing.T, id int64) *muster.Import {
@@ -184,6 +184,10 @@ func TestImportClassifiesEveryRow(t *testing.T) {
 		im.ProcessedRows != 8 || im.Created != 2 || im.Linked != 1 || im.Skipped != 2 || im.Failed != 3 ||
 		im.StartedAt == nil || im.FinishedAt == nil || !slices.Equal(im.Ignored, []string{"Отдел"}) {
 		t.Fatalf("import %+v", im)
+	}
+	// Batches of 3: the duplicate comes in a later batch, a member by then.
+	for outcome, n := range map[string]float64{"created": 2, "linked": 1, "member": 2, "duplicate": 0, "failed": 3} {
+		b.wantMetric(t, `muster_import_rows_total{outcome="`+outcome+`"}`, n)
 	}
 	var anna struct {
 		Phone    string `db:"phone"`

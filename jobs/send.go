@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -55,6 +56,7 @@ type Sender struct {
 	// while PostgreSQL refuses it; default outcomeWindow.
 	OutcomeWindow time.Duration
 	Log           *slog.Logger
+	Metrics       Recorder // nil: nothing recorded
 	Now           func() time.Time
 
 	single *singles // made at the first single send
@@ -123,6 +125,10 @@ func (s *Sender) recordMany(ctx context.Context, sets [][]muster.Outcome) ([]str
 func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	single := s.singles()
 	d, err := single.claims.do(args.InvitationID)
+	var c *muster.Cancelled
+	if errors.As(err, &c) {
+		recorder(s.Metrics).Email(c.Kind, string(c.Locale), OutcomeCancelled)
+	}
 	if stop, res := claimed(err, "invitation", args.InvitationID); stop {
 		return res
 	}
@@ -160,6 +166,7 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		s.Log.Warn("cannot check Redis for emails sent but not recorded", "error", err)
 	}
 	outs := make([]muster.Outcome, len(ds))
+	start, rec := time.Now(), recorder(s.Metrics)
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, max(s.Conns, 1))
 	for i, d := range ds {
@@ -167,6 +174,11 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		wg.Go(func() {
 			defer func() { <-slots }()
 			outs[i] = s.deliver(ctx, d, sent[d.Invitation.ID], last)
+			inv := d.Invitation
+			if outs[i].Status == muster.SendSent && sent[inv.ID] == "" {
+				rec.SendLatency(inv.Kind, time.Since(start))
+			}
+			rec.Email(inv.Kind, string(inv.Locale), outcomes[outs[i].Status])
 		})
 	}
 	wg.Wait()
@@ -195,6 +207,7 @@ func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string,
 		return out
 	}
 	out.Error = err.Error()
+	recorder(s.Metrics).EmailError(inv.Kind, mail.Reason(err))
 	if mail.IsPermanent(err) || inv.Attempts >= s.Attempts || last {
 		out.Status = muster.SendFailed
 		s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
@@ -207,6 +220,13 @@ func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string,
 	}
 	out.RetryAt = s.Now().Add(backoff(base)(inv.Attempts-1, err, nil))
 	return out
+}
+
+// outcomes names each recorded status as the email metrics count it.
+var outcomes = map[string]string{
+	muster.SendSent:     OutcomeSent,
+	muster.SendRetrying: OutcomeRetried,
+	muster.SendFailed:   OutcomeFailed,
 }
 
 // outcomeWindow is how long a sent email's outcome keeps being written

@@ -65,6 +65,7 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, mig
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, db: db, metrics: metrics.New()}
+	a.metrics.WatchOwed(db.OwedByAge, log)
 	if a.redis, err = jobs.NewRedis(cfg.RedisURL); err != nil {
 		a.close()
 		return nil, err
@@ -184,7 +185,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	_, domain, _ := strings.Cut(from.Address, "@")
 	send := &jobs.Sender{
 		Store: a.db, Mail: sender, Render: render, Signer: signer, Sent: jobs.NewSentLog(a.redis), AppURL: a.cfg.AppURL,
-		Domain: domain, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now,
+		Domain: domain, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now, Metrics: a.metrics,
 	}
 	bulk := *send
 	bulk.Mail = bulkSender
@@ -197,9 +198,9 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		},
 		Merger: &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
 		Reminders: &jobs.Reminders{
-			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log,
+			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log, Metrics: a.metrics,
 		},
-		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log, Slots: jobs.NewSlots(a.cfg.ImportConcurrency)},
+		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log, Slots: jobs.NewSlots(a.cfg.ImportConcurrency), Metrics: a.metrics},
 	}
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, ImportConcurrency: a.cfg.ImportConcurrency,

@@ -12,6 +12,7 @@ type ManagerStore interface {
 	ResendManagerInvitation(ctx context.Context, managerID int64) (*muster.Invitation, error)
 	UpdateManager(ctx context.Context, e muster.ManagerEdit) (*muster.Manager, error)
 	AcceptManager(ctx context.Context, invitationID int64, tokenName string) (*muster.Manager, string, error)
+	RemoveManager(ctx context.Context, id int64) (*muster.Manager, error)
 }
 
 // InviteManager records a manager invited by a (who must reach every
@@ -53,4 +54,13 @@ func (a *Actions) EditManager(ctx context.Context, by muster.Actor, clientID int
 // returns the manager's first API token.
 func (a *Actions) AcceptManager(ctx context.Context, invitationID int64, tokenName string) (*muster.Manager, string, error) {
 	return a.managers.AcceptManager(ctx, invitationID, tokenName)
+}
+
+// RemoveManager revokes manager m if by may: their tokens and access end
+// at once, and their profile stays for history.
+func (a *Actions) RemoveManager(ctx context.Context, by muster.Actor, m *muster.Manager) (*muster.Manager, error) {
+	if err := by.AuthorizeRemoval(m); err != nil {
+		return nil, err
+	}
+	return a.managers.RemoveManager(ctx, m.ID)
 }

@@ -40,6 +40,8 @@ type accessRow struct {
 var accessMatrix = []accessRow{
 	{"GET /healthz", fixed("/healthz", nil), everyone, everyone},
 	{"GET /readyz", fixed("/readyz", nil), everyone, everyone},
+	{"GET /v1/openapi.json", fixed("/v1/openapi.json", nil), everyone, everyone},
+	{"GET /v1/docs/", fixed("/v1/docs/", nil), everyone, everyone},
 	{"/", fixed("/v1/nowhere", nil), "404 404 404 404 404 404 404 404", "404 404 404 404 404 404 404 404"},
 	{"POST /v1/clients", func(_ *dashboard, n int) (string, any) {
 		return "/v1/clients", map[string]any{"name": fmt.Sprint("New ", n), "owner_email": fmt.Sprintf("new%d@clients.test", n)}
@@ -104,6 +106,16 @@ var accessMatrix = []accessRow{
 	{"POST /v1/managers/{id}/resend", func(d *dashboard, _ int) (string, any) {
 		return path("/v1/managers/{id}/resend", d.target), nil
 	}, managesAdmins, onlyStaff202},
+	// After every other row on target: the manager is gone afterwards.
+	{"DELETE /v1/managers/{id}", func(d *dashboard, _ int) (string, any) {
+		return path("/v1/managers/{id}", d.target), nil
+	}, "200 200 200 200 403 403 403 401", onlyStaff200},
+	{"GET /v1/tokens", fixed("/v1/tokens", nil), anyToken, anyToken},
+	// A spare client token: the dashboard's for its owner, not a manager's own.
+	{"DELETE /v1/tokens/{id}", func(d *dashboard, _ int) (string, any) {
+		return "/v1/tokens/" + strconv.FormatInt(d.spareToken, 10), nil
+	}, "200 200 200 404 404 404 404 401", onlyStaff200},
+	{"GET /v1/clients", fixed("/v1/clients?q=own", nil), staffOnly200, staffOnly200},
 	{"POST /v1/accounts/{id}/imports", func(d *dashboard, n int) (string, any) {
 		return path("/v1/accounts/{id}/imports", d.account), upload{"team.csv", []byte(fmt.Sprintf("email\nrow%d@imports.test\n", n))}
 	}, writes202, onlyStaff202},

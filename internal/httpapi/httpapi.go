@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/muster-dev/muster/internal/actions"
+	"github.com/muster-dev/muster/internal/httpapi/apidoc"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/internal/workbook"
@@ -45,6 +46,8 @@ type Store interface {
 	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
 	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
 	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
+	ListTokens(ctx context.Context, f muster.TokenFilter) ([]muster.Token, error)
+	SearchClients(ctx context.Context, q muster.ClientQuery) ([]muster.Client, error)
 	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
 	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
 	FindImport(ctx context.Context, id int64) (*muster.Import, error)
@@ -132,6 +135,8 @@ func (s *Server) Routes() []string { return slices.Clone(s.mux.patterns) }
 func (s *Server) routes() {
 	s.mux.Handle("GET /healthz", s.public(s.healthz))
 	s.mux.Handle("GET /readyz", s.public(s.readyz))
+	s.mux.Handle("GET /v1/openapi.json", s.public(s.openapi))
+	s.mux.Handle("GET /v1/docs/", http.StripPrefix("/v1/docs/", http.FileServerFS(apidoc.UI())))
 	s.mux.Handle("POST /v1/clients", s.authed(s.createClient))
 	s.mux.Handle("POST /v1/clients/{id}/accounts", s.authed(s.createAccount))
 	s.mux.Handle("POST /v1/accounts/{id}/invitations", s.authed(s.invite))
@@ -152,6 +157,10 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/managers/{id}", s.authed(s.readManager))
 	s.mux.Handle("PATCH /v1/managers/{id}", s.authed(s.editManager))
 	s.mux.Handle("POST /v1/managers/{id}/resend", s.authed(s.resendManager))
+	s.mux.Handle("DELETE /v1/managers/{id}", s.authed(s.removeManager))
+	s.mux.Handle("GET /v1/tokens", s.authed(s.listTokens))
+	s.mux.Handle("DELETE /v1/tokens/{id}", s.authed(s.revokeToken))
+	s.mux.Handle("GET /v1/clients", s.authed(s.searchClients))
 	s.mux.Handle("POST /v1/manager-invitations/accept", s.public(s.acceptManager))
 	s.mux.Handle("POST /v1/merges", s.authed(s.createMerge))
 	s.mux.Handle("GET /v1/merges", s.authed(s.listMerges))

@@ -30,7 +30,11 @@ import (
 	"github.com/muster-dev/muster/jobs"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	redistest.Stop()
+	os.Exit(code)
+}
 
 type testBundle struct {
 	db      *postgres.DB
@@ -129,6 +133,14 @@ func (b *testBundle) do(t testing.TB, method, path, token string, body any) resp
 	if rd != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
+	var sent []byte
+	if rd != nil {
+		if sent, err = io.ReadAll(rd); err != nil {
+			t.Fatal(err)
+		}
+		req.Body = io.NopCloser(bytes.NewReader(sent))
+		req.ContentLength = int64(len(sent))
+	}
 	res, err := b.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +148,7 @@ func (b *testBundle) do(t testing.TB, method, path, token string, body any) resp
 	defer res.Body.Close()
 	out := response{status: res.StatusCode, header: res.Header}
 	data, _ := io.ReadAll(res.Body)
+	checkContract(t, req, sent, res, data)
 	// The API speaks JSON; /metrics and the queue monitor's pages do not.
 	if len(data) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(data, &out.body); err != nil {

@@ -22,8 +22,9 @@ const invitationColumns = `id, membership_id, manager_id, kind, locale, status, 
 // (muster.ErrClaimed for the others); a lease left by a killed worker
 // expires and the invitation becomes claimable again. An invitation that
 // was sent, failed or cancelled is muster.ErrHandled. One whose reason
-// vanished (the contractor was excluded, or registered before a sign-up
-// email left; the manager accepted or was revoked) is cancelled here.
+// vanished is cancelled here and reported as *muster.Cancelled (which is
+// also ErrHandled): the contractor was excluded, or registered before a
+// sign-up email left; the manager accepted or was revoked.
 func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error) {
 	got, errs, err := db.ClaimInvitations(ctx, []int64{id}, lease)
 	if err != nil {
@@ -59,15 +60,15 @@ func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Dura
 		got[d.Invitation.ID] = d
 	}
 	errs := map[int64]error{}
-	claimed := make(map[int64]bool, len(invs))
-	for _, inv := range invs {
-		claimed[inv.ID] = true
+	claimed := make(map[int64]*muster.Invitation, len(invs))
+	for i := range invs {
+		claimed[invs[i].ID] = &invs[i]
 	}
 	for _, id := range ids {
-		switch {
+		switch inv := claimed[id]; {
 		case got[id] != nil:
-		case claimed[id]:
-			errs[id] = muster.ErrHandled // cancelled: its reason vanished
+		case inv != nil: // cancelled: its reason vanished
+			errs[id] = &muster.Cancelled{Kind: inv.Kind, Locale: inv.Locale}
 		default:
 			errs[id] = whyUnclaimable(ctx, db, id)
 		}
@@ -354,6 +355,32 @@ func (db *DB) TakeUnsent(ctx context.Context, olderThan time.Duration, limit int
 		RETURNING id, kind, import_id, import_batch`, olderThan.Seconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("take unsent invitations: %w", err)
+	}
+	return out, nil
+}
+
+// OwedByAge counts the emails not sent yet by how long ago they were
+// queued, through the partial index on unsent invitations.
+func (db *DB) OwedByAge(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Age string `db:"age"`
+		N   int64  `db:"n"`
+	}
+	err := db.SelectContext(ctx, &rows, `
+		SELECT CASE WHEN age < interval '1 minute' THEN 'under_1m'
+		            WHEN age < interval '10 minutes' THEN '1m_10m'
+		            WHEN age < interval '1 hour' THEN '10m_1h'
+		            WHEN age < interval '1 day' THEN '1h_1d'
+		            ELSE 'over_1d' END AS age, count(*) AS n
+		FROM (SELECT now() - queued_at AS age FROM invitations
+		      WHERE status IN ('queued', 'sending', 'retrying')) owed
+		GROUP BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("count owed emails: %w", err)
+	}
+	out := map[string]int64{"under_1m": 0, "1m_10m": 0, "10m_1h": 0, "1h_1d": 0, "over_1d": 0}
+	for _, r := range rows {
+		out[r.Age] = r.N
 	}
 	return out, nil
 }

@@ -307,3 +307,33 @@ func findManager(ctx context.Context, q sqlx.QueryerContext, id int64, m *muster
 	*m = row.manager()
 	return nil
 }
+
+// RemoveManager revokes a manager: their tokens stop working and their
+// access ends at once, while the profile, the accounts they had and what
+// they did stay for history. Removing a removed manager changes nothing.
+// The owner is not removed.
+func (db *DB) RemoveManager(ctx context.Context, id int64) (*muster.Manager, error) {
+	var m muster.Manager
+	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT id FROM managers WHERE id = $1 FOR UPDATE`, id); err != nil {
+			return fmt.Errorf("lock manager %d: %w", id, err)
+		}
+		if err := findManager(ctx, tx, id, &m); err != nil {
+			return err
+		}
+		if m.Role == muster.RoleOwner {
+			return muster.Conflict("owner_not_removable", "manager %d is the owner of the dashboard and cannot be removed", id)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE managers SET status = 'revoked' WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("revoke manager %d: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE manager_id = $1 AND revoked_at IS NULL`, id); err != nil {
+			return fmt.Errorf("revoke tokens of manager %d: %w", id, err)
+		}
+		return findManager(ctx, tx, id, &m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
