@@ -194,7 +194,8 @@ func TestImportClassifiesEveryRow(t *testing.T) {
 		Locale   string `db:"locale"`
 		Managers int    `db:"managers"`
 	}
-	err = b.db.Get(&anna, `SELECT c.phone, m.locale, (SELECT count(*) FROM membership_managers mm WHERE mm.membership_id = m.id) AS managers
+	// The phone the client typed is the membership's, not the profile's.
+	err = b.db.Get(&anna, `SELECT m.phone, m.locale, (SELECT count(*) FROM membership_managers mm WHERE mm.membership_id = m.id) AS managers
 		FROM contractors c JOIN memberships m ON m.contractor_id = c.id WHERE c.email = 'anna@example.test'`)
 	if err != nil || anna.Phone != "+79161234567" || anna.Locale != "en" || anna.Managers != 1 {
 		t.Errorf("anna: %+v %v", anna, err)
@@ -431,7 +432,7 @@ func TestDuplicatesInAndAcrossBatches(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 	var name string
-	if err := b.db.Get(&name, `SELECT full_name FROM contractors WHERE email = 'dup@example.test'`); err != nil || name != "Первый" {
+	if err := b.db.Get(&name, `SELECT full_name FROM memberships WHERE email = 'dup@example.test'`); err != nil || name != "Первый" {
 		t.Errorf("the first row wins: %q %v", name, err)
 	}
 	if n := b.count(t, `SELECT count(*) FROM invitations`); n != 2 {

@@ -415,7 +415,7 @@ func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
 	}
 
 	// An invitation sent again after the manager accepted is not emailed.
-	again, err := b.db.ResendManagerInvitation(ctx, m.ID)
+	again, err := b.db.ResendManagerInvitation(ctx, m.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

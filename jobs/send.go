@@ -25,9 +25,14 @@ type SendStore interface {
 // Purposes of the signed tokens in links: a contractor's sign-up link and
 // a manager's acceptance link. A token made for one is refused by the other.
 const (
-	SignupPurpose  = "signup"
-	ManagerPurpose = "manager"
+	SignupPurpose      = "signup"
+	ManagerPurpose     = "manager"
+	UnsubscribePurpose = "unsubscribe" // a reminder's one-click unsubscribe
 )
+
+// unsubscribeDays is how long a reminder's unsubscribe link works: well
+// past the last reminder, since people unsubscribe from old emails too.
+const unsubscribeDays = 400
 
 // How long links stay valid, in days. An acceptance link grants access to
 // a company's accounts, so it lives shorter than a sign-up link.
@@ -47,6 +52,7 @@ type Sender struct {
 	Sent     *SentLog // nil: no record in Redis of emails PostgreSQL has not heard of yet
 	AppURL   string   // the platform's web app, for links
 	Domain   string   // right-hand side of Message-IDs
+	APIURL   string   // the API's public URL, for one-click unsubscribe links
 	Attempts int      // SEND_ATTEMPTS
 	Conns    int      // messages handed to Mail at once (its connections); default 1
 	// RetryBase delays a bulk email's next attempt (doubled each time);
@@ -315,12 +321,18 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	if err != nil {
 		return nil, &mail.PermanentError{Err: err}
 	}
-	return &mail.Message{
+	m := &mail.Message{
 		To:        d.Email,
 		ToName:    d.FullName,
 		MessageID: "invitation-" + id + "@" + s.Domain,
 		Content:   *content,
-	}, nil
+	}
+	if inv.Kind == muster.InviteRemind && inv.MembershipID != nil {
+		// RFC 8058: the mail client posts to this URL to stop reminders.
+		token := s.Signer.Sign(UnsubscribePurpose, strconv.FormatInt(*inv.MembershipID, 10), unsubscribeDays*24*time.Hour)
+		m.Unsubscribe = s.APIURL + "/v1/unsubscribe?" + url.Values{"token": {token}}.Encode()
+	}
+	return m, nil
 }
 
 // BatchStore is what sending a batch needs beyond SendStore.

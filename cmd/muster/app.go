@@ -21,6 +21,7 @@ import (
 	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/httpapi"
+	"github.com/muster-dev/muster/internal/limit"
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/postgres"
@@ -48,15 +49,20 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// open loads the configuration and connects to PostgreSQL and Redis.
+// open loads the configuration and connects to PostgreSQL and Redis. A
+// server that cannot be reached yet is waited for, until ctx ends: a
+// process started during an outage starts when it ends.
 func open(ctx context.Context, getenv func(string) string, stderr io.Writer, migrate bool) (*app, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
 	}
 	log := newLogger(cfg, stderr)
-	db, err := openDB(ctx, cfg.DatabaseURL, log, migrate)
-	if err != nil {
+	var db *postgres.DB
+	if err := waitUp(ctx, log, "PostgreSQL", func() (err error) {
+		db, err = openDB(ctx, cfg.DatabaseURL, log, migrate)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, db: db, metrics: metrics.New()}
@@ -65,12 +71,36 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, mig
 		a.close()
 		return nil, err
 	}
-	if err := a.redis.Ping(ctx).Err(); err != nil {
+	if err := waitUp(ctx, log, "Redis", func() error {
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("connect to Redis at %s: %w", redactURL(cfg.RedisURL), err)
+		}
+		return nil
+	}); err != nil {
 		a.close()
-		return nil, fmt.Errorf("connect to Redis at %s: %w", redactURL(cfg.RedisURL), err)
+		return nil, err
 	}
 	a.queue = jobs.NewEnqueuer(asynq.NewClientFromRedisClient(a.redis), cfg.SendAttempts)
 	return a, nil
+}
+
+// waitUp calls connect until it succeeds, fails for another reason than
+// an unreachable server, or ctx ends; the delay between tries grows to 5 s.
+func waitUp(ctx context.Context, log *slog.Logger, name string, connect func() error) error {
+	delay := 250 * time.Millisecond
+	for {
+		err := connect()
+		if err == nil || !jobs.Unavailable(err) {
+			return err
+		}
+		log.Warn("waiting for "+name, "retry_in", delay, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }
 
 // openDB connects to PostgreSQL. With migrate, it first creates the
@@ -156,7 +186,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	_, domain, _ := strings.Cut(from.Address, "@")
 	send := &jobs.Sender{
 		Store: a.db, Mail: sender, Render: render, Signer: signer, Sent: jobs.NewSentLog(a.redis), AppURL: a.cfg.AppURL,
-		Domain: domain, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now, Metrics: a.metrics,
+		Domain: domain, APIURL: a.cfg.PublicURL, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now, Metrics: a.metrics,
 	}
 	bulk := *send
 	bulk.Mail = bulkSender
@@ -164,7 +194,8 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		Send:    send,
 		Batches: &jobs.BatchSender{Store: a.db, Send: &bulk},
 		Requeue: &jobs.Requeuer{
-			Store: a.db, Queue: a.queue, Tasks: asynq.NewInspectorFromRedisClient(a.redis), After: a.cfg.RequeueAfter, Log: a.log,
+			Store: a.db, Queue: a.queue, Tasks: asynq.NewInspectorFromRedisClient(a.redis), After: a.cfg.RequeueAfter,
+			Redis: a.redis, Log: a.log,
 		},
 		Merger: &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
 		Reminders: &jobs.Reminders{
@@ -208,10 +239,11 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		{Name: "postgres", Ping: a.db.PingContext},
 		{Name: "redis", Ping: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
 	}, a.log, httpapi.Options{
-		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret,
+		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret, MailEventsSecret: a.cfg.MailEventsSecret,
 		Metrics: a.metrics, MetricsHandler: a.metrics.Handler(),
-		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}}),
+		Monitor:      a.monitor(),
 		ImportLimits: a.limits(),
+		Limiter:      a.limiter(),
 	})
 	// The queues' sizes and latencies, read from Redis at each scrape.
 	a.metrics.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(a.redis)))
@@ -219,14 +251,33 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		Addr:              a.cfg.HTTPAddr,
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// A fallback: the API gives each body its own deadline (30 s,
+		// 10 minutes for uploads) and lifts it once the body is read.
+		ReadTimeout: 15 * time.Minute,
+		IdleTimeout: 2 * time.Minute,
 	}, nil
+}
+
+// monitor is the Asynq web UI as QUEUE_MONITOR allows it: read-only
+// unless "write"; nil when "off".
+func (a *app) monitor() http.Handler {
+	if a.cfg.QueueMonitor == "off" {
+		return nil
+	}
+	return asynqmon.New(asynqmon.Options{
+		RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}, ReadOnly: a.cfg.QueueMonitor != "write",
+	})
 }
 
 // actions are what the API and the command line do, over this process's
 // database and queue.
 func (a *app) actions() *actions.Actions {
-	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval})
+	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval, Limiter: a.limiter()})
+}
+
+// limiter counts the LIMIT_* limits in Redis.
+func (a *app) limiter() *limit.Limiter {
+	return limit.New(a.redis, a.cfg.Limits, a.log)
 }
 
 // sharedRedis hands the process's Redis client to the Asynq web UI.

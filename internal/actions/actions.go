@@ -41,6 +41,9 @@ type Options struct {
 	ResendInterval time.Duration
 	// TmpDir holds uploads while they are checked ("" for the system's).
 	TmpDir string
+	// Limiter bounds invitations, imports, resends and emails per
+	// recipient (Limit); nil: no limits.
+	Limiter Limiter
 }
 
 // Actions carries out what the entry points ask for.

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/muster-dev/muster/internal/httpapi"
+	"github.com/muster-dev/muster/internal/limit"
 	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/postgres"
@@ -50,16 +51,30 @@ const testKey = "test-key-test-key-test-key-test-key"
 
 func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	t.Helper()
+	return setupWith(t, nil, checks...)
+}
+
+// setupWith is setup with options changed by tune (nil: none). The
+// limits are the defaults, so that every test shows a real client does not
+// meet them.
+func setupWith(t testing.TB, tune func(*httpapi.Options, *redis.Client), checks ...httpapi.Check) *testBundle {
+	t.Helper()
 	db := pgtest.New(t)
 	rdb := redistest.New(t)
 	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
 	signer := signed.New(testKey)
 	m := metrics.New()
-	api := httpapi.New(db, queue, signer, checks, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts := httpapi.Options{
 		Metrics: m, MetricsHandler: m.Handler(),
 		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{rdb.Client}}),
 		ImportLimits: workbook.Limits{MaxBytes: 1 << 20},
-	})
+		Limiter:      limit.New(rdb.Client, defaultLimits(t), log),
+	}
+	if tune != nil {
+		tune(&opts, rdb.Client)
+	}
+	api := httpapi.New(db, queue, signer, checks, log, opts)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	staff, err := db.CreateToken(context.Background(), muster.TokenStaff, 0, 0, "test")
@@ -67,6 +82,18 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 		t.Fatal(err)
 	}
 	return &testBundle{db: db, api: api, srv: srv, inspect: asynq.NewInspectorFromRedisClient(rdb.Client), queue: queue, signer: signer, staff: staff}
+}
+
+func defaultLimits(t testing.TB) map[string][]muster.Rate {
+	out := map[string][]muster.Rate{}
+	for what, def := range muster.DefaultLimits {
+		rates, err := muster.ParseRates(def)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[what] = rates
+	}
+	return out
 }
 
 // sharedRedis hands the test's Redis client to the Asynq web UI.

@@ -125,11 +125,14 @@ type contractorDelivery struct {
 	Feature      string     `db:"feature"`
 	MemberStatus string     `db:"member_status"`
 	RegisteredAt *time.Time `db:"registered_at"`
+	Unsubscribed bool       `db:"unsubscribed"`
 }
 
+// The name is the membership's: the contractor's own once registered, else
+// what this client typed, never another client's.
 const contractorDeliverySQL = `
-		SELECT m.id AS membership_id, c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
-		       m.feature, m.status AS member_status, c.registered_at
+		SELECT m.id AS membership_id, c.email, m.full_name, a.name AS account_name, cl.name AS client_name,
+		       m.feature, m.status AS member_status, c.registered_at, m.reminders_stopped_at IS NOT NULL AS unsubscribed
 		FROM memberships m
 		JOIN contractors c ON c.id = m.contractor_id
 		JOIN accounts a ON a.id = m.account_id
@@ -140,7 +143,7 @@ const contractorDeliverySQL = `
 func (row *contractorDelivery) fill(d *muster.Delivery) (cancel string) {
 	d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
 		row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
-	return muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil)
+	return muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil, row.Unsubscribed)
 }
 
 // readManagerDelivery fills d for a manager's invitation: the dashboard,
@@ -315,28 +318,35 @@ func deliveries(ctx context.Context, tx sqlx.ExtContext, invs []muster.Invitatio
 	for i := range rows {
 		byMember[rows[i].MembershipID] = &rows[i]
 	}
-	var out []*muster.Delivery
-	var cancelIDs []int64
-	var reasons []string
-	for _, inv := range invs {
+	ds := make([]*muster.Delivery, len(invs))
+	why := make([]string, len(invs))
+	for i, inv := range invs {
 		d := &muster.Delivery{Invitation: inv}
-		var reason string
 		var err error
 		switch {
 		case inv.Kind == muster.InviteMerged:
 			err = readMergeDelivery(ctx, tx, d)
 		case inv.ManagerID != nil:
-			reason, err = readManagerDelivery(ctx, tx, d)
+			why[i], err = readManagerDelivery(ctx, tx, d)
 		case byMember[*inv.MembershipID] == nil:
 			err = fmt.Errorf("membership %d not found", *inv.MembershipID)
 		default:
-			reason = byMember[*inv.MembershipID].fill(d)
+			why[i] = byMember[*inv.MembershipID].fill(d)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read invitation %d: %w", inv.ID, err)
 		}
-		if reason != "" {
-			cancelIDs, reasons = append(cancelIDs, inv.ID), append(reasons, reason)
+		ds[i] = d
+	}
+	if err := suppress(ctx, tx, ds, why); err != nil {
+		return nil, err
+	}
+	var out []*muster.Delivery
+	var cancelIDs []int64
+	var reasons []string
+	for i, d := range ds {
+		if why[i] != "" {
+			cancelIDs, reasons = append(cancelIDs, d.Invitation.ID), append(reasons, why[i])
 			continue
 		}
 		out = append(out, d)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -82,7 +83,7 @@ func (db *DB) InviteManager(ctx context.Context, in muster.ManagerInvite) (*must
 // ResendManagerInvitation queues a new invitation email for a manager who
 // has not accepted yet, for a link that expired or an email that was lost.
 // Earlier links stay valid until they expire; the first one used wins.
-func (db *DB) ResendManagerInvitation(ctx context.Context, managerID int64) (*muster.Invitation, error) {
+func (db *DB) ResendManagerInvitation(ctx context.Context, managerID int64, interval time.Duration) (*muster.Invitation, error) {
 	var inv muster.Invitation
 	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
 		var m muster.Manager
@@ -96,6 +97,9 @@ func (db *DB) ResendManagerInvitation(ctx context.Context, managerID int64) (*mu
 		if m.Status != muster.ManagerInvited {
 			return muster.Conflict("manager_not_invited",
 				"manager %d is %s; only an invitation that was not accepted yet can be sent again", managerID, m.Status)
+		}
+		if err := throttleResend(ctx, tx, "manager_id", managerID, interval, fmt.Sprintf("manager %d", managerID)); err != nil {
+			return err
 		}
 		return queueManagerInvitation(ctx, tx, managerID, m.Locale, &inv)
 	})
