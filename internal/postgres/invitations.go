@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -42,40 +41,17 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 // under the lease): the claims of concurrent single sends share a commit.
 // Each id gets a delivery or its own error.
 func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Duration) (map[int64]*muster.Delivery, map[int64]error, error) {
-	// A contractor's email is read in the claim's own statement, so a single
-	// send waits for one round trip before SMTP, not two.
-	var rows []claimedRow
-	err := db.SelectContext(ctx, &rows, `
-		WITH claimed AS (
-		    UPDATE invitations
-		       SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
-		     WHERE id = ANY($1)
-		       AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
-		    RETURNING `+invitationColumns+`)
-		SELECT claimed.*, m.id AS d_membership_id, c.email AS d_email, c.full_name AS d_full_name,
-		       a.name AS d_account_name, cl.name AS d_client_name, m.feature AS d_feature,
-		       m.status AS d_member_status, c.registered_at AS d_registered_at
-		  FROM claimed
-		  LEFT JOIN memberships m ON m.id = claimed.membership_id AND claimed.kind <> 'merged'
-		  LEFT JOIN contractors c ON c.id = m.contractor_id
-		  LEFT JOIN accounts a ON a.id = m.account_id
-		  LEFT JOIN clients cl ON cl.id = a.client_id`, pq.Array(ids), lease.Seconds())
+	var invs []muster.Invitation
+	err := db.SelectContext(ctx, &invs, `
+		UPDATE invitations
+		   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
+		 WHERE id = ANY($1)
+		   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
+		RETURNING `+invitationColumns, pq.Array(ids), lease.Seconds())
 	if err != nil {
 		return nil, nil, fmt.Errorf("claim %d invitations (the first: %d): %w", len(ids), ids[0], err)
 	}
-	invs := make([]muster.Invitation, len(rows))
-	known := map[int64]*contractorDelivery{}
-	for i, r := range rows {
-		invs[i] = r.Invitation
-		if r.DMembershipID.Valid {
-			known[r.DMembershipID.Int64] = &contractorDelivery{
-				MembershipID: r.DMembershipID.Int64, Email: r.DEmail.String, FullName: r.DFullName.String,
-				AccountName: r.DAccountName.String, ClientName: r.DClientName.String, Feature: r.DFeature.String,
-				MemberStatus: r.DMemberStatus.String, RegisteredAt: r.DRegisteredAt,
-			}
-		}
-	}
-	ds, err := deliveries(ctx, db, invs, known)
+	ds, err := deliveries(ctx, db, invs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,20 +74,6 @@ func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Dura
 		}
 	}
 	return got, errs, nil
-}
-
-// claimedRow is a claimed invitation with its contractor's delivery data,
-// NULL for an email that is not to a contractor.
-type claimedRow struct {
-	muster.Invitation
-	DMembershipID sql.NullInt64  `db:"d_membership_id"`
-	DEmail        sql.NullString `db:"d_email"`
-	DFullName     sql.NullString `db:"d_full_name"`
-	DAccountName  sql.NullString `db:"d_account_name"`
-	DClientName   sql.NullString `db:"d_client_name"`
-	DFeature      sql.NullString `db:"d_feature"`
-	DMemberStatus sql.NullString `db:"d_member_status"`
-	DRegisteredAt *time.Time     `db:"d_registered_at"`
 }
 
 // contractorDelivery is what an email to a contractor about one account
@@ -295,15 +257,15 @@ func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*mus
 		return nil, fmt.Errorf("claim bulk emails: %w", err)
 	}
 	// Claimed and committed: what the emails need is read under the lease.
-	return deliveries(ctx, db, invs, nil)
+	return deliveries(ctx, db, invs)
 }
 
 // deliveries reads what the claimed invitations' emails need (contractors'
 // in one statement) and cancels the ones whose reason vanished.
-func deliveries(ctx context.Context, tx sqlx.ExtContext, invs []muster.Invitation, known map[int64]*contractorDelivery) ([]*muster.Delivery, error) {
+func deliveries(ctx context.Context, tx sqlx.ExtContext, invs []muster.Invitation) ([]*muster.Delivery, error) {
 	var members []int64
 	for _, inv := range invs {
-		if inv.MembershipID != nil && inv.Kind != muster.InviteMerged && known[*inv.MembershipID] == nil {
+		if inv.MembershipID != nil && inv.Kind != muster.InviteMerged {
 			members = append(members, *inv.MembershipID)
 		}
 	}
@@ -313,8 +275,7 @@ func deliveries(ctx context.Context, tx sqlx.ExtContext, invs []muster.Invitatio
 			return nil, fmt.Errorf("read %d claimed emails: %w", len(members), err)
 		}
 	}
-	byMember := make(map[int64]*contractorDelivery, len(rows)+len(known))
-	maps.Copy(byMember, known)
+	byMember := make(map[int64]*contractorDelivery, len(rows))
 	for i := range rows {
 		byMember[rows[i].MembershipID] = &rows[i]
 	}
