@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/muster-dev/muster/internal/config"
+	"github.com/muster-dev/muster/internal/console"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/metrics"
@@ -196,12 +197,42 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 	})
 	// The queues' sizes and latencies, read from Redis at each scrape.
 	a.metrics.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(a.redis)))
+	con, err := a.console(signer)
+	if err != nil {
+		return nil, err
+	}
+	// The API keeps its paths; every other path is the console's.
+	mux := http.NewServeMux()
+	for _, p := range []string{"/v1/", "/healthz", "/readyz", "/metrics", "/asynq/"} {
+		mux.Handle(p, api)
+	}
+	mux.Handle("/", con)
 	return &http.Server{
 		Addr:              a.cfg.HTTPAddr,
-		Handler:           api,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}, nil
+}
+
+// console builds the web console, which mails sign-in links itself.
+func (a *app) console(signer *signed.Signer) (*console.Server, error) {
+	bundle, err := locale.Load()
+	if err != nil {
+		return nil, err
+	}
+	render, err := mail.NewRenderer(bundle)
+	if err != nil {
+		return nil, err
+	}
+	sender, _, err := a.mailer()
+	if err != nil {
+		return nil, err
+	}
+	actions := console.StoreActions{Store: a.db, Queue: a.queue, ResendInterval: a.cfg.ResendInterval, Log: a.log}
+	return console.New(a.db, actions, a.log, console.Options{
+		URL: a.cfg.ConsoleURL, Mail: sender, Render: render, Signer: signer, Bundle: bundle, Monitor: "/asynq/",
+	})
 }
 
 // sharedRedis hands the process's Redis client to the Asynq web UI.

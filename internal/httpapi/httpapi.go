@@ -247,6 +247,15 @@ var statusOf = map[muster.Kind]int{
 	muster.KindUnsupported:     http.StatusUnsupportedMediaType,
 }
 
+// Status is the HTTP status of an error: its kind's, or 500 for an error
+// that is not a muster.Error.
+func Status(err error) int {
+	if e := muster.AsError(err); e != nil {
+		return statusOf[e.Kind]
+	}
+	return http.StatusInternalServerError
+}
+
 // writeError answers with the error's status and stable code. Internal
 // errors are logged and shown as a bare "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {

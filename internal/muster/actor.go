@@ -147,3 +147,12 @@ func ActorFrom(ctx context.Context) (Actor, bool) {
 	a, ok := ctx.Value(actorKey{}).(Actor)
 	return a, ok
 }
+
+// SigninLink is a one-time console sign-in link to email to a manager:
+// the id to sign, and the address and language of the email.
+type SigninLink struct {
+	ID       int64  `db:"id"`
+	Email    string `db:"email"`
+	FullName string `db:"full_name"`
+	Locale   Locale `db:"locale"`
+}
