@@ -13,9 +13,9 @@ import (
 	mailer "github.com/muster-dev/muster/mail"
 )
 
-// signinPurpose is mixed into the signature of sign-in links, so that a
+// SigninPurpose is mixed into the signature of sign-in links, so that a
 // token signed for another link (a manager's acceptance) is worthless here.
-const signinPurpose = "console-signin"
+const SigninPurpose = "console-signin"
 
 func (s *Server) signinForm(w http.ResponseWriter, r *http.Request, req *request) error {
 	v := s.view(r, req, "signin")
@@ -72,7 +72,7 @@ func (s *Server) signinEmail(w http.ResponseWriter, r *http.Request, req *reques
 // mailLink sends a sign-in link at once: the person is waiting for it, and
 // a failure is theirs to retry from the form.
 func (s *Server) mailLink(r *http.Request, l *muster.SigninLink) error {
-	token := s.opts.Signer.Sign(signinPurpose, strconv.FormatInt(l.ID, 10), s.opts.LinkTTL)
+	token := s.opts.Signer.Sign(SigninPurpose, strconv.FormatInt(l.ID, 10), s.opts.LinkTTL)
 	url := strings.TrimRight(s.opts.URL, "/") + "/signin/link?token=" + urlQueryEscape(token)
 	content, err := s.opts.Render.Render("signin", l.Locale, map[string]any{
 		"Name": l.FullName, "Email": l.Email, "URL": url, "Minutes": int(s.opts.LinkTTL / time.Minute),
@@ -120,7 +120,7 @@ func (s *Server) signinLink(w http.ResponseWriter, r *http.Request, req *request
 }
 
 func (s *Server) linkID(token string) (int64, error) {
-	sub, err := s.opts.Signer.Verify(signinPurpose, token)
+	sub, err := s.opts.Signer.Verify(SigninPurpose, token)
 	if errors.Is(err, signed.ErrExpired) {
 		return 0, muster.Invalid("signin_link_expired", "this sign-in link has expired; ask for a new one")
 	}
