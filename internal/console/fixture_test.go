@@ -13,6 +13,7 @@ import (
 	netmail "net/mail"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,6 +111,18 @@ func (b *testBundle) startWorker(t testing.TB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Shutdown)
+}
+
+// waitMailTo waits for an email to addr.
+func (b *testBundle) waitMailTo(t testing.TB, addr string) *smtptest.Message {
+	t.Helper()
+	for n := 1; ; n++ {
+		for _, m := range b.smtp.Wait(t, n, 20*time.Second) {
+			if slices.Contains(m.To, addr) {
+				return m
+			}
+		}
+	}
 }
 
 // call makes a JSON API call and decodes the answer.
