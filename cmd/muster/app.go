@@ -229,9 +229,10 @@ func (a *app) console(signer *signed.Signer) (*console.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	actions := console.StoreActions{Store: a.db, Queue: a.queue, ResendInterval: a.cfg.ResendInterval, Log: a.log}
+	actions := console.StoreActions{Store: a.db, Queue: a.queue, ResendInterval: a.cfg.ResendInterval, Limits: a.limits(), Log: a.log}
 	return console.New(a.db, actions, a.log, console.Options{
 		URL: a.cfg.ConsoleURL, Mail: sender, Render: render, Signer: signer, Bundle: bundle, Monitor: "/asynq/",
+		ImportLimits: a.limits(),
 	})
 }
 

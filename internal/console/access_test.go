@@ -1,8 +1,10 @@
 package console_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -74,6 +76,25 @@ var pageMatrix = []pageRow{
 	{"POST /accounts/{id}/invite", func(_ *testBundle, d *dashboard, n int) (string, url.Values) {
 		return fmt.Sprintf("/accounts/%d/invite", d.account), url.Values{"email": {fmt.Sprintf("page%d@contractors.test", n)}}
 	}, writes303, onlyStaff303, false},
+	{"GET /accounts/{id}/imports", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/imports", d.account), nil
+	}, seesAccount, onlyStaff200, false},
+	// A form with a "file" value is sent as multipart/form-data.
+	{"POST /accounts/{id}/imports", func(_ *testBundle, d *dashboard, n int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/imports", d.account), url.Values{"file": {fmt.Sprintf("email\nrow%d@imports.test\n", n)}}
+	}, writes303, onlyStaff303, false},
+	{"GET /accounts/{id}/imports/template.xlsx", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/imports/template.xlsx", d.account), nil
+	}, seesAccount, onlyStaff200, false},
+	{"GET /accounts/{id}/imports/{iid}", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/imports/%d", d.account, d.imported), nil
+	}, seesAccount, onlyStaff200, false},
+	{"GET /accounts/{id}/imports/{iid}/events", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/imports/%d/events", d.account, d.imported), nil
+	}, seesAccount, onlyStaff200, false},
+	{"GET /accounts/{id}/imports/{iid}/errors.xlsx", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/imports/%d/errors.xlsx", d.account, d.imported), nil
+	}, seesAccount, onlyStaff200, false},
 	{"/", fixed("/nowhere", nil), "404 404 404 404 404 404 404 404", "404 404 404 404 404 404 404 404", false},
 }
 
@@ -110,9 +131,12 @@ func TestPageAccessMatrix(t *testing.T) {
 				}
 				var res *http.Response
 				var err error
-				if method == "POST" {
+				switch {
+				case method == "POST" && form.Has("file"):
+					res, err = postFile(c, b.srv.URL+path, "team.csv", form.Get("file"))
+				case method == "POST":
 					res, err = c.PostForm(b.srv.URL+path, form)
-				} else {
+				default:
 					res, err = c.Get(b.srv.URL + path)
 				}
 				if err != nil {
@@ -276,4 +300,14 @@ func linkIn(t testing.TB, text string) *url.URL {
 	}
 	t.Fatalf("no sign-in link in %q", text)
 	return nil
+}
+
+// postFile posts a form with one file, as a browser does.
+func postFile(c *http.Client, url, name, data string) (*http.Response, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", name)
+	io.WriteString(fw, data)
+	mw.Close()
+	return c.Post(url, mw.FormDataContentType(), &buf)
 }

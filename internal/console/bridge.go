@@ -2,10 +2,18 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/jobs"
 )
 
@@ -17,11 +25,14 @@ type StoreActions struct {
 		Invite(ctx context.Context, in muster.Invite) (*muster.Invited, error)
 		Resend(ctx context.Context, accountID, contractorID int64, interval time.Duration) (*muster.Invitation, error)
 		Exclude(ctx context.Context, accountID, contractorID int64) (*muster.Membership, error)
+		CreateImport(ctx context.Context, up muster.Upload, file io.Reader) (*muster.Import, bool, error)
 	}
 	Queue interface {
 		Send(ctx context.Context, invitationID int64, queue string) error
+		Import(ctx context.Context, importID int64) error
 	}
 	ResendInterval time.Duration
+	Limits         workbook.Limits
 	Log            *slog.Logger
 }
 
@@ -55,4 +66,47 @@ func (a StoreActions) enqueue(ctx context.Context, id int64) {
 	if err := a.Queue.Send(ctx, id, jobs.QueueCritical); err != nil {
 		a.Log.Warn("enqueue failed; the requeue sweep will retry", "invitation", id, "error", err)
 	}
+}
+
+// Upload checks and stores an uploaded file and queues its import, as the
+// API's upload does.
+func (a StoreActions) Upload(ctx context.Context, accountID, tokenID int64, fileName string, file io.Reader) (*muster.Import, bool, error) {
+	lim := a.Limits.OrDefaults()
+	name := "upload"
+	if n, err := muster.CleanLine("file_name", filepath.Base(strings.ReplaceAll(fileName, `\`, "/")), muster.MaxNameLen); err == nil && n != "" && n != "." {
+		name = n
+	}
+	tmp, err := os.CreateTemp("", "muster-upload-")
+	if err != nil {
+		return nil, false, fmt.Errorf("upload: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(file, lim.MaxBytes+1))
+	if err != nil {
+		return nil, false, muster.Invalid("invalid_upload", "the upload could not be read: %v", err)
+	}
+	if size > lim.MaxBytes {
+		return nil, false, muster.Errorf(muster.KindTooLarge, "file_too_large", "the file is larger than the limit of %d bytes; split it into smaller files", lim.MaxBytes)
+	}
+	format, err := workbook.Detect(tmp, size, name, lim)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, false, fmt.Errorf("upload: %w", err)
+	}
+	im, existing, err := a.Store.CreateImport(ctx, muster.Upload{
+		AccountID: accountID, TokenID: tokenID, FileName: name, Format: format, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)),
+	}, tmp)
+	if err != nil {
+		return nil, false, err
+	}
+	if !existing {
+		if err := a.Queue.Import(ctx, im.ID); err != nil {
+			a.Log.Warn("enqueue failed; the requeue sweep will retry", "import", im.ID, "error", err)
+		}
+	}
+	return im, existing, nil
 }

@@ -8,6 +8,7 @@ package console
 import (
 	"context"
 	"embed"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
+	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/mail"
 )
 
@@ -40,6 +42,10 @@ type Store interface {
 	ListContractors(ctx context.Context, q muster.ListQuery) ([]muster.ListRow, string, error)
 	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
 	ContractorCard(ctx context.Context, accountID, contractorID int64) (*muster.Card, error)
+	FindImport(ctx context.Context, id int64) (*muster.Import, error)
+	ListImports(ctx context.Context, accountID int64, before int64, limit int) ([]*muster.Import, error)
+	ImportHeader(ctx context.Context, id int64) ([]string, error)
+	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
 }
 
 // Actions are the changes the console asks for: the same calls the JSON
@@ -48,6 +54,7 @@ type Actions interface {
 	Invite(ctx context.Context, in muster.Invite) (*muster.Invited, error)
 	Resend(ctx context.Context, accountID, contractorID int64) (*muster.Invitation, error)
 	Exclude(ctx context.Context, accountID, contractorID int64) (*muster.Membership, error)
+	Upload(ctx context.Context, accountID, tokenID int64, fileName string, file io.Reader) (*muster.Import, bool, error)
 }
 
 // Options configure the console; a zero field means its default.
@@ -71,6 +78,8 @@ type Options struct {
 	LinkEvery time.Duration
 	// Monitor is linked for staff when set (the Asynq web UI's path).
 	Monitor string
+	// ImportLimits bound uploads, as the API's (zero fields: defaults).
+	ImportLimits workbook.Limits
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -140,6 +149,12 @@ func (s *Server) route() {
 	s.handle("POST /accounts/{id}/contractors/{cid}/exclude", s.page(s.exclude))
 	s.handle("GET /accounts/{id}/invite", s.page(s.inviteForm))
 	s.handle("POST /accounts/{id}/invite", s.page(s.invite))
+	s.handle("GET /accounts/{id}/imports", s.page(s.imports))
+	s.handle("POST /accounts/{id}/imports", s.page(s.upload))
+	s.handle("GET /accounts/{id}/imports/template.xlsx", s.page(s.template))
+	s.handle("GET /accounts/{id}/imports/{iid}", s.page(s.importPage))
+	s.handle("GET /accounts/{id}/imports/{iid}/events", s.page(s.importEvents))
+	s.handle("GET /accounts/{id}/imports/{iid}/errors.xlsx", s.page(s.importErrors))
 	s.handle("/", s.public(func(w http.ResponseWriter, r *http.Request, _ *request) error {
 		return muster.NotFound("page_not_found", "no page at %s", r.URL.Path)
 	}))

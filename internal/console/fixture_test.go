@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -30,6 +31,7 @@ import (
 	"github.com/muster-dev/muster/internal/redistest"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/internal/smtptest"
+	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/jobs"
 	"github.com/muster-dev/muster/mail"
 )
@@ -78,8 +80,9 @@ func setup(t testing.TB) *testBundle {
 	mux := http.NewServeMux()
 	b.srv = httptest.NewServer(mux)
 	t.Cleanup(b.srv.Close)
-	b.con, err = console.New(b.db, console.StoreActions{Store: b.db, Queue: b.queue, ResendInterval: 10 * time.Minute, Log: b.log}, b.log, console.Options{
-		URL: b.srv.URL, Mail: sender, Render: b.render, Signer: b.signer, Bundle: bundle, Monitor: "/asynq/",
+	b.con, err = console.New(b.db, console.StoreActions{Store: b.db, Queue: b.queue, ResendInterval: 10 * time.Minute, Limits: workbook.Limits{MaxBytes: 1 << 20}, Log: b.log}, b.log, console.Options{
+		ImportLimits: workbook.Limits{MaxBytes: 1 << 20},
+		URL:          b.srv.URL, Mail: sender, Render: b.render, Signer: b.signer, Bundle: bundle, Monitor: "/asynq/",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +161,7 @@ type dashboard struct {
 	other      int64 // given only to noaccess
 	contractor int64 // invited just now: a resend is throttled
 	spare      int64 // to exclude
+	imported   int64 // a finished import into account, with a failed row
 	ownerEmail string
 	tokens     map[string]string
 }
@@ -196,7 +200,36 @@ func (b *testBundle) dashboard(t testing.TB, name string) *dashboard {
 		map[string]any{"email": "anna@" + slug + ".test", "full_name": "Анна Петрова", "feature": "Figma, UI kits"}, 202)["contractor"])["id"])
 	d.spare = num(obj(b.call(t, "POST", fmt.Sprintf("/v1/accounts/%d/invitations", d.account), d.tokens["client"],
 		map[string]any{"email": "spare@" + slug + ".test"}, 202)["contractor"])["id"])
+	d.imported = b.upload(t, d.account, d.tokens["client"], "team.csv", "email;name\nivan@"+slug+".test;Ivan\nnot-an-email;Bad\n")
+	imp := &jobs.Importer{Store: b.db, Queue: b.queue, Log: b.log}
+	if err := imp.Process(ctx, jobs.ImportArgs{ImportID: d.imported}); err != nil {
+		t.Fatal(err)
+	}
 	return d
+}
+
+// upload sends a file to the API's import endpoint and returns the import.
+func (b *testBundle) upload(t testing.TB, account int64, token, name, data string) int64 {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", name)
+	io.WriteString(fw, data)
+	mw.Close()
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/v1/accounts/%d/imports", b.srv.URL, account), &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out := map[string]any{}
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("upload: %d %v", res.StatusCode, out)
+	}
+	return num(out["id"])
 }
 
 // browserClient is an HTTP client with a cookie jar that does not follow

@@ -23,6 +23,7 @@ type pages struct {
 }
 
 var funcs = template.FuncMap{
+	"join":  strings.Join,
 	"has":   slices.Contains[[]string],
 	"hasID": slices.Contains[[]int64],
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -238,20 +239,33 @@ func (s *Server) importErrors(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) errorWorkbook(w http.ResponseWriter, r *http.Request, im *muster.Import) error {
-	header, err := s.store.ImportHeader(r.Context(), im.ID)
+	return WriteErrorWorkbook(r.Context(), w, s.store, s.opts.TmpDir, im)
+}
+
+// ErrorStore reads the rows of an import that failed.
+type ErrorStore interface {
+	ImportHeader(ctx context.Context, id int64) ([]string, error)
+	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
+}
+
+// WriteErrorWorkbook answers with the workbook of an import's failed rows:
+// the file's own header and cells plus a reason column. The API and the
+// console both serve it.
+func WriteErrorWorkbook(ctx context.Context, w http.ResponseWriter, store ErrorStore, tmpDir string, im *muster.Import) error {
+	header, err := store.ImportHeader(ctx, im.ID)
 	if err != nil {
 		return err
 	}
 	// Built in a temporary file first: an error halfway must still be a
-	// JSON error, not half a workbook.
-	tmp, err := os.CreateTemp(s.opts.TmpDir, "muster-report-")
+	// clean error answer, not half a workbook.
+	tmp, err := os.CreateTemp(tmpDir, "muster-report-")
 	if err != nil {
 		return fmt.Errorf("error report: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	err = workbook.WriteErrorReport(tmp, header, func(add func([]string, string) error) error {
-		return s.store.ImportErrors(r.Context(), im.ID, func(fr muster.FailedRow) error { return add(fr.Raw, fr.Reason()) })
+		return store.ImportErrors(ctx, im.ID, func(fr muster.FailedRow) error { return add(fr.Raw, fr.Reason()) })
 	})
 	if err != nil {
 		return err

@@ -108,13 +108,14 @@ func (db *DB) UseSigninLink(ctx context.Context, linkID int64, ttl time.Duration
 	var tokenID int64
 	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
 		var row struct {
-			ManagerID int64 `db:"manager_id"`
-			ClientID  int64 `db:"client_id"`
-			Used      bool  `db:"used"`
-			Expired   bool  `db:"expired"`
+			ManagerID int64  `db:"manager_id"`
+			ClientID  int64  `db:"client_id"`
+			Email     string `db:"email"`
+			Used      bool   `db:"used"`
+			Expired   bool   `db:"expired"`
 		}
 		err := tx.GetContext(ctx, &row, `
-			SELECT s.manager_id, m.client_id, s.used_at IS NOT NULL AS used, s.expires_at <= now() AS expired
+			SELECT s.manager_id, m.client_id, m.email, s.used_at IS NOT NULL AS used, s.expires_at <= now() AS expired
 			FROM console_signin_links s JOIN managers m ON m.id = s.manager_id
 			WHERE s.id = $1 FOR UPDATE OF s`, linkID)
 		switch {
@@ -130,7 +131,7 @@ func (db *DB) UseSigninLink(ctx context.Context, linkID int64, ttl time.Duration
 		if _, err := tx.ExecContext(ctx, `UPDATE console_signin_links SET used_at = now() WHERE id = $1`, linkID); err != nil {
 			return fmt.Errorf("spend sign-in link %d: %w", linkID, err)
 		}
-		plain, err := insertToken(ctx, tx, muster.TokenManager, &row.ClientID, &row.ManagerID, "console sign-in")
+		plain, err := insertToken(ctx, tx, muster.TokenManager, &row.ClientID, &row.ManagerID, row.Email)
 		if err != nil {
 			return err
 		}
@@ -173,4 +174,22 @@ func (db *DB) SaveColumns(ctx context.Context, subject string, cols []string) er
 		return fmt.Errorf("save columns of %s: %w", subject, err)
 	}
 	return nil
+}
+
+// ListImports returns an account's imports, newest first: up to limit of
+// them with ids below before (0: from the newest).
+func (db *DB) ListImports(ctx context.Context, accountID int64, before int64, limit int) ([]*muster.Import, error) {
+	var rows []importRow
+	err := db.SelectContext(ctx, &rows, `
+		SELECT `+importColumns+` FROM imports
+		 WHERE account_id = $1 AND ($2 = 0 OR id < $2)
+		 ORDER BY id DESC LIMIT $3`, accountID, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("imports of account %d: %w", accountID, err)
+	}
+	out := make([]*muster.Import, len(rows))
+	for i := range rows {
+		out[i] = rows[i].out()
+	}
+	return out, nil
 }
