@@ -61,6 +61,21 @@ var pageMatrix = []pageRow{
 	}, reads303, onlyStaff303, false},
 	// The contractor was just invited: a resend is refused as too soon,
 	// and the page goes back to the list saying when it is allowed.
+	{"GET /accounts/{id}/contractors/{cid}", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/contractors/%d", d.account, d.contractor), nil
+	}, seesAccount, onlyStaff200, false},
+	{"POST /accounts/{id}/contractors/{cid}/card", func(_ *testBundle, d *dashboard, n int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/contractors/%d/card", d.account, d.contractor), url.Values{"feature": {"f"}, "notes": {fmt.Sprint("note ", n)}}
+	}, writes303, onlyStaff303, false},
+	{"POST /accounts/{id}/contractors/{cid}/tasks", func(_ *testBundle, d *dashboard, n int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/contractors/%d/tasks", d.account, d.contractor), url.Values{"title": {fmt.Sprint("Task ", n)}}
+	}, writes303, onlyStaff303, false},
+	// Each call moves a task of its own from new to in progress.
+	{"POST /accounts/{id}/tasks/{tid}/status", func(b *testBundle, d *dashboard, n int) (string, url.Values) {
+		tid := num(b.call(b.t, "POST", fmt.Sprintf("/v1/accounts/%d/tasks", d.account), d.tokens["client"],
+			map[string]any{"contractor_id": d.contractor, "title": fmt.Sprint("Move ", n)}, 201)["id"])
+		return fmt.Sprintf("/accounts/%d/tasks/%d/status", d.account, tid), url.Values{"status": {"in_progress"}}
+	}, writes303, onlyStaff303, false},
 	{"POST /accounts/{id}/contractors/{cid}/resend", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
 		return fmt.Sprintf("/accounts/%d/contractors/%d/resend", d.account, d.contractor), url.Values{}
 	}, writes303, onlyStaff303, false},

@@ -154,6 +154,24 @@ func jsList(ss []string) string {
 	return string(b)
 }
 
+// waitFor waits until the page's JavaScript condition holds, across the
+// navigations a form submission causes.
+func waitFor(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	var last error
+	for range 50 {
+		ok, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === "complete" && (`+cond+`)`))
+		if err == nil && ok {
+			return
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		last = err // the page navigated while it was being read: read the new one
+	}
+	t.Fatalf("waiting for %s: %v", cond, last)
+}
+
 // textOf reads the text of the first element matching sel.
 func textOf(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()

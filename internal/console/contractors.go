@@ -162,7 +162,7 @@ func incompleteReason(v *view, r *muster.ListRow) string {
 // time, never text to show.
 func (s *Server) notice(v *view, q url.Values) string {
 	switch q.Get("notice") {
-	case "invited", "resent", "excluded", "columns":
+	case "invited", "resent", "excluded", "columns", "saved", "task_created", "task_moved":
 		return v.T("notice_" + q.Get("notice"))
 	case "throttled":
 		at, err := strconv.ParseInt(q.Get("until"), 10, 64)

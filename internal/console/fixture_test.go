@@ -52,6 +52,7 @@ type testBundle struct {
 	sender mail.Sender
 	staff  string
 	log    *slog.Logger
+	t      testing.TB // the test that set it up
 }
 
 // setup serves the API and the console as the web role does, on one
@@ -60,7 +61,7 @@ func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{db: pgtest.New(t), redis: redistest.New(t), smtp: smtptest.Start(t), signer: signed.New(testKey),
-		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), t: t}
 	b.queue = jobs.NewEnqueuer(asynq.NewClientFromRedisClient(b.redis.Client), 3)
 	bundle, err := locale.Load()
 	if err != nil {

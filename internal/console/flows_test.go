@@ -106,8 +106,8 @@ func TestBrowserContractors(t *testing.T) {
 
 	// Resend right away: the throttle says when it is allowed.
 	do(t, ctx, chromedp.Click(chromedp.CSS(row+` details.actions summary`)),
-		chromedp.Click(chromedp.CSS(row+` form[action$="/resend"] button`)),
-		chromedp.WaitVisible(chromedp.CSS(`p[role=status]`)))
+		chromedp.Click(chromedp.CSS(row+` form[action$="/resend"] button`)))
+	waitFor(t, ctx, `location.search.includes("notice=throttled")`)
 	if got := textOf(t, ctx, `p[role=status]`); !strings.Contains(got, "Too soon: a resend is allowed at") || !strings.Contains(got, "UTC") {
 		t.Errorf("after resend the notice says %q", got)
 	}
@@ -118,7 +118,7 @@ func TestBrowserContractors(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`input[name=col][value=phone]`)))
 	shot(t, ctx, "columns")
 	do(t, ctx, chromedp.Click(chromedp.CSS(`details.columns button[type=submit]`)))
-	get(t, ctx, chromedp.Poll[bool](`location.search.includes("notice=columns")`))
+	waitFor(t, ctx, `location.search.includes("notice=columns")`)
 	do(t, ctx,
 		chromedp.Navigate(fmt.Sprintf("%s/accounts/%d/contractors", b.srv.URL, d.account)), chromedp.WaitVisible(chromedp.CSS(`#contractors`)))
 	if got := textOf(t, ctx, `#contractors thead`); !strings.Contains(got, "Phone") {

@@ -47,7 +47,7 @@ func TestBrowserImport(t *testing.T) {
 	do(t, ctx, chromedp.Click(chromedp.CSS(`form[action$="/imports"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#import-bar`)))
 	// The page is open on the queued import and its stream: now a worker runs it.
-	get(t, ctx, chromedp.Poll[bool](`document.querySelector("[sse-connect]") !== null`))
+	waitFor(t, ctx, `document.querySelector("[sse-connect]") !== null`)
 	var id int64
 	if err := b.db.Get(&id, `SELECT max(id) FROM imports WHERE account_id = $1`, d.account); err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestBrowserImport(t *testing.T) {
 	if err := imp.Process(ctx, jobs.ImportArgs{ImportID: id}); err != nil {
 		t.Fatal(err)
 	}
-	get(t, ctx, chromedp.Poll[bool](`document.querySelector("[data-status=done]") !== null`))
+	waitFor(t, ctx, `document.querySelector("[data-status=done]") !== null`)
 	if got := textOf(t, ctx, `#import-percent`); got != "100 %" {
 		t.Errorf("the bar shows %q", got)
 	}

@@ -23,7 +23,13 @@ type pages struct {
 }
 
 var funcs = template.FuncMap{
-	"join":  strings.Join,
+	"join": strings.Join,
+	"deref": func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	},
 	"has":   slices.Contains[[]string],
 	"hasID": slices.Contains[[]int64],
 }
