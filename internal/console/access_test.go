@@ -22,14 +22,15 @@ var actors = []string{"staff", "client", "owner", "admin", "manager", "viewer", 
 // Expected statuses, one per actor in the order above. A page without a
 // session sends the browser to sign in (303).
 const (
-	everyone200  = "200 200 200 200 200 200 200 200"
-	everyone303  = "303 303 303 303 303 303 303 303"
-	seesAccount  = "200 200 200 200 200 200 404 303"
-	reads303     = "303 303 303 303 303 303 404 303"
-	writes200    = "200 200 200 200 200 403 404 303"
-	writes303    = "303 303 303 303 303 403 404 303"
-	onlyStaff200 = "200 404 404 404 404 404 404 303" // another dashboard
-	onlyStaff303 = "303 404 404 404 404 404 404 303"
+	everyone200   = "200 200 200 200 200 200 200 200"
+	everyone303   = "303 303 303 303 303 303 303 303"
+	seesAccount   = "200 200 200 200 200 200 404 303"
+	reads303      = "303 303 303 303 303 303 404 303"
+	writes200     = "200 200 200 200 200 403 404 303"
+	writes303     = "303 303 303 303 303 403 404 303"
+	onlyStaff200  = "200 404 404 404 404 404 404 303" // another dashboard
+	onlyStaff303  = "303 404 404 404 404 404 404 303"
+	managesAdmins = "303 303 303 303 403 403 404 303" // dashboard work: owners and admins
 )
 
 type pageRow struct {
@@ -110,6 +111,27 @@ var pageMatrix = []pageRow{
 	{"GET /accounts/{id}/imports/{iid}/errors.xlsx", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
 		return fmt.Sprintf("/accounts/%d/imports/%d/errors.xlsx", d.account, d.imported), nil
 	}, seesAccount, onlyStaff200, false},
+	{"GET /accounts/{id}/managers", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/managers", d.account), nil
+	}, seesAccount, onlyStaff200, false},
+	{"POST /accounts/{id}/managers", func(_ *testBundle, d *dashboard, n int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/managers", d.account), url.Values{"email": {fmt.Sprintf("m%d@managers.test", n)}, "role": {"viewer"}, "account": {strconv.FormatInt(d.account, 10)}}
+	}, managesAdmins, onlyStaff303, false},
+	{"GET /accounts/{id}/managers/{mid}", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/managers/%d", d.account, d.target), nil
+	}, "200 200 200 200 403 403 404 303", onlyStaff200, false},
+	{"POST /accounts/{id}/managers/{mid}", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/managers/%d", d.account, d.target), url.Values{"role": {"viewer"}, "account": {strconv.FormatInt(d.account, 10)}}
+	}, managesAdmins, onlyStaff303, false},
+	{"POST /accounts/{id}/managers/{mid}/resend", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/managers/%d/resend", d.account, d.target), url.Values{}
+	}, managesAdmins, onlyStaff303, false},
+	{"GET /accounts/{id}/accounts", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/accounts", d.account), nil
+	}, seesAccount, onlyStaff200, false},
+	{"POST /accounts/{id}/accounts", func(_ *testBundle, d *dashboard, n int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/accounts", d.account), url.Values{"name": {fmt.Sprint("Account ", n)}}
+	}, managesAdmins, onlyStaff303, false},
 	{"/", fixed("/nowhere", nil), "404 404 404 404 404 404 404 404", "404 404 404 404 404 404 404 404", false},
 }
 

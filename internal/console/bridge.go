@@ -26,6 +26,9 @@ type StoreActions struct {
 		Resend(ctx context.Context, accountID, contractorID int64, interval time.Duration) (*muster.Invitation, error)
 		Exclude(ctx context.Context, accountID, contractorID int64) (*muster.Membership, error)
 		CreateImport(ctx context.Context, up muster.Upload, file io.Reader) (*muster.Import, bool, error)
+		InviteManager(ctx context.Context, in muster.ManagerInvite) (*muster.Manager, *muster.Invitation, error)
+		ResendManagerInvitation(ctx context.Context, managerID int64) (*muster.Invitation, error)
+		UpdateManager(ctx context.Context, e muster.ManagerEdit) (*muster.Manager, error)
 	}
 	Queue interface {
 		Send(ctx context.Context, invitationID int64, queue string) error
@@ -109,4 +112,38 @@ func (a StoreActions) Upload(ctx context.Context, accountID, tokenID int64, file
 		}
 	}
 	return im, existing, nil
+}
+
+// InviteManager records a manager invited by by, who must reach every
+// account given, and queues the one email that invites them.
+func (a StoreActions) InviteManager(ctx context.Context, by muster.Actor, in muster.ManagerInvite) (*muster.Manager, *muster.Invitation, error) {
+	if err := by.CheckReach(in.ClientID, in.AccountIDs); err != nil {
+		return nil, nil, err
+	}
+	in.InvitedBy = by.ManagerID
+	m, inv, err := a.Store.InviteManager(ctx, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.enqueue(ctx, inv.ID)
+	return m, inv, nil
+}
+
+// ResendManager queues the invitation of a manager who has not accepted.
+func (a StoreActions) ResendManager(ctx context.Context, managerID int64) (*muster.Invitation, error) {
+	inv, err := a.Store.ResendManagerInvitation(ctx, managerID)
+	if err != nil {
+		return nil, err
+	}
+	a.enqueue(ctx, inv.ID)
+	return inv, nil
+}
+
+// EditManager changes a manager's role or accounts as by sees them.
+func (a StoreActions) EditManager(ctx context.Context, by muster.Actor, clientID int64, e muster.ManagerEdit) (*muster.Manager, error) {
+	if err := by.CheckReach(clientID, e.AccountIDs); err != nil {
+		return nil, err
+	}
+	e.Limited, e.Reach = by.Limited(), by.AccountIDs
+	return a.Store.UpdateManager(ctx, e)
 }

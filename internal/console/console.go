@@ -45,6 +45,8 @@ type Store interface {
 	UpdateCard(ctx context.Context, accountID, contractorID int64, u muster.CardUpdate) error
 	CreateTask(ctx context.Context, accountID, contractorID int64, title, description, actor string) (*muster.Task, error)
 	UpdateTask(ctx context.Context, accountID, taskID int64, u muster.TaskUpdate, actor string) (*muster.Task, error)
+	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
+	CreateAccountFor(ctx context.Context, managerID, clientID int64, name string, basedOn *int64) (*muster.Account, error)
 	FindImport(ctx context.Context, id int64) (*muster.Import, error)
 	ListImports(ctx context.Context, accountID int64, before int64, limit int) ([]*muster.Import, error)
 	ImportHeader(ctx context.Context, id int64) ([]string, error)
@@ -58,6 +60,9 @@ type Actions interface {
 	Resend(ctx context.Context, accountID, contractorID int64) (*muster.Invitation, error)
 	Exclude(ctx context.Context, accountID, contractorID int64) (*muster.Membership, error)
 	Upload(ctx context.Context, accountID, tokenID int64, fileName string, file io.Reader) (*muster.Import, bool, error)
+	InviteManager(ctx context.Context, by muster.Actor, in muster.ManagerInvite) (*muster.Manager, *muster.Invitation, error)
+	ResendManager(ctx context.Context, managerID int64) (*muster.Invitation, error)
+	EditManager(ctx context.Context, by muster.Actor, clientID int64, e muster.ManagerEdit) (*muster.Manager, error)
 }
 
 // Options configure the console; a zero field means its default.
@@ -162,6 +167,13 @@ func (s *Server) route() {
 	s.handle("GET /accounts/{id}/imports/{iid}", s.page(s.importPage))
 	s.handle("GET /accounts/{id}/imports/{iid}/events", s.page(s.importEvents))
 	s.handle("GET /accounts/{id}/imports/{iid}/errors.xlsx", s.page(s.importErrors))
+	s.handle("GET /accounts/{id}/managers", s.page(s.managers))
+	s.handle("POST /accounts/{id}/managers", s.page(s.inviteManager))
+	s.handle("GET /accounts/{id}/managers/{mid}", s.page(s.managerForm))
+	s.handle("POST /accounts/{id}/managers/{mid}", s.page(s.editManager))
+	s.handle("POST /accounts/{id}/managers/{mid}/resend", s.page(s.resendManager))
+	s.handle("GET /accounts/{id}/accounts", s.page(s.accounts))
+	s.handle("POST /accounts/{id}/accounts", s.page(s.createAccount))
 	s.handle("/", s.public(func(w http.ResponseWriter, r *http.Request, _ *request) error {
 		return muster.NotFound("page_not_found", "no page at %s", r.URL.Path)
 	}))

@@ -162,7 +162,8 @@ func incompleteReason(v *view, r *muster.ListRow) string {
 // time, never text to show.
 func (s *Server) notice(v *view, q url.Values) string {
 	switch q.Get("notice") {
-	case "invited", "resent", "excluded", "columns", "saved", "task_created", "task_moved":
+	case "invited", "resent", "excluded", "columns", "saved", "task_created", "task_moved",
+		"manager_invited", "manager_saved", "manager_resent", "account_created":
 		return v.T("notice_" + q.Get("notice"))
 	case "throttled":
 		at, err := strconv.ParseInt(q.Get("until"), 10, 64)

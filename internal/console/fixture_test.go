@@ -163,6 +163,7 @@ type dashboard struct {
 	contractor int64 // invited just now: a resend is throttled
 	spare      int64 // to exclude
 	imported   int64 // a finished import into account, with a failed row
+	target     int64 // an invited viewer of account, not accepted yet
 	ownerEmail string
 	tokens     map[string]string
 }
@@ -197,6 +198,8 @@ func (b *testBundle) dashboard(t testing.TB, name string) *dashboard {
 		tok := b.signer.Sign(jobs.ManagerPurpose, strconv.FormatInt(num(obj(res["invitation"])["id"]), 10), time.Hour)
 		d.tokens[m.who] = b.call(t, "POST", "/v1/manager-invitations/accept", "", map[string]any{"token": tok}, 200)["token"].(string)
 	}
+	d.target = num(obj(b.call(t, "POST", fmt.Sprintf("/v1/clients/%d/managers", d.clientID), d.tokens["client"],
+		map[string]any{"email": "target@" + slug + ".test", "role": "viewer", "account_ids": []int64{d.account}}, 202)["manager"])["id"])
 	d.contractor = num(obj(b.call(t, "POST", fmt.Sprintf("/v1/accounts/%d/invitations", d.account), d.tokens["client"],
 		map[string]any{"email": "anna@" + slug + ".test", "full_name": "Анна Петрова", "feature": "Figma, UI kits"}, 202)["contractor"])["id"])
 	d.spare = num(obj(b.call(t, "POST", fmt.Sprintf("/v1/accounts/%d/invitations", d.account), d.tokens["client"],

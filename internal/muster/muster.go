@@ -69,6 +69,18 @@ type Account struct {
 	KYBDecidedAt *time.Time `db:"kyb_decided_at" json:"kyb_decided_at,omitempty"`
 }
 
+// AccountName checks the name of a new account.
+func AccountName(raw string) (string, error) {
+	name, err := CleanLine("name", raw, MaxNameLen)
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		return "", Invalid("invalid_name", "name is empty")
+	}
+	return name, nil
+}
+
 // Manager roles. A role is set per dashboard and applies to every account
 // the manager can reach.
 const (
