@@ -31,6 +31,8 @@ const (
 	onlyStaff200  = "200 404 404 404 404 404 404 303" // another dashboard
 	onlyStaff303  = "303 404 404 404 404 404 404 303"
 	managesAdmins = "303 303 303 303 403 403 404 303" // dashboard work: owners and admins
+	staffOnly200  = "200 403 403 403 403 403 403 303" // platform work
+	staffOnly303  = "303 403 403 403 403 403 403 303"
 )
 
 type pageRow struct {
@@ -132,6 +134,14 @@ var pageMatrix = []pageRow{
 	{"POST /accounts/{id}/accounts", func(_ *testBundle, d *dashboard, n int) (string, url.Values) {
 		return fmt.Sprintf("/accounts/%d/accounts", d.account), url.Values{"name": {fmt.Sprint("Account ", n)}}
 	}, managesAdmins, onlyStaff303, false},
+	// Merges are the platform's: staff only, 403 to everyone else.
+	{"GET /merges", fixed("/merges", nil), staffOnly200, staffOnly200, false},
+	{"POST /merges", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return "/merges", url.Values{"target": {d.ownerEmail}, "sources": {strings.Replace(d.ownerEmail, "owner@", "owner@sibling-", 1)}}
+	}, staffOnly303, staffOnly303, false},
+	{"GET /merges/{id}", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/merges/%d", d.merge), nil
+	}, staffOnly200, staffOnly200, false},
 	{"/", fixed("/nowhere", nil), "404 404 404 404 404 404 404 404", "404 404 404 404 404 404 404 404", false},
 }
 

@@ -29,10 +29,12 @@ type StoreActions struct {
 		InviteManager(ctx context.Context, in muster.ManagerInvite) (*muster.Manager, *muster.Invitation, error)
 		ResendManagerInvitation(ctx context.Context, managerID int64) (*muster.Invitation, error)
 		UpdateManager(ctx context.Context, e muster.ManagerEdit) (*muster.Manager, error)
+		CreateMerge(ctx context.Context, req muster.MergeRequest, by muster.Actor) (*muster.Merge, bool, error)
 	}
 	Queue interface {
 		Send(ctx context.Context, invitationID int64, queue string) error
 		Import(ctx context.Context, importID int64) error
+		Merge(ctx context.Context, mergeID int64) error
 	}
 	ResendInterval time.Duration
 	Limits         workbook.Limits
@@ -146,4 +148,17 @@ func (a StoreActions) EditManager(ctx context.Context, by muster.Actor, clientID
 	}
 	e.Limited, e.Reach = by.Limited(), by.AccountIDs
 	return a.Store.UpdateManager(ctx, e)
+}
+
+// Merge records a merge request and queues it; done reports a merge that
+// was carried out before, and nothing is queued.
+func (a StoreActions) Merge(ctx context.Context, req muster.MergeRequest, by muster.Actor) (*muster.Merge, bool, error) {
+	m, done, err := a.Store.CreateMerge(ctx, req, by)
+	if err != nil || done {
+		return m, done, err
+	}
+	if err := a.Queue.Merge(ctx, m.ID); err != nil {
+		a.Log.Warn("enqueue failed; the requeue sweep will retry", "merge", m.ID, "error", err)
+	}
+	return m, false, nil
 }

@@ -47,6 +47,8 @@ type Store interface {
 	UpdateTask(ctx context.Context, accountID, taskID int64, u muster.TaskUpdate, actor string) (*muster.Task, error)
 	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
 	CreateAccountFor(ctx context.Context, managerID, clientID int64, name string, basedOn *int64) (*muster.Account, error)
+	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
+	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
 	FindImport(ctx context.Context, id int64) (*muster.Import, error)
 	ListImports(ctx context.Context, accountID int64, before int64, limit int) ([]*muster.Import, error)
 	ImportHeader(ctx context.Context, id int64) ([]string, error)
@@ -63,6 +65,7 @@ type Actions interface {
 	InviteManager(ctx context.Context, by muster.Actor, in muster.ManagerInvite) (*muster.Manager, *muster.Invitation, error)
 	ResendManager(ctx context.Context, managerID int64) (*muster.Invitation, error)
 	EditManager(ctx context.Context, by muster.Actor, clientID int64, e muster.ManagerEdit) (*muster.Manager, error)
+	Merge(ctx context.Context, req muster.MergeRequest, by muster.Actor) (*muster.Merge, bool, error)
 }
 
 // Options configure the console; a zero field means its default.
@@ -174,6 +177,9 @@ func (s *Server) route() {
 	s.handle("POST /accounts/{id}/managers/{mid}/resend", s.page(s.resendManager))
 	s.handle("GET /accounts/{id}/accounts", s.page(s.accounts))
 	s.handle("POST /accounts/{id}/accounts", s.page(s.createAccount))
+	s.handle("GET /merges", s.page(s.merges))
+	s.handle("POST /merges", s.page(s.createMerge))
+	s.handle("GET /merges/{id}", s.page(s.merge))
 	s.handle("/", s.public(func(w http.ResponseWriter, r *http.Request, _ *request) error {
 		return muster.NotFound("page_not_found", "no page at %s", r.URL.Path)
 	}))

@@ -164,6 +164,7 @@ type dashboard struct {
 	spare      int64 // to exclude
 	imported   int64 // a finished import into account, with a failed row
 	target     int64 // an invited viewer of account, not accepted yet
+	merge      int64 // a dry-run merge of a sibling dashboard into this one
 	ownerEmail string
 	tokens     map[string]string
 }
@@ -204,6 +205,9 @@ func (b *testBundle) dashboard(t testing.TB, name string) *dashboard {
 		map[string]any{"email": "anna@" + slug + ".test", "full_name": "Анна Петрова", "feature": "Figma, UI kits"}, 202)["contractor"])["id"])
 	d.spare = num(obj(b.call(t, "POST", fmt.Sprintf("/v1/accounts/%d/invitations", d.account), d.tokens["client"],
 		map[string]any{"email": "spare@" + slug + ".test"}, 202)["contractor"])["id"])
+	b.call(t, "POST", "/v1/clients", b.staff, map[string]any{"name": name + " Sibling", "owner_email": "owner@sibling-" + slug + ".test"}, 201)
+	d.merge = num(b.call(t, "POST", "/v1/merges", b.staff, map[string]any{"target_owner_email": d.ownerEmail,
+		"source_owner_emails": []string{"owner@sibling-" + slug + ".test"}, "dry_run": true}, 202)["id"])
 	d.imported = b.upload(t, d.account, d.tokens["client"], "team.csv", "email;name\nivan@"+slug+".test;Ivan\nnot-an-email;Bad\n")
 	imp := &jobs.Importer{Store: b.db, Queue: b.queue, Log: b.log}
 	if err := imp.Process(ctx, jobs.ImportArgs{ImportID: d.imported}); err != nil {
