@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +102,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	}
 	t.Logf("screenshot %s", path)
 	checkPage(t, ctx, name)
+	keyboard(t, ctx, name)
 }
 
 type axeViolation struct {
@@ -133,25 +133,29 @@ func checkPage(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// tabReaches presses Tab from the top of the page until focus has visited
-// every element the selectors name, or fails after limit presses.
-func tabReaches(t *testing.T, ctx context.Context, name string, limit int, selectors ...string) {
+// keyboard presses Tab from the top of the page and checks that focus
+// reaches every visible link, button, field and disclosure: the page can
+// be used with the keyboard alone.
+func keyboard(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	get(t, ctx, chromedp.Evaluate[bool](`window.__seen = new Set(); document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);
-		document.addEventListener("focusin", e => window.__seen.add(e.target), true); true`))
-	check := fmt.Sprintf(`(() => { const want = %s; return want.filter(s => !Array.from(document.querySelectorAll(s)).some(e => window.__seen.has(e))); })()`, jsList(selectors))
-	for i := 0; i < limit; i++ {
-		do(t, ctx, chromedp.KeyEvent(kb.Tab))
-		if missing := get(t, ctx, chromedp.Evaluate[[]string](check)); len(missing) == 0 {
-			return
-		}
+	const focusable = `a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea, summary, [tabindex="0"]`
+	n := get(t, ctx, chromedp.Evaluate[int](`(() => {
+		window.__seen = new Set();
+		document.addEventListener("focusin", e => window.__seen.add(e.target), true);
+		if (document.activeElement) document.activeElement.blur();
+		window.scrollTo(0, 0);
+		return Array.from(document.querySelectorAll('`+focusable+`')).filter(e => e.checkVisibility()).length;
+	})()`))
+	steps := make([]chromedp.Action[chromedp.Void], n+3)
+	for i := range steps {
+		steps[i] = chromedp.KeyEvent(kb.Tab)
 	}
-	t.Errorf("%s: %d presses of Tab never reached %v", name, limit, get(t, ctx, chromedp.Evaluate[[]string](check)))
-}
-
-func jsList(ss []string) string {
-	b, _ := json.Marshal(ss)
-	return string(b)
+	do(t, ctx, steps...)
+	missing := get(t, ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('`+focusable+`'))
+		.filter(e => e.checkVisibility() && !window.__seen.has(e)).map(e => e.outerHTML.slice(0, 80))`))
+	if len(missing) > 0 {
+		t.Errorf("%s: %d presses of Tab never reached %v", name, n+3, missing)
+	}
 }
 
 // waitFor waits until the page's JavaScript condition holds, across the

@@ -53,9 +53,6 @@ func TestBrowserContractors(t *testing.T) {
 		t.Errorf("red icon reason %q", reason)
 	}
 	shot(t, ctx, "contractors")
-	tabReaches(t, ctx, "contractors", 80, `a[href$="/invite"][role=button]`, `details.columns summary`, `input[name=q]`,
-		`button[type=submit]`, `details.actions summary`, `a[href$="/contractors"]`)
-
 	// Switch account in the sidebar: the page follows the selection.
 	do(t, ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`.switcher a[href="/accounts/%d/contractors"]`, d.other))),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`.switcher a[href="/accounts/%d/contractors"][aria-current=page]`, d.other))))
