@@ -43,7 +43,7 @@ func BenchmarkReminderSweep(b *testing.B) {
 				if mode == "sweep" {
 					err = r.Process(ctx, jobs.RemindArgs{})
 				} else {
-					err = t.queue.SendMany(ctx, ids, jobs.QueueDefault, time.Millisecond)
+					err = t.queue.RemindMany(ctx, ids, time.Millisecond)
 				}
 				if err != nil {
 					b.Fatal(err)

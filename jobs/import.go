@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -18,9 +17,6 @@ import (
 )
 
 const (
-	// importTimeout bounds one attempt at an import; a 100k-row file takes
-	// seconds, so this only catches a wedged worker.
-	importTimeout = 2 * time.Hour
 	// importLease is how long an import may go without a heartbeat before
 	// another worker may take it over.
 	importLease = time.Minute
@@ -72,15 +68,8 @@ type Importer struct {
 // Process imports one file.
 func (im *Importer) Process(ctx context.Context, args ImportArgs) error {
 	imp, checkpoint, err := im.Store.StartImport(ctx, args.ImportID, importLease)
-	switch {
-	case errors.Is(err, muster.ErrHandled):
-		return nil
-	case errors.Is(err, muster.ErrClaimed):
-		return fmt.Errorf("import %d: %w", args.ImportID, err) // retried after the backoff
-	case muster.ErrorKind(err) == muster.KindNotFound:
-		return fmt.Errorf("import %d: %w: %w", args.ImportID, err, asynq.SkipRetry)
-	case err != nil:
-		return err
+	if stop, res := claimed(err, "import", args.ImportID); stop {
+		return res
 	}
 	err = im.run(ctx, imp, checkpoint)
 	if err != nil && !errors.Is(err, muster.ErrStaleBatch) {

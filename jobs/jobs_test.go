@@ -67,7 +67,13 @@ func setup(t testing.TB, o options) *testBundle {
 		Store: b.db, Mail: smtp, Render: render, Signer: signed.New("test-key-test-key-test-key-test-key"),
 		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Log: log, Now: time.Now,
 	}
-	b.handler = jobs.Handlers{Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender}, Requeue: &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log}}
+	b.handler = jobs.Handlers{
+		Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender},
+		Requeue:   &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log},
+		Merger:    &jobs.Merger{Store: b.db, Queue: b.queue, Log: log},
+		Import:    b.importer(0),
+		Reminders: &jobs.Reminders{Store: b.db, Queue: b.queue, Schedule: []time.Duration{72 * time.Hour}, Now: time.Now, Log: log},
+	}
 	_, b.account, err = b.db.CreateClient(context.Background(), muster.ClientDraft{
 		Name: "ООО Ромашка", OwnerEmail: strings.ToLower(t.Name()) + "@owner.test", OwnerLocale: muster.Russian, AccountName: "Ромашка Дизайн",
 	})
@@ -80,11 +86,14 @@ func setup(t testing.TB, o options) *testBundle {
 // startWorker runs a worker with fast polling and retries until t ends.
 func (b *testBundle) startWorker(t *testing.T) {
 	t.Helper()
-	w := jobs.NewWorker(b.redis.Client, jobs.WorkerConfig{
+	w, err := jobs.NewWorker(b.redis.Client, jobs.WorkerConfig{
 		Concurrency: 4, BulkConcurrency: 2, PollInterval: 20 * time.Millisecond,
 		RetryBase: 20 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, b.handler)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +146,7 @@ func TestInvitationArrivesInItsLanguage(t *testing.T) {
 			b := setup(t, options{})
 			b.startWorker(t)
 			res := b.invite(t, "Anna@Example.test", tt.locale)
-			if err := b.queue.Send(context.Background(), res.Invitation.ID, jobs.QueueCritical); err != nil {
+			if err := b.queue.Send(context.Background(), res.Invitation.ID); err != nil {
 				t.Fatal(err)
 			}
 			m := b.smtp.Wait(t, 1, 10*time.Second)[0]
@@ -192,7 +201,7 @@ func TestRegisteredContractorGetsNoticeNotInvitation(t *testing.T) {
 		t.Fatalf("a second profile was created: %d vs %d", res.Contractor.ID, first.Contractor.ID)
 	}
 	b.startWorker(t)
-	if err := b.queue.Send(ctx, res.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(ctx, res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	m := b.smtp.Wait(t, 1, 10*time.Second)[0]
@@ -235,7 +244,7 @@ func TestFailingSMTPRetriesThenFails(t *testing.T) {
 	b.smtp.FailNext(1000, 451, "mailbox busy, try later")
 	b.startWorker(t)
 	res := b.invite(t, "busy@example.test", "")
-	if err := b.queue.Send(context.Background(), res.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(context.Background(), res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	inv := b.waitStatus(t, res.Invitation.ID, muster.SendFailed)
@@ -267,11 +276,11 @@ func TestRedisLosingItsDataLosesNoEmail(t *testing.T) {
 	b := setup(t, options{})
 	ctx := context.Background()
 	res := b.invite(t, "lost@example.test", "")
-	if err := b.queue.Send(ctx, res.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(ctx, res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	// Enqueueing again while the task waits is a no-op…
-	if err := b.queue.Send(ctx, res.Invitation.ID, jobs.QueueCritical); err != nil {
+	if err := b.queue.Send(ctx, res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
 	// …and then Redis forgets everything before a worker saw it.

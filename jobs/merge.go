@@ -5,20 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/muster-dev/muster/internal/muster"
 )
-
-// TypeMerge carries out one recorded dashboard merge.
-const TypeMerge = "dashboard:merge"
-
-// MergeArgs: run merge MergeID.
-type MergeArgs struct {
-	MergeID int64 `json:"merge_id"`
-}
-
-func (MergeArgs) Kind() string { return TypeMerge }
 
 // MergeStore is what merging needs from the database.
 type MergeStore interface {
@@ -63,12 +51,12 @@ func (m *Merger) Process(ctx context.Context, args MergeArgs) error {
 		if ferr := m.Store.FailMerge(ctx, args.MergeID, reason); ferr != nil {
 			return ferr
 		}
-		return fmt.Errorf("merge %d: %w: %w", args.MergeID, err, asynq.SkipRetry)
+		return permanent(fmt.Errorf("merge %d: %w", args.MergeID, err))
 	}
 	if err != nil {
 		return fmt.Errorf("merge %d: %w", args.MergeID, err)
 	}
-	if err := m.Queue.SendMany(ctx, notices, QueueCritical, 0); err != nil {
+	if err := m.Queue.SendMany(ctx, notices, 0); err != nil {
 		m.Log.Warn("merge notices not enqueued; the requeue sweep will send them", "merge", merge.ID, "error", err)
 	}
 	m.Log.Info("merge done", "merge", merge.ID, "target", merge.TargetClientID, "sources", merge.SourceClientIDs, "dry_run", merge.DryRun)

@@ -7,14 +7,6 @@ import (
 	"time"
 )
 
-// TypeRemind is the periodic sweep that queues due reminders.
-const TypeRemind = "reminder:schedule"
-
-// RemindArgs: queue the reminders that are due.
-type RemindArgs struct{}
-
-func (RemindArgs) Kind() string { return TypeRemind }
-
 // RemindStore is what the reminder sweep needs from the database.
 type RemindStore interface {
 	QueueReminders(ctx context.Context, now time.Time, schedule []time.Duration) ([]int64, error)
@@ -46,7 +38,7 @@ func (r *Reminders) Process(ctx context.Context, _ RemindArgs) error {
 	if r.Rate > 0 {
 		spacing = time.Duration(float64(time.Second) / r.Rate)
 	}
-	if err := r.Queue.SendMany(ctx, ids, QueueDefault, spacing); err != nil {
+	if err := r.Queue.RemindMany(ctx, ids, spacing); err != nil {
 		return fmt.Errorf("enqueue reminders: %w", err)
 	}
 	r.Log.Info("reminders queued", "count", len(ids), "spread_over", spacing*time.Duration(len(ids)))

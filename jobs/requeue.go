@@ -76,8 +76,7 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 }
 
 // requeue enqueues unsent emails again: an import's as the task of their
-// batch (once per batch), the others one by one, reminders on the default
-// queue and the rest on the critical one.
+// batch (once per batch), the others one by one, each reminder as one.
 func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 	type batch struct {
 		importID int64
@@ -94,9 +93,9 @@ func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 				err = r.Queue.ImportBatch(ctx, b.importID, b.line)
 			}
 		case u.Kind == muster.InviteRemind:
-			err = r.Queue.Send(ctx, u.ID, QueueDefault)
+			err = r.Queue.enqueue(ctx, RemindSendArgs{InvitationID: u.ID})
 		default:
-			err = r.Queue.Send(ctx, u.ID, QueueCritical)
+			err = r.Queue.Send(ctx, u.ID)
 		}
 		if err != nil {
 			return fmt.Errorf("requeue: %w", err)

@@ -7,10 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
@@ -38,7 +35,7 @@ const (
 	managerLinkDays = 7
 )
 
-// Sender is the handler of TypeSend.
+// Sender is the handler of TypeSend and TypeRemindSend.
 type Sender struct {
 	Store    SendStore
 	Mail     mail.Sender
@@ -56,15 +53,8 @@ type Sender struct {
 // email already went out does nothing.
 func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	d, err := s.Store.ClaimInvitation(ctx, args.InvitationID, sendLease)
-	switch {
-	case errors.Is(err, muster.ErrHandled):
-		return nil
-	case errors.Is(err, muster.ErrClaimed):
-		return fmt.Errorf("invitation %d: %w", args.InvitationID, err) // retried after the backoff
-	case muster.ErrorKind(err) == muster.KindNotFound:
-		return fmt.Errorf("invitation %d: %w: %w", args.InvitationID, err, asynq.SkipRetry)
-	case err != nil:
-		return err
+	if stop, res := claimed(err, "invitation", args.InvitationID); stop {
+		return res
 	}
 	inv := d.Invitation
 	msg, err := s.message(d)
@@ -82,29 +72,20 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 		}
 		if final {
 			s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
-			return fmt.Errorf("invitation %d failed after %d attempts: %w: %w", inv.ID, inv.Attempts, err, asynq.SkipRetry)
+			return permanent(fmt.Errorf("invitation %d failed after %d attempts: %w", inv.ID, inv.Attempts, err))
 		}
 		return fmt.Errorf("invitation %d attempt %d: %w", inv.ID, inv.Attempts, err)
 	}
 	return s.Store.MarkSent(ctx, inv.ID, inv.Attempts, msg.MessageID, s.Now())
 }
 
-// template names the email of each invitation kind.
-var template = map[string]string{
-	muster.InviteSignup:  "invite",
-	muster.InviteResend:  "resend",
-	muster.InviteRemind:  "reminder",
-	muster.InviteAdded:   "added",
-	muster.InviteManager: "manager",
-	muster.InviteMerged:  "merged",
+// Remind sends one reminder, as Process sends any email.
+func (s *Sender) Remind(ctx context.Context, args RemindSendArgs) error {
+	return s.Process(ctx, SendArgs(args))
 }
 
 func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	inv := d.Invitation
-	name, ok := template[inv.Kind]
-	if !ok {
-		return nil, &mail.PermanentError{Err: fmt.Errorf("no email template for invitation kind %q", inv.Kind)}
-	}
 	id := strconv.FormatInt(inv.ID, 10)
 	link, days := s.AppURL+"/login", linkDays
 	switch inv.Kind {
@@ -117,12 +98,11 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 		token := s.Signer.Sign(SignupPurpose, id, time.Duration(days)*24*time.Hour)
 		link = s.AppURL + "/signup?" + url.Values{"invitation": {token}}.Encode()
 	}
-	content, err := s.Render.Render(name, inv.Locale, map[string]any{
-		"Name": d.FullName, "Email": d.Email, "Client": d.ClientName, "Account": d.AccountName,
-		"Feature": d.Feature, "URL": link, "Days": days,
-		"Accounts": d.AccountNames, "Role": d.Role, "Inviter": d.Inviter,
-		"Audience": d.Audience, "Sources": strings.Join(d.Sources, ", "),
-	})
+	data, err := mail.ForDelivery(d, link, days)
+	if err != nil {
+		return nil, &mail.PermanentError{Err: err}
+	}
+	content, err := s.Render.Render(inv.Locale, data)
 	if err != nil {
 		return nil, &mail.PermanentError{Err: err}
 	}
@@ -133,19 +113,6 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 		Content:   *content,
 	}, nil
 }
-
-// TypeImportSend sends the emails of one batch of an import.
-const TypeImportSend = "import:send"
-
-// ImportSendArgs: send the emails of batch Batch (its last line) of an
-// import. The batch, not a list of ids, travels in the task: PostgreSQL
-// says which of its emails are still owed when the task runs.
-type ImportSendArgs struct {
-	ImportID int64 `json:"import_id"`
-	Batch    int   `json:"batch"`
-}
-
-func (ImportSendArgs) Kind() string { return TypeImportSend }
 
 // BatchStore is what sending a batch needs beyond SendStore.
 type BatchStore interface {
@@ -174,7 +141,7 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 			return err // stopping: the rest go out when the task runs again
 		}
 		err := b.Send.Process(ctx, SendArgs{InvitationID: id})
-		if err != nil && !errors.Is(err, asynq.SkipRetry) { // a final failure is recorded already
+		if err != nil && !isPermanent(err) { // a final failure is recorded already
 			retry++
 			if first == nil {
 				first = err

@@ -27,16 +27,6 @@ type WorkerConfig struct {
 	Observe func(taskType, result string, d time.Duration)
 }
 
-// Handlers are the task handlers a worker runs.
-type Handlers struct {
-	Send      *Sender
-	Requeue   *Requeuer
-	Reminders *Reminders
-	Merger    *Merger
-	Import    *Importer
-	Batches   *BatchSender
-}
-
 // Worker runs two Asynq servers in one process: one for interactive
 // queues (critical before default, strictly) and one for the bulk queue, so
 // neither can take the other's slots.
@@ -45,16 +35,14 @@ type Worker struct {
 	mux     *asynq.ServeMux
 }
 
-// NewWorker builds a worker on rc.
-func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
+// NewWorker builds a worker on rc. It refuses handlers that leave a task
+// kind of the catalogue without a handler.
+func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) (*Worker, error) {
 	mux := asynq.NewServeMux()
 	mux.Use(watchTasks(cfg.Log, cfg.Observe))
-	mux.Handle(TypeSend, typed(h.Send.Process))
-	mux.Handle(TypeRequeue, typed(h.Requeue.Process))
-	mux.Handle(TypeRemind, typed(h.Reminders.Process))
-	mux.Handle(TypeMerge, typed(h.Merger.Process))
-	mux.Handle(TypeImport, typed(h.Import.Process))
-	mux.Handle(TypeImportSend, typed(h.Batches.Process))
+	if err := h.register(mux); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	base := asynq.Config{
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.
@@ -74,7 +62,7 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) *Worker {
 	return &Worker{
 		servers: []*asynq.Server{asynq.NewServerFromRedisClient(rc, interactive), asynq.NewServerFromRedisClient(rc, bulk)},
 		mux:     mux,
-	}
+	}, nil
 }
 
 // Start begins processing; Shutdown stops it.
@@ -135,12 +123,12 @@ func NewScheduler(rc redis.UniversalClient, log *slog.Logger, periodic []Periodi
 		},
 	})
 	for _, p := range periodic {
-		task, err := newTask(p.Args)
+		task, err := newTask(p.Args, 0, asynq.Unique(p.Every))
 		if err != nil {
 			return nil, err
 		}
 		spec := fmt.Sprintf("@every %s", p.Every)
-		if _, err := s.Register(spec, task, asynq.Queue(QueueDefault), asynq.Unique(p.Every)); err != nil {
+		if _, err := s.Register(spec, task); err != nil {
 			return nil, fmt.Errorf("register %s: %w", p.Args.Kind(), err)
 		}
 	}
@@ -162,7 +150,7 @@ func watchTasks(log *slog.Logger, observe func(string, string, time.Duration)) a
 			switch {
 			case err == nil:
 				log.Debug("task done", attrs...)
-			case errors.Is(err, asynq.SkipRetry):
+			case isPermanent(err):
 				result = "failed"
 				log.Error("task failed for good", append(attrs, "error", err)...)
 			default:

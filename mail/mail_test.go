@@ -35,10 +35,10 @@ func renderer(t *testing.T) *mail.Renderer {
 	return r
 }
 
-func inviteData() map[string]any {
-	return map[string]any{
-		"Name": "Анна", "Email": "anna@example.test", "Client": "ООО Ромашка", "Account": "Ромашка Дизайн",
-		"Feature": "<b>Figma</b> & \"UI\"\nвторая строка", "URL": "https://app.test/signup?token=abc", "Days": 14,
+func inviteData() mail.Invite {
+	return mail.Invite{
+		To: mail.To{Name: "Анна", Email: "anna@example.test"}, Client: "ООО Ромашка", Account: "Ромашка Дизайн",
+		Feature: "<b>Figma</b> & \"UI\"\nвторая строка", URL: "https://app.test/signup?token=abc", Days: 14,
 	}
 }
 
@@ -57,7 +57,7 @@ func TestRenderInviteRussianAndEnglish(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.locale), func(t *testing.T) {
 			t.Parallel()
-			c, err := r.Render("invite", tt.locale, inviteData())
+			c, err := r.Render(tt.locale, inviteData())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,10 +86,11 @@ func TestRenderInviteRussianAndEnglish(t *testing.T) {
 
 func TestRenderEscapesNamesInHTML(t *testing.T) {
 	t.Parallel()
-	d := inviteData()
-	d["Name"] = `<script>alert(1)</script>`
-	d["Account"] = `<img src=x onerror=alert(1)>`
-	c, err := renderer(t).Render("added", muster.Russian, d)
+	i := inviteData()
+	d := mail.Added{To: i.To, Client: i.Client, Account: i.Account, Feature: i.Feature, URL: i.URL}
+	d.Name = `<script>alert(1)</script>`
+	d.Account = `<img src=x onerror=alert(1)>`
+	c, err := renderer(t).Render(muster.Russian, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +105,8 @@ func TestRenderEscapesNamesInHTML(t *testing.T) {
 func TestRenderNoNameGreetsPolitely(t *testing.T) {
 	t.Parallel()
 	d := inviteData()
-	d["Name"] = ""
-	c, err := renderer(t).Render("invite", muster.Russian, d)
+	d.Name = ""
+	c, err := renderer(t).Render(muster.Russian, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestRenderNoNameGreetsPolitely(t *testing.T) {
 
 func message(t *testing.T, to string) *mail.Message {
 	t.Helper()
-	c, err := renderer(t).Render("invite", muster.Russian, inviteData())
+	c, err := renderer(t).Render(muster.Russian, inviteData())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,16 +258,19 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 func TestEveryKindRendersInEveryLanguage(t *testing.T) {
 	t.Parallel()
 	r := renderer(t)
-	leads := map[string]map[muster.Locale]string{
-		"resend":   {muster.Russian: "Отправляем приглашение ещё раз", muster.English: "We are sending your invitation again"},
-		"reminder": {muster.Russian: "Напоминаем", muster.English: "A reminder"},
-		"invite":   {muster.Russian: "Зарегистрироваться", muster.English: "Sign up"},
-		"added":    {muster.Russian: "Открыть платформу", muster.English: "Open the platform"},
+	i := inviteData()
+	added := mail.Added{To: i.To, Client: i.Client, Account: i.Account, Feature: i.Feature, URL: i.URL}
+	leads := map[mail.Data]map[muster.Locale]string{
+		mail.Resend(i):   {muster.Russian: "Отправляем приглашение ещё раз", muster.English: "We are sending your invitation again"},
+		mail.Reminder(i): {muster.Russian: "Напоминаем", muster.English: "A reminder"},
+		i:                {muster.Russian: "Зарегистрироваться", muster.English: "Sign up"},
+		added:            {muster.Russian: "Открыть платформу", muster.English: "Open the platform"},
 	}
 	subjects := map[string]bool{}
-	for kind, byLang := range leads {
+	for data, byLang := range leads {
+		kind := data.Template()
 		for _, l := range muster.Locales {
-			c, err := r.Render(kind, l, inviteData())
+			c, err := r.Render(l, data)
 			if err != nil {
 				t.Fatalf("%s/%s: %v", kind, l, err)
 			}
@@ -281,10 +285,10 @@ func TestEveryKindRendersInEveryLanguage(t *testing.T) {
 	}
 }
 
-func managerData(accounts ...string) map[string]any {
-	return map[string]any{
-		"Name": "Ольга", "Email": "olga@example.test", "Client": "ООО Ромашка", "Accounts": accounts, "Role": "viewer",
-		"Inviter": "", "URL": "https://app.test/managers/accept?token=abc", "Days": 7,
+func managerData(accounts ...string) mail.Manager {
+	return mail.Manager{
+		To: mail.To{Name: "Ольга", Email: "olga@example.test"}, Client: "ООО Ромашка", Accounts: accounts, Role: "viewer",
+		URL: "https://app.test/managers/accept?token=abc", Days: 7,
 	}
 }
 
@@ -303,7 +307,7 @@ func TestRenderManagerInvitationListsEveryAccount(t *testing.T) {
 		{muster.English, []string{"Design", "Marketing"}, "access to 2 accounts:"},
 	}
 	for _, tt := range tests {
-		c, err := r.Render("manager", tt.locale, managerData(tt.accounts...))
+		c, err := r.Render(tt.locale, managerData(tt.accounts...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +319,7 @@ func TestRenderManagerInvitationListsEveryAccount(t *testing.T) {
 			}
 		}
 	}
-	ru, err := r.Render("manager", muster.Russian, managerData("Дизайн"))
+	ru, err := r.Render(muster.Russian, managerData("Дизайн"))
 	if err != nil {
 		t.Fatal(err)
 	}

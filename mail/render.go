@@ -33,21 +33,22 @@ type Renderer struct {
 
 // NewRenderer parses every template once.
 func NewRenderer(b *locale.Bundle) (*Renderer, error) {
-	html, err := htmltemplate.ParseFS(templates.FS, "*.html.tmpl")
+	html, err := htmltemplate.New("").Option("missingkey=error").ParseFS(templates.FS, "*.html.tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("parse HTML templates: %w", err)
 	}
-	text, err := texttemplate.ParseFS(templates.FS, "*.txt.tmpl")
+	text, err := texttemplate.New("").Option("missingkey=error").ParseFS(templates.FS, "*.txt.tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("parse text templates: %w", err)
 	}
 	return &Renderer{html: html, text: text, bundle: b}, nil
 }
 
-// Render writes the email called name ("invite", "added", …) in language l.
-// Values in data are user text: the HTML part escapes them.
-func (r *Renderer) Render(name string, l muster.Locale, data map[string]any) (*Content, error) {
-	v := view{Data: data, Lang: string(l), tr: r.bundle.For(l)}
+// Render writes the email of d's kind in language l. Values in d are user
+// text: the HTML part escapes them.
+func (r *Renderer) Render(l muster.Locale, d Data) (*Content, error) {
+	name := d.Template()
+	v := view{Data: fields(d), Lang: string(l), tr: r.bundle.For(l)}
 	var subject, text, html bytes.Buffer
 	if err := r.text.ExecuteTemplate(&subject, name+".subject", v); err != nil {
 		return nil, fmt.Errorf("render %s subject: %w", name, err)

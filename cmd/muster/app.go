@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/console"
 	"github.com/muster-dev/muster/internal/httpapi"
@@ -160,10 +161,14 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		},
 		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log},
 	}
-	w := jobs.NewWorker(a.redis, jobs.WorkerConfig{
+	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
 		RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log, Observe: a.metrics.ObserveTask,
 	}, h)
+	if err != nil {
+		sender.Close()
+		return nil, nil, err
+	}
 	return w, func() { sender.Close() }, nil
 }
 
@@ -215,6 +220,12 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 	}, nil
 }
 
+// actions are what the API and the command line do, over this process's
+// database and queue.
+func (a *app) actions() *actions.Actions {
+	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval})
+}
+
 // console builds the web console, which mails sign-in links itself.
 func (a *app) console(signer *signed.Signer) (*console.Server, error) {
 	bundle, err := locale.Load()
@@ -229,8 +240,7 @@ func (a *app) console(signer *signed.Signer) (*console.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	actions := console.StoreActions{Store: a.db, Queue: a.queue, ResendInterval: a.cfg.ResendInterval, Limits: a.limits(), Log: a.log}
-	return console.New(a.db, actions, a.log, console.Options{
+	return console.New(a.db, a.actions(), a.log, console.Options{
 		URL: a.cfg.ConsoleURL, Mail: sender, Render: render, Signer: signer, Bundle: bundle, Monitor: "/asynq/",
 		ImportLimits: a.limits(),
 	})

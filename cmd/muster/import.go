@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
 )
@@ -66,7 +65,7 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	return a.summary(ctx, im, *report, stdout)
 }
 
-// upload checks and stores the file and queues its import.
+// upload checks and stores the file and queues its import, as the API does.
 func (a *app) upload(ctx context.Context, accountID int64, path string) (*muster.Import, error) {
 	if _, err := a.db.FindAccount(ctx, accountID); err != nil {
 		return nil, err
@@ -76,34 +75,12 @@ func (a *app) upload(ctx context.Context, accountID int64, path string) (*muster
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	name := filepath.Base(path)
-	format, err := workbook.Detect(f, st.Size(), name, a.limits())
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	im, existing, err := a.db.CreateImport(ctx, muster.Upload{
-		AccountID: accountID, FileName: name, Format: format, Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil)),
-	}, f)
+	im, existing, err := a.actions().Upload(ctx, actions.Upload{AccountID: accountID, FileName: path}, f, a.limits())
 	if err != nil {
 		return nil, err
 	}
 	if existing {
 		a.log.Warn("this file was imported into the account before: nothing new is created; showing that import", "import", im.ID)
-		return im, nil
-	}
-	if err := a.queue.Import(ctx, im.ID); err != nil {
-		a.log.Warn("enqueue failed; the scheduler's sweep will retry", "import", im.ID, "error", err)
 	}
 	return im, nil
 }

@@ -14,8 +14,8 @@ import (
 func TestBrowserCard(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.startWorker(t)
 	d := b.dashboard(t, "Cards")
+	b.startWorker(t) // after the fixture, which runs its import itself
 	b.waitMailTo(t, "anna@cards.test")
 	ctx := browser(t)
 	do(t, ctx, chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#signin-token`)),

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/muster"
@@ -55,13 +56,13 @@ type Store interface {
 	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
 }
 
-// Actions are the changes the console asks for: the same calls the JSON
-// API makes for the same work.
+// Actions are the changes the console asks for: the application layer the
+// JSON API calls for the same work (*actions.Actions).
 type Actions interface {
 	Invite(ctx context.Context, in muster.Invite) (*muster.Invited, error)
 	Resend(ctx context.Context, accountID, contractorID int64) (*muster.Invitation, error)
 	Exclude(ctx context.Context, accountID, contractorID int64) (*muster.Membership, error)
-	Upload(ctx context.Context, accountID, tokenID int64, fileName string, file io.Reader) (*muster.Import, bool, error)
+	Upload(ctx context.Context, up actions.Upload, file io.Reader, lim workbook.Limits) (*muster.Import, bool, error)
 	InviteManager(ctx context.Context, by muster.Actor, in muster.ManagerInvite) (*muster.Manager, *muster.Invitation, error)
 	ResendManager(ctx context.Context, managerID int64) (*muster.Invitation, error)
 	EditManager(ctx context.Context, by muster.Actor, clientID int64, e muster.ManagerEdit) (*muster.Manager, error)

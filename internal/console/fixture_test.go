@@ -22,6 +22,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/console"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/locale"
@@ -81,7 +82,7 @@ func setup(t testing.TB) *testBundle {
 	mux := http.NewServeMux()
 	b.srv = httptest.NewServer(mux)
 	t.Cleanup(b.srv.Close)
-	b.con, err = console.New(b.db, console.StoreActions{Store: b.db, Queue: b.queue, ResendInterval: 10 * time.Minute, Limits: workbook.Limits{MaxBytes: 1 << 20}, Log: b.log}, b.log, console.Options{
+	b.con, err = console.New(b.db, actions.New(b.db, b.queue, b.log, actions.Options{ResendInterval: 10 * time.Minute}), b.log, console.Options{
 		ImportLimits: workbook.Limits{MaxBytes: 1 << 20},
 		URL:          b.srv.URL, Mail: sender, Render: b.render, Signer: b.signer, Bundle: bundle, Monitor: "/asynq/",
 	})
@@ -104,13 +105,18 @@ func (b *testBundle) startWorker(t testing.TB) {
 	t.Helper()
 	send := &jobs.Sender{Store: b.db, Mail: b.sender, Render: b.render, Signer: b.signer, AppURL: "http://app.test",
 		Domain: "muster.test", Attempts: 3, Log: b.log, Now: time.Now}
-	w := jobs.NewWorker(b.redis.Client, jobs.WorkerConfig{Concurrency: 2, BulkConcurrency: 2, PollInterval: 20 * time.Millisecond,
+	w, err := jobs.NewWorker(b.redis.Client, jobs.WorkerConfig{Concurrency: 2, BulkConcurrency: 2, PollInterval: 20 * time.Millisecond,
 		RetryBase: time.Second, ShutdownTimeout: 5 * time.Second, Log: b.log}, jobs.Handlers{
-		Send:    send,
-		Batches: &jobs.BatchSender{Store: b.db, Send: send},
-		Import:  &jobs.Importer{Store: b.db, Queue: b.queue, Log: b.log},
-		Merger:  &jobs.Merger{Store: b.db, Queue: b.queue, Log: b.log},
+		Send:      send,
+		Batches:   &jobs.BatchSender{Store: b.db, Send: send},
+		Import:    &jobs.Importer{Store: b.db, Queue: b.queue, Log: b.log},
+		Merger:    &jobs.Merger{Store: b.db, Queue: b.queue, Log: b.log},
+		Requeue:   &jobs.Requeuer{Store: b.db, Queue: b.queue, After: time.Minute, Log: b.log},
+		Reminders: &jobs.Reminders{Store: b.db, Queue: b.queue, Now: time.Now, Log: b.log},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
@@ -100,7 +101,8 @@ func (s *Server) readUpload(r *http.Request, req *request, acc *muster.Account) 
 			return nil, muster.Invalid("invalid_upload", "the upload could not be read: %v", err)
 		}
 		if part.FormName() == "file" {
-			im, _, err := s.actions.Upload(r.Context(), acc.ID, req.actor.TokenID, part.FileName(), part)
+			im, _, err := s.actions.Upload(r.Context(), actions.Upload{AccountID: acc.ID, TokenID: req.actor.TokenID, FileName: part.FileName()},
+				part, s.opts.ImportLimits)
 			return im, err
 		}
 	}

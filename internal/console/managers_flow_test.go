@@ -14,8 +14,8 @@ import (
 func TestBrowserManagersAndAccounts(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.startWorker(t)
 	d := b.dashboard(t, "Team")
+	b.startWorker(t) // after the fixture, which runs its import itself
 	b.call(t, "POST", fmt.Sprintf("/v1/accounts/%d/kyb", d.account), b.staff, map[string]any{"status": "verified"}, 200)
 	ctx := browser(t)
 	do(t, ctx, chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#signin-token`)),

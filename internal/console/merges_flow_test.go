@@ -15,8 +15,8 @@ import (
 func TestBrowserMerge(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.startWorker(t)
 	d := b.dashboard(t, "Alpha")
+	b.startWorker(t) // after the fixture, which runs its import itself
 	b.call(t, "POST", "/v1/clients", b.staff, map[string]any{"name": "Beta", "owner_email": "owner@beta.test", "account_name": "Alpha Main"}, 201)
 	var betaOwner int64
 	if err := b.db.Get(&betaOwner, `SELECT id FROM managers WHERE email = 'owner@beta.test'`); err != nil {

@@ -74,8 +74,8 @@ func (s *Server) signinEmail(w http.ResponseWriter, r *http.Request, req *reques
 func (s *Server) mailLink(r *http.Request, l *muster.SigninLink) error {
 	token := s.opts.Signer.Sign(SigninPurpose, strconv.FormatInt(l.ID, 10), s.opts.LinkTTL)
 	url := strings.TrimRight(s.opts.URL, "/") + "/signin/link?token=" + urlQueryEscape(token)
-	content, err := s.opts.Render.Render("signin", l.Locale, map[string]any{
-		"Name": l.FullName, "Email": l.Email, "URL": url, "Minutes": int(s.opts.LinkTTL / time.Minute),
+	content, err := s.opts.Render.Render(l.Locale, mailer.Signin{
+		To: mailer.To{Name: l.FullName, Email: l.Email}, URL: url, Minutes: int(s.opts.LinkTTL / time.Minute),
 	})
 	if err != nil {
 		return err

@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/muster-dev/muster/internal/muster"
-	"github.com/muster-dev/muster/jobs"
 )
 
 // account reads the {id} account and checks that the actor may do act in it.
@@ -46,11 +44,10 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.store.Invite(r.Context(), in)
+	res, err := s.app.Invite(r.Context(), in)
 	if err != nil {
 		return err
 	}
-	s.enqueue(r.Context(), res.Invitation.ID)
 	writeJSON(w, http.StatusAccepted, res)
 	return nil
 }
@@ -147,11 +144,10 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inv, err := s.store.Resend(r.Context(), acc.ID, cid, s.opts.ResendInterval)
+	inv, err := s.app.Resend(r.Context(), acc.ID, cid)
 	if err != nil {
 		return err
 	}
-	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"invitation": inv})
 	return nil
 }
@@ -163,16 +159,8 @@ func (s *Server) exclude(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.Exclude(r.Context(), acc.ID, cid); err != nil {
+	if _, err := s.app.Exclude(r.Context(), acc.ID, cid); err != nil {
 		return err
 	}
 	return s.writeCard(w, r, acc.ID, cid)
-}
-
-// enqueue hands an invitation to the queue. A failure is not the caller's:
-// the invitation is recorded and the requeue sweep sends it later.
-func (s *Server) enqueue(ctx context.Context, invitationID int64) {
-	if err := s.queue.Send(ctx, invitationID, jobs.QueueCritical); err != nil {
-		s.log.Warn("enqueue failed; the requeue sweep will retry", "invitation", invitationID, "error", err)
-	}
 }

@@ -52,7 +52,7 @@ func (s *Server) contractorEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, dup, err := s.store.ApplyEvent(r.Context(), ev)
+	c, dup, err := s.app.Event(r.Context(), ev)
 	if err != nil {
 		return err
 	}

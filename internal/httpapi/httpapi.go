@@ -19,13 +19,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/internal/workbook"
 )
 
-// Store is what the API needs from the database.
+// Store is what the API reads from the database, plus what its actions
+// store (actions.Store): handlers read directly and change things through
+// the actions.
 type Store interface {
+	actions.Store
 	Authenticate(ctx context.Context, token string) (*muster.Actor, error)
 	CreateClient(ctx context.Context, in muster.ClientDraft) (*muster.Client, *muster.Account, error)
 	FindClient(ctx context.Context, id int64) (*muster.Client, error)
@@ -33,36 +37,19 @@ type Store interface {
 	FindAccount(ctx context.Context, id int64) (*muster.Account, error)
 	ListAccounts(ctx context.Context, clientID int64) ([]muster.Account, error)
 	DecideKYB(ctx context.Context, accountID int64, status string) (*muster.Account, error)
-	Invite(ctx context.Context, in muster.Invite) (*muster.Invited, error)
 	ContractorCard(ctx context.Context, accountID, contractorID int64) (*muster.Card, error)
 	ListContractors(ctx context.Context, q muster.ListQuery) ([]muster.ListRow, string, error)
 	UpdateCard(ctx context.Context, accountID, contractorID int64, u muster.CardUpdate) error
-	Resend(ctx context.Context, accountID, contractorID int64, interval time.Duration) (*muster.Invitation, error)
-	Exclude(ctx context.Context, accountID, contractorID int64) (*muster.Membership, error)
-	ApplyEvent(ctx context.Context, ev muster.Event) (*muster.Contractor, bool, error)
 	CreateTask(ctx context.Context, accountID, contractorID int64, title, description, actor string) (*muster.Task, error)
 	UpdateTask(ctx context.Context, accountID, taskID int64, u muster.TaskUpdate, actor string) (*muster.Task, error)
 	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
-	InviteManager(ctx context.Context, in muster.ManagerInvite) (*muster.Manager, *muster.Invitation, error)
-	ResendManagerInvitation(ctx context.Context, managerID int64) (*muster.Invitation, error)
 	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
 	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
-	UpdateManager(ctx context.Context, e muster.ManagerEdit) (*muster.Manager, error)
-	AcceptManager(ctx context.Context, invitationID int64, tokenName string) (*muster.Manager, string, error)
-	CreateMerge(ctx context.Context, req muster.MergeRequest, by muster.Actor) (*muster.Merge, bool, error)
 	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
 	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
-	CreateImport(ctx context.Context, up muster.Upload, file io.Reader) (*muster.Import, bool, error)
 	FindImport(ctx context.Context, id int64) (*muster.Import, error)
 	ImportHeader(ctx context.Context, id int64) ([]string, error)
 	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
-}
-
-// Queue is what the API needs from the job queue.
-type Queue interface {
-	Send(ctx context.Context, invitationID int64, queue string) error
-	Merge(ctx context.Context, mergeID int64) error
-	Import(ctx context.Context, importID int64) error
 }
 
 // Check is a named readiness probe (PostgreSQL, Redis).
@@ -74,7 +61,7 @@ type Check struct {
 // Server serves the API.
 type Server struct {
 	store  Store
-	queue  Queue
+	app    *actions.Actions
 	signer *signed.Signer // checks the acceptance links the worker signed
 	checks []Check
 	log    *slog.Logger
@@ -84,8 +71,7 @@ type Server struct {
 
 // Options tune the API; the zero value of a field means its default.
 type Options struct {
-	// ResendInterval is the least time between two emails a resend may
-	// cause for one contractor. Default 10 minutes.
+	// ResendInterval is actions.Options.ResendInterval.
 	ResendInterval time.Duration
 	// SignupSecret verifies the HMAC signature of onboarding events from
 	// the sign-up app. Empty: those events need a staff token.
@@ -109,17 +95,15 @@ type Observer interface {
 }
 
 // New builds the API and its routes. signer must use the worker's key.
-func New(store Store, queue Queue, signer *signed.Signer, checks []Check, log *slog.Logger, opts ...Options) *Server {
-	s := &Server{store: store, queue: queue, signer: signer, checks: checks, log: log, mux: &routeMux{ServeMux: http.NewServeMux()}}
+func New(store Store, queue actions.Queue, signer *signed.Signer, checks []Check, log *slog.Logger, opts ...Options) *Server {
+	s := &Server{store: store, signer: signer, checks: checks, log: log, mux: &routeMux{ServeMux: http.NewServeMux()}}
 	if len(opts) > 0 {
 		s.opts = opts[0]
-	}
-	if s.opts.ResendInterval == 0 {
-		s.opts.ResendInterval = 10 * time.Minute
 	}
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
 	}
+	s.app = actions.New(store, queue, log, actions.Options{ResendInterval: s.opts.ResendInterval, TmpDir: s.opts.TmpDir})
 	s.routes()
 	return s
 }

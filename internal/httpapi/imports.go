@@ -2,18 +2,16 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
 )
@@ -53,7 +51,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 			return muster.Invalid("missing_file", `the request has no field named "file"`)
 		}
 		if err != nil {
-			return uploadError(err, lim)
+			return actions.UploadError(err, lim)
 		}
 		if part.FormName() == "file" {
 			return s.storeUpload(w, r, acc, part, lim)
@@ -62,57 +60,20 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, acc *muster.Account, part io.Reader, lim workbook.Limits) error {
-	name := "upload"
-	if p, ok := part.(interface{ FileName() string }); ok && p.FileName() != "" {
-		if n, err := muster.CleanLine("file_name", filepath.Base(strings.ReplaceAll(p.FileName(), `\`, "/")), muster.MaxNameLen); err == nil && n != "" {
-			name = n
-		}
+	name := ""
+	if p, ok := part.(interface{ FileName() string }); ok {
+		name = p.FileName()
 	}
-	tmp, err := os.CreateTemp(s.opts.TmpDir, "muster-upload-")
-	if err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	h := sha256.New()
-	size, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(part, lim.MaxBytes+1))
-	if err != nil {
-		return uploadError(err, lim)
-	}
-	if size > lim.MaxBytes {
-		return uploadError(&http.MaxBytesError{Limit: lim.MaxBytes}, lim)
-	}
-	format, err := workbook.Detect(tmp, size, name, lim)
+	im, existing, err := s.app.Upload(r.Context(), actions.Upload{AccountID: acc.ID, TokenID: actor(r).TokenID, FileName: name}, part, lim)
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	im, existing, err := s.store.CreateImport(r.Context(), muster.Upload{
-		AccountID: acc.ID, TokenID: actor(r).TokenID, FileName: name, Format: format, Size: size,
-		SHA256: hex.EncodeToString(h.Sum(nil)),
-	}, tmp)
-	if err != nil {
-		return err
-	}
-	status := http.StatusOK
-	if !existing {
-		status = http.StatusAccepted
-		if err := s.queue.Import(r.Context(), im.ID); err != nil {
-			s.log.Warn("enqueue failed; the requeue sweep will retry", "import", im.ID, "error", err)
-		}
+	status := http.StatusAccepted
+	if existing {
+		status = http.StatusOK
 	}
 	writeJSON(w, status, map[string]any{"id": im.ID, "duplicate": existing, "import": im})
 	return nil
-}
-
-func uploadError(err error, lim workbook.Limits) error {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return muster.Errorf(muster.KindTooLarge, "file_too_large", "the file is larger than the limit of %d bytes; split it into smaller files", lim.MaxBytes)
-	}
-	return muster.Invalid("invalid_upload", "the upload could not be read: %v", err)
 }
 
 // findImport reads the {id} import and checks that the actor may act in

@@ -58,15 +58,10 @@ func (s *Server) inviteManager(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	if err := a.CheckReach(clientID, in.AccountIDs); err != nil {
-		return err
-	}
-	in.InvitedBy = a.ManagerID
-	m, inv, err := s.store.InviteManager(r.Context(), in)
+	m, inv, err := s.app.InviteManager(r.Context(), a, in)
 	if err != nil {
 		return err
 	}
-	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"manager": seenBy(a, m), "invitation": inv})
 	return nil
 }
@@ -78,11 +73,10 @@ func (s *Server) resendManager(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inv, err := s.store.ResendManagerInvitation(r.Context(), m.ID)
+	inv, err := s.app.ResendManager(r.Context(), m.ID)
 	if err != nil {
 		return err
 	}
-	s.enqueue(r.Context(), inv.ID)
 	writeJSON(w, http.StatusAccepted, map[string]any{"manager": seenBy(actor(r), m), "invitation": inv})
 	return nil
 }
@@ -136,11 +130,7 @@ func (s *Server) editManager(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	if err := a.CheckReach(m.ClientID, e.AccountIDs); err != nil {
-		return err
-	}
-	e.Limited, e.Reach = a.Limited(), a.AccountIDs
-	if m, err = s.store.UpdateManager(r.Context(), e); err != nil {
+	if m, err = s.app.EditManager(r.Context(), a, m.ClientID, e); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, seenBy(a, m))
@@ -168,7 +158,7 @@ func (s *Server) acceptManager(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return muster.ErrInvitationToken
 	}
-	m, token, err := s.store.AcceptManager(r.Context(), invitationID, "accepted invitation "+subject)
+	m, token, err := s.app.AcceptManager(r.Context(), invitationID, "accepted invitation "+subject)
 	if err != nil {
 		return err
 	}

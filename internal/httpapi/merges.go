@@ -31,7 +31,7 @@ func (s *Server) createMerge(w http.ResponseWriter, r *http.Request) error {
 	if err := mr.Clean(); err != nil {
 		return err
 	}
-	m, done, err := s.store.CreateMerge(r.Context(), mr, actor(r))
+	m, done, err := s.app.Merge(r.Context(), mr, actor(r))
 	if err != nil {
 		return err
 	}
@@ -39,9 +39,6 @@ func (s *Server) createMerge(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]any{"merge": m, "noop": true,
 			"message": "these dashboards were already merged by this merge; nothing to do"})
 		return nil
-	}
-	if err := s.queue.Merge(r.Context(), m.ID); err != nil {
-		s.log.Warn("enqueue failed; the requeue sweep will retry", "merge", m.ID, "error", err)
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"id": m.ID, "merge": m})
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"github.com/nicksnyder/go-i18n/v2/i18n/template"
 	"golang.org/x/text/language"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -42,6 +43,10 @@ func Load() (*Bundle, error) {
 	return b, nil
 }
 
+// strict fails a string whose placeholder names data that is not there,
+// instead of writing "<no value>" into an email.
+var strict = &template.TextParser{Option: "missingkey=error"}
+
 // Translator speaks one language.
 type Translator struct {
 	l *i18n.Localizer
@@ -54,7 +59,7 @@ func (b *Bundle) For(l muster.Locale) Translator {
 
 // T translates id, filling its placeholders from data.
 func (t Translator) T(id string, data any) (string, error) {
-	return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data})
+	return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, TemplateParser: strict})
 }
 
 // N translates id in the plural form for count; {{.Count}} is count.
@@ -64,7 +69,7 @@ func (t Translator) N(id string, count int, data map[string]any) (string, error)
 		td[k] = v
 	}
 	td["Count"] = count // the count chose the plural form; data may not override it
-	return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: count, TemplateData: td})
+	return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: count, TemplateData: td, TemplateParser: strict})
 }
 
 // Messages returns the messages defined for a language, by id, so tests

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -92,13 +91,7 @@ func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery
 	}
 	d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
 		row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
-	switch {
-	case row.MemberStatus == muster.MemberExcluded:
-		return "the contractor was excluded from the account", nil
-	case row.RegisteredAt != nil && d.Invitation.Kind != muster.InviteAdded:
-		return "the contractor registered before it was sent", nil
-	}
-	return "", nil
+	return muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil), nil
 }
 
 // readManagerDelivery fills d for a manager's invitation: the dashboard,
@@ -128,13 +121,7 @@ func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (
 	}
 	d.Email, d.FullName, d.Role, d.ClientName, d.Inviter, d.AccountNames =
 		row.Email, row.FullName, row.Role, row.ClientName, row.Inviter, row.AccountNames
-	switch row.Status {
-	case muster.ManagerActive:
-		return "the manager accepted an earlier invitation", nil
-	case muster.ManagerRevoked:
-		return "the manager was revoked", nil
-	}
-	return "", nil
+	return muster.ManagerCancel(row.Status), nil
 }
 
 // readMergeDelivery fills d for a merge notice: which dashboards went into
@@ -160,38 +147,7 @@ func readMergeDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) err
 		return fmt.Errorf("decode merge plan: %w", err)
 	}
 	d.Email, d.FullName, d.ClientName = row.Email, row.FullName, plan.Target.Name
-	from := map[int64]bool{} // the dashboards whose accounts the reader hears about
-	switch {
-	case row.Role == muster.RoleOwner && slices.ContainsFunc(plan.Sources, func(c muster.MergeClient) bool { return c.OwnerEmail == row.Email }):
-		d.Audience = muster.AudienceSourceOwner
-	case row.Role == muster.RoleOwner:
-		d.Audience = muster.AudienceTargetOwner
-	default:
-		d.Audience = muster.AudienceManager
-	}
-	for _, s := range plan.Sources {
-		if d.Audience != muster.AudienceSourceOwner || s.OwnerEmail == row.Email {
-			from[s.ID] = true
-			d.Sources = append(d.Sources, s.Name)
-		}
-	}
-	var mine []int64
-	for _, m := range plan.Managers {
-		if m.Email == row.Email {
-			mine = m.AccountIDs
-		}
-	}
-	d.AccountNames = nil
-	for _, a := range plan.Accounts {
-		if !from[a.FromClientID] || (d.Audience == muster.AudienceManager && !slices.Contains(mine, a.ID)) {
-			continue
-		}
-		name := a.Name
-		if a.RenamedTo != "" {
-			name = a.RenamedTo
-		}
-		d.AccountNames = append(d.AccountNames, name)
-	}
+	d.Audience, d.Sources, d.AccountNames = muster.MergeNotice(&plan, row.Email, row.Role)
 	return nil
 }
 

@@ -31,15 +31,12 @@ func (db *DB) Invite(ctx context.Context, in muster.Invite) (*muster.Invited, er
 		if err := upsertContractor(ctx, tx, in, &out.Contractor); err != nil {
 			return err
 		}
-		out.Linked = out.Contractor.Registered()
-		if err := joinAccount(ctx, tx, in, out.Contractor.ID, out.Linked, &out.Membership); err != nil {
+		join := muster.JoinFor(out.Contractor)
+		out.Linked = join.Linked
+		if err := joinAccount(ctx, tx, in, out.Contractor.ID, join, &out.Membership); err != nil {
 			return err
 		}
-		kind := muster.InviteSignup
-		if out.Linked {
-			kind = muster.InviteAdded
-		}
-		return queueInvitation(ctx, tx, out.Membership.ID, kind, in.Locale, &out.Invitation)
+		return queueInvitation(ctx, tx, out.Membership.ID, join.Kind, in.Locale, &out.Invitation)
 	})
 	if err != nil {
 		return nil, err
@@ -86,18 +83,14 @@ func upsertContractor(ctx context.Context, tx *sqlx.Tx, in muster.Invite, c *mus
 	return nil
 }
 
-func joinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorID int64, linked bool, m *muster.Membership) error {
-	status := muster.MemberInvited
-	if linked {
-		status = muster.MemberActive
-	}
+func joinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorID int64, join muster.Join, m *muster.Membership) error {
 	err := tx.GetContext(ctx, m, `
 		INSERT INTO memberships (account_id, contractor_id, feature, locale, status, linked_at)
 		VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)
 		ON CONFLICT (account_id, contractor_id) DO NOTHING
-		RETURNING `+membershipColumns, in.AccountID, contractorID, in.Feature, in.Locale, status, linked)
+		RETURNING `+membershipColumns, in.AccountID, contractorID, in.Feature, in.Locale, join.Status, join.Linked)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = rejoinAccount(ctx, tx, in, contractorID, status, m)
+		err = rejoinAccount(ctx, tx, in, contractorID, join.Status, m)
 	}
 	if err != nil {
 		return err
@@ -105,18 +98,16 @@ func joinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorI
 	return assignManagers(ctx, tx, m.ID, in.ManagerIDs)
 }
 
-// rejoinAccount handles a membership that already exists: an excluded
-// contractor is invited afresh (exclusion is undone by inviting again);
-// anyone else is already in the account.
+// rejoinAccount handles a membership that already exists, as
+// muster.Rejoin decides.
 func rejoinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorID int64, status string, m *muster.Membership) error {
 	err := tx.GetContext(ctx, m, `
 		SELECT `+membershipColumns+` FROM memberships WHERE account_id = $1 AND contractor_id = $2 FOR UPDATE`, in.AccountID, contractorID)
 	if err != nil {
 		return fmt.Errorf("find membership: %w", err)
 	}
-	if m.Status != muster.MemberExcluded {
-		return muster.Conflict("already_member",
-			"%s is already in account %d (status %s); resend the invitation instead", in.Email, in.AccountID, m.Status)
+	if err := muster.Rejoin(in.Email, in.AccountID, *m); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM membership_managers WHERE membership_id = $1`, m.ID); err != nil {
 		return fmt.Errorf("reset managers: %w", err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -304,115 +303,71 @@ func (db *DB) RunMerge(ctx context.Context, id int64, progress func(step string,
 	return m, notices, err
 }
 
-// planMerge works out what merging the sources into the target does.
+// planMerge reads what the merge touches and lets muster.PlanMerge decide.
 func planMerge(ctx context.Context, q sqlx.QueryerContext, self, target int64, sources []int64) (*muster.MergePlan, error) {
-	p := &muster.MergePlan{Conflicts: []muster.MergeConflict{}}
+	var st muster.MergeState
 	owner := `COALESCE((SELECT m.email FROM managers m WHERE m.client_id = c.id AND m.role = 'owner' AND m.status <> 'revoked'), '') AS owner_email`
-	if err := sqlx.GetContext(ctx, q, &p.Target, `SELECT c.id, c.name, `+owner+` FROM clients c WHERE c.id = $1`, target); err != nil {
+	if err := sqlx.GetContext(ctx, q, &st.Target, `SELECT c.id, c.name, `+owner+` FROM clients c WHERE c.id = $1`, target); err != nil {
 		return nil, fmt.Errorf("read target: %w", err)
 	}
-	if err := sqlx.SelectContext(ctx, q, &p.Sources, `SELECT c.id, c.name, `+owner+` FROM clients c WHERE c.id = ANY($1) ORDER BY c.id`, pq.Array(sources)); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &st.Sources, `SELECT c.id, c.name, `+owner+` FROM clients c WHERE c.id = ANY($1) ORDER BY c.id`, pq.Array(sources)); err != nil {
 		return nil, fmt.Errorf("read sources: %w", err)
 	}
-	if err := sqlx.SelectContext(ctx, q, &p.Accounts, `SELECT id, name, client_id FROM accounts WHERE client_id = ANY($1) ORDER BY client_id, id`, pq.Array(sources)); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &st.Accounts, `SELECT id, name, client_id FROM accounts WHERE client_id = ANY($1) ORDER BY client_id, id`, pq.Array(sources)); err != nil {
 		return nil, fmt.Errorf("read accounts: %w", err)
 	}
-	var taken []string
-	if err := sqlx.SelectContext(ctx, q, &taken, `SELECT lower(name) FROM accounts WHERE client_id = $1`, target); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &st.TargetAccounts, `SELECT name FROM accounts WHERE client_id = $1`, target); err != nil {
 		return nil, fmt.Errorf("read target accounts: %w", err)
 	}
-	sourceName := map[int64]string{}
-	for _, s := range p.Sources {
-		sourceName[s.ID] = s.Name
-	}
-	for i := range p.Accounts {
-		a := &p.Accounts[i]
-		name := a.Name
-		for n := 1; slices.Contains(taken, strings.ToLower(name)); n++ {
-			name = fmt.Sprintf("%s (%s)", a.Name, sourceName[a.FromClientID])
-			if n > 1 {
-				name = fmt.Sprintf("%s (%s %d)", a.Name, sourceName[a.FromClientID], n)
-			}
-		}
-		if name != a.Name {
-			a.RenamedTo = name
-			p.Conflicts = append(p.Conflicts, muster.MergeConflict{
-				Kind:       "account_name_taken",
-				Message:    fmt.Sprintf("account %q of %s has the name of an account already in %s", a.Name, sourceName[a.FromClientID], p.Target.Name),
-				Resolution: fmt.Sprintf("renamed to %q", name),
-			})
-		}
-		taken = append(taken, strings.ToLower(name))
-	}
-	if err := planManagers(ctx, q, p, sources); err != nil {
+	if err := readMergeManagers(ctx, q, &st, sources); err != nil {
 		return nil, err
 	}
-	if other, err := runningMergeInto(ctx, q, self, sources); err != nil || other != nil {
-		if err != nil {
-			return nil, err
-		}
-		p.Conflicts = append(p.Conflicts, muster.MergeConflict{
-			Kind:       "source_is_merge_target",
-			Message:    fmt.Sprintf("client %d is the target of merge %d, which has not finished", other.TargetClientID, other.ID),
-			Resolution: "applying is refused until that merge finishes",
-		})
+	running, err := runningMergeInto(ctx, q, self, sources)
+	if err != nil {
+		return nil, err
 	}
-	err := sqlx.GetContext(ctx, q, p, `
+	st.Running = running
+	err = sqlx.GetContext(ctx, q, &st, `
 		SELECT (SELECT count(*) FROM memberships WHERE account_id = ANY($1)) AS memberships,
 		       (SELECT count(*) FROM invitations i JOIN memberships m ON m.id = i.membership_id WHERE m.account_id = ANY($1)) AS invitations,
-		       (SELECT count(*) FROM tasks WHERE account_id = ANY($1)) AS tasks`, pq.Array(accountIDs(p.Accounts)))
+		       (SELECT count(*) FROM tasks WHERE account_id = ANY($1)) AS tasks`, pq.Array(accountIDs(st.Accounts)))
 	if err != nil {
 		return nil, fmt.Errorf("count what moves: %w", err)
 	}
-	return p, nil
+	return muster.PlanMerge(st), nil
 }
 
-// planManagers lists the sources' managers: owners lose access, everyone
-// else moves with the accounts they had.
-func planManagers(ctx context.Context, q sqlx.QueryerContext, p *muster.MergePlan, sources []int64) error {
-	if err := sqlx.SelectContext(ctx, q, &p.Managers, `
+// readMergeManagers reads the managers of the sources, with their
+// accounts, and of the target.
+func readMergeManagers(ctx context.Context, q sqlx.QueryerContext, st *muster.MergeState, sources []int64) error {
+	if err := sqlx.SelectContext(ctx, q, &st.Managers, `
 		SELECT id, email, full_name, role, status, client_id FROM managers
 		 WHERE client_id = ANY($1) AND status <> 'revoked' ORDER BY client_id, id`, pq.Array(sources)); err != nil {
 		return fmt.Errorf("read managers: %w", err)
 	}
-	var targets []muster.MergeManager
-	if err := sqlx.SelectContext(ctx, q, &targets, `
+	if err := sqlx.SelectContext(ctx, q, &st.TargetManagers, `
 		SELECT id, email, full_name, role, status, client_id FROM managers
-		 WHERE client_id = $1 AND status <> 'revoked'`, p.Target.ID); err != nil {
+		 WHERE client_id = $1 AND status <> 'revoked'`, st.Target.ID); err != nil {
 		return fmt.Errorf("read target managers: %w", err)
 	}
-	p.Notices = 1 // the target's owner
-	for i := range p.Managers {
-		m := &p.Managers[i]
-		var ids pq.Int64Array
-		if err := sqlx.GetContext(ctx, q, &ids, `SELECT ARRAY(SELECT account_id FROM manager_accounts WHERE manager_id = $1 ORDER BY 1)`, m.ID); err != nil {
-			return fmt.Errorf("read access of manager %d: %w", m.ID, err)
-		}
-		m.AccountIDs = append([]int64{}, ids...)
-		m.Action = muster.MergeMove
-		switch {
-		case m.Role == muster.RoleOwner:
-			m.Action = muster.MergeRevoke
-			p.Notices++
-		case m.Status == muster.ManagerInvited:
-			p.Conflicts = append(p.Conflicts, muster.MergeConflict{
-				Kind:       "pending_manager_invitation",
-				Message:    fmt.Sprintf("%s has not accepted the invitation to client %d yet", m.Email, m.FromClientID),
-				Resolution: fmt.Sprintf("the invitation moves to %s: the emailed link stays valid and grants the same accounts", p.Target.Name),
-			})
-		default:
-			p.Notices++
-		}
-		for _, t := range targets {
-			if m.Action == muster.MergeMove && m.FullName != "" && strings.EqualFold(m.FullName, t.FullName) && m.Role != t.Role {
-				p.Conflicts = append(p.Conflicts, muster.MergeConflict{
-					Kind: "same_name_manager",
-					Message: fmt.Sprintf("%s (%s, %s) has the name of %s (%s) in %s but another role",
-						m.FullName, m.Email, m.Role, t.Email, t.Role, p.Target.Name),
-					Resolution: "kept as two profiles, each with its own email and role; nothing is joined",
-				})
-			}
-		}
+	ids := make([]int64, len(st.Managers))
+	for i, m := range st.Managers {
+		ids[i] = m.ID
+	}
+	var access []struct {
+		ManagerID int64 `db:"manager_id"`
+		AccountID int64 `db:"account_id"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &access, `
+		SELECT manager_id, account_id FROM manager_accounts WHERE manager_id = ANY($1) ORDER BY manager_id, account_id`, pq.Array(ids)); err != nil {
+		return fmt.Errorf("read managers' access: %w", err)
+	}
+	byManager := map[int64][]int64{}
+	for _, a := range access {
+		byManager[a.ManagerID] = append(byManager[a.ManagerID], a.AccountID)
+	}
+	for i := range st.Managers {
+		st.Managers[i].AccountIDs = byManager[st.Managers[i].ID]
 	}
 	return nil
 }
@@ -484,7 +439,7 @@ func applyMerge(ctx context.Context, tx *sqlx.Tx, id int64, p *muster.MergePlan,
 		 WHERE (m.client_id = $2 AND m.role = 'owner' AND m.status = 'active')
 		    OR m.id = ANY($3)
 		    OR (m.id = ANY($4) AND m.status = 'active')
-		RETURNING id`, id, target, pq.Array(managersTo(p, muster.MergeRevoke)), pq.Array(managersTo(p, muster.MergeMove)))
+		RETURNING id`, id, target, pq.Array(p.ManagersTo(muster.MergeRevoke)), pq.Array(p.ManagersTo(muster.MergeMove)))
 	if err != nil {
 		return nil, fmt.Errorf("queue merge notices: %w", err)
 	}
@@ -495,17 +450,6 @@ func accountIDs(as []muster.MergeAccount) []int64 {
 	ids := make([]int64, len(as))
 	for i, a := range as {
 		ids[i] = a.ID
-	}
-	return ids
-}
-
-// managersTo lists the managers the plan does action to.
-func managersTo(p *muster.MergePlan, action string) []int64 {
-	var ids []int64
-	for _, m := range p.Managers {
-		if m.Action == action {
-			ids = append(ids, m.ID)
-		}
 	}
 	return ids
 }

@@ -116,9 +116,10 @@ func (db *DB) migrator() (*goose.Provider, error) {
 		return nil, fmt.Errorf("migration lock: %w", err)
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db.DB.DB, mustSub(migrations, "migrations"),
-		goose.WithSessionLocker(locker),
-		// Branches merged in any order still apply every migration.
-		goose.WithAllowOutofOrder(true))
+		// Out of order stays off: migrations are append-only and numbered
+		// without gaps (TestMigrationsAreAppendOnly), so a migration older
+		// than the schema is a mistake to stop at, not to apply.
+		goose.WithSessionLocker(locker))
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
