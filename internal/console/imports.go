@@ -7,17 +7,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
 )
-
-// eventEvery is how often the progress stream looks at the import, as the
-// API's stream does.
-const eventEvery = 250 * time.Millisecond
 
 // importView is an import as its page shows it.
 type importView struct {
@@ -145,56 +140,19 @@ func (s *Server) importPage(w http.ResponseWriter, r *http.Request, req *request
 	return nil
 }
 
-// importEvents: GET /accounts/{id}/imports/{iid}/events — Server-Sent
-// Events for htmx's SSE extension: each change is a "progress" event
+// importEvents: GET /accounts/{id}/imports/{iid}/events — the API's event
+// stream for htmx's SSE extension: each change is a "progress" event
 // carrying the progress block as HTML, the last one is "done".
 func (s *Server) importEvents(w http.ResponseWriter, r *http.Request, req *request) error {
 	_, im, err := s.accountImport(r, req)
 	if err != nil {
 		return err
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		return errors.New("event stream: the response writer cannot flush")
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	tick := time.NewTicker(eventEvery)
-	defer tick.Stop()
 	v := s.view(r, req, "imports")
-	var last string
-	for {
+	return httpapi.StreamImport(r.Context(), w, s.store.FindImport, im, func(im *muster.Import) (string, error) {
 		v.Data = map[string]any{"Import": newImportView(im)}
-		html, err := s.fragment("import", "progress", v)
-		if err != nil {
-			return err
-		}
-		event := "progress"
-		if im.Finished() {
-			event = "done"
-		}
-		if html != last || im.Finished() {
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, html)
-			flusher.Flush()
-			last = html
-		}
-		if im.Finished() {
-			return nil
-		}
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-tick.C:
-		}
-		if im, err = s.store.FindImport(r.Context(), im.ID); err != nil {
-			if r.Context().Err() == nil {
-				s.log.Error("import events", "import", im.ID, "error", err)
-			}
-			return nil // the status line is sent: the stream just ends
-		}
-	}
+		return s.fragment("import", "progress", v)
+	}, s.log)
 }
 
 // fragment renders one block of a page, on one line, for an event stream.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -118,6 +119,18 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return StreamImport(r.Context(), w, s.store.FindImport, im, func(im *muster.Import) (string, error) {
+		data, err := json.Marshal(im)
+		return string(data), err
+	}, s.log)
+}
+
+// StreamImport writes an import's progress as Server-Sent Events until it
+// is finished or the reader goes: a "progress" event each time data(im)
+// changes (the import is read every 250 ms), then a "done" event. The API
+// sends JSON, the console HTML; data must be one line.
+func StreamImport(ctx context.Context, w http.ResponseWriter, find func(context.Context, int64) (*muster.Import, error),
+	im *muster.Import, data func(*muster.Import) (string, error), log *slog.Logger) error {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		return errors.New("event stream: the response writer cannot flush")
@@ -129,9 +142,9 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) error {
 	tick := time.NewTicker(eventEvery)
 	defer tick.Stop()
 	id := im.ID
-	var last []byte
+	var last string
 	for {
-		data, err := json.Marshal(im)
+		d, err := data(im)
 		if err != nil {
 			return err
 		}
@@ -139,26 +152,26 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) error {
 		if im.Finished() {
 			event = "done"
 		}
-		if string(data) != string(last) || im.Finished() {
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+		if d != last || im.Finished() {
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, d)
 			flusher.Flush()
-			last = data
+			last = d
 		}
 		if im.Finished() {
 			return nil
 		}
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
-		if im, err = s.store.FindImport(r.Context(), id); err != nil {
-			if r.Context().Err() != nil {
+		if im, err = find(ctx, id); err != nil {
+			if ctx.Err() != nil {
 				return nil
 			}
 			// The status line is sent: report in the stream and stop.
 			fmt.Fprintf(w, "event: error\ndata: {\"error\":{\"code\":\"internal\",\"message\":\"progress unavailable\"}}\n\n")
-			s.log.Error("import events", "import", id, "error", err)
+			log.Error("import events", "import", id, "error", err)
 			return nil
 		}
 	}
