@@ -358,3 +358,32 @@ func postFile(c *http.Client, url, name, data string) (*http.Response, error) {
 	mw.Close()
 	return c.Post(url, mw.FormDataContentType(), &buf)
 }
+
+// The session cookie cannot be read by scripts, is not sent on cross-site
+// subrequests, and its value is not a token: the database keeps only its hash.
+func TestSessionCookie(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	d := b.dashboard(t, "Cookie")
+	res, err := browserClient().PostForm(b.srv.URL+"/signin/token", url.Values{"token": {d.tokens["owner"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var c *http.Cookie
+	for _, x := range res.Cookies() {
+		if x.Name == "muster_session" {
+			c = x
+		}
+	}
+	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure || c.Path != "/" {
+		t.Fatalf("session cookie %+v", c)
+	}
+	var n int
+	if err := b.db.Get(&n, `SELECT count(*) FROM console_sessions WHERE hash = convert_to($1, 'UTF8')`, c.Value); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 || c.Value == d.tokens["owner"] {
+		t.Error("the session's secret is stored in clear")
+	}
+}

@@ -136,9 +136,15 @@ func (s *Server) linkID(token string) (int64, error) {
 
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, secret string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true, Secure: s.secure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: int(s.opts.SessionTTL.Seconds()),
 	})
+}
+
+// secure reports whether cookies must be Secure: the request came over
+// TLS, or people reach the console over https (TLS ends at a proxy).
+func (s *Server) secure(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(s.opts.URL, "https://")
 }
 
 // signout: POST /signout — the session ends in the database, not only in
@@ -149,7 +155,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request, req *request) e
 			return err
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.secure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 	return nil
@@ -162,7 +168,7 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request, req *request) e
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", Secure: s.secure(r),
 		SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600})
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 	return nil

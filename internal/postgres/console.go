@@ -40,7 +40,10 @@ func insertSession(ctx context.Context, e sqlx.ExecerContext, tokenID int64, own
 		return "", fmt.Errorf("session entropy: %w", err)
 	}
 	secret := base64.RawURLEncoding.EncodeToString(buf)
+	// Each sign-in also clears the sessions that ran out, so the table
+	// holds only live ones.
 	_, err := e.ExecContext(ctx, `
+		WITH gone AS (DELETE FROM console_sessions WHERE expires_at < now())
 		INSERT INTO console_sessions (hash, token_id, own_token, expires_at)
 		VALUES ($1, $2, $3, now() + make_interval(secs => $4))`, hashToken(secret), tokenID, own, ttl.Seconds())
 	if err != nil {
