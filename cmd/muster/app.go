@@ -197,7 +197,8 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 	}, a.log, httpapi.Options{
 		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret,
 		Metrics: a.metrics, MetricsHandler: a.metrics.Handler(),
-		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}}),
+		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}, ReadOnly: true}),
+		MonitorWrite: asynqmon.New(asynqmon.Options{RootPath: "/asynq/write", RedisConnOpt: sharedRedis{a.redis}}),
 		ImportLimits: a.limits(),
 	})
 	// The queues' sizes and latencies, read from Redis at each scrape.

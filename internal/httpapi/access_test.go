@@ -128,6 +128,7 @@ var accessMatrix = []accessRow{
 	// The service's internals: staff only.
 	{"GET /metrics", fixed("/metrics", nil), staffOnly200, staffOnly200},
 	{"/asynq/", fixed("/asynq/", nil), staffOnly200, staffOnly200},
+	{"/asynq/write/", fixed("/asynq/write/", nil), staffOnly200, staffOnly200},
 	// Public: the signed token is the credential, whoever sends it.
 	{"POST /v1/manager-invitations/accept", fixed("/v1/manager-invitations/accept", map[string]any{"token": "forged.token"}),
 		"400 400 400 400 400 400 400 400", "400 400 400 400 400 400 400 400"},

@@ -81,8 +81,11 @@ type Options struct {
 	// Metrics records every request; MetricsHandler serves GET /metrics.
 	Metrics        Observer
 	MetricsHandler http.Handler
-	// Monitor is the Asynq web UI, served under /asynq/ to staff.
-	Monitor http.Handler
+	// Monitor is the Asynq web UI, read-only, served under /asynq/ to
+	// staff; MonitorWrite is the same UI with its retry, archive and delete
+	// actions, under /asynq/write/, where staff go when they mean to act.
+	Monitor      http.Handler
+	MonitorWrite http.Handler
 	// ImportLimits bound uploads (zero fields: workbook's defaults).
 	ImportLimits workbook.Limits
 	// TmpDir holds uploads while they are checked ("" for the system's).
@@ -157,6 +160,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/merges/{id}", s.authed(s.readMerge))
 	s.mux.Handle("GET /metrics", s.authed(s.staffHandler(s.opts.MetricsHandler)))
 	s.mux.Handle("/asynq/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.Monitor))))
+	s.mux.Handle("/asynq/write/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.MonitorWrite))))
 	s.mux.Handle("POST /v1/accounts/{id}/imports", s.authed(s.upload))
 	s.mux.Handle("GET /v1/imports/template.xlsx", s.authed(s.template))
 	s.mux.Handle("GET /v1/imports/{id}", s.authed(s.importStatus))

@@ -53,7 +53,8 @@ func setup(t testing.TB, checks ...httpapi.Check) *testBundle {
 	m := metrics.New()
 	api := httpapi.New(db, queue, signer, checks, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{
 		Metrics: m, MetricsHandler: m.Handler(),
-		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{rdb.Client}}),
+		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{rdb.Client}, ReadOnly: true}),
+		MonitorWrite: asynqmon.New(asynqmon.Options{RootPath: "/asynq/write", RedisConnOpt: sharedRedis{rdb.Client}}),
 		ImportLimits: workbook.Limits{MaxBytes: 1 << 20},
 	})
 	srv := httptest.NewServer(api)
@@ -428,5 +429,22 @@ func TestMetricsAndTheQueueMonitor(t *testing.T) {
 	}
 	if res := get("ops", b.staff); res.StatusCode != 200 {
 		t.Errorf("a staff token: %d, want 200", res.StatusCode)
+	}
+	// /asynq/ only reads; /asynq/write/ is where staff go to act.
+	pause := func(root string) int {
+		req, _ := http.NewRequest("POST", b.srv.URL+root+"/api/queues/default:pause", nil)
+		req.SetBasicAuth("ops", b.staff)
+		res, err := b.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := pause("/asynq"); code != http.StatusMethodNotAllowed {
+		t.Errorf("a write through the read-only queue UI: %d, want 405", code)
+	}
+	if code := pause("/asynq/write"); code >= 300 {
+		t.Errorf("a write through /asynq/write/: %d", code)
 	}
 }
