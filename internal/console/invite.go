@@ -3,7 +3,6 @@ package console
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -35,7 +34,7 @@ func (s *Server) renderInvite(w http.ResponseWriter, r *http.Request, req *reque
 		return err
 	}
 	for _, m := range all {
-		if m.Status != muster.ManagerRevoked && (m.Role == muster.RoleOwner || slices.Contains(m.AccountIDs, acc.ID)) {
+		if m.ManagesIn(acc.ID) {
 			f.Managers = append(f.Managers, m)
 		}
 	}
