@@ -120,6 +120,11 @@ func checkPage(t *testing.T, ctx context.Context, name string) {
 	if len(csp) > 0 {
 		t.Errorf("%s: Content-Security-Policy violations: %v", name, csp)
 	}
+	// A string missing from the bundle shows as its id.
+	if ids := get(t, ctx, chromedp.Evaluate[[]string](`document.title.concat(" ", document.body.innerText)
+		.match(/\b(title|section|col|filter|status|stage|tax|send_status|notice|invite|import|card|managers?|merge|conflict|role_name|kyb|account|task|move|email_kind|err|signin|staff|page|nav|field|reason|queues)_[a-z_]+\b/g) || []`)); len(ids) > 0 {
+		t.Errorf("%s: untranslated %v", name, ids)
+	}
 	raw := get(t, ctx, chromedp.Evaluate[string](axeSource+`;
 		axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise))
 	var vs []axeViolation
