@@ -56,17 +56,18 @@ func parsePages() (*pages, error) {
 
 // view is what a page template sees.
 type view struct {
-	tr       locale.Translator
-	Lang     muster.Locale
-	Title    string
-	Path     string // the page's own path and query, to come back to
-	Actor    *muster.Actor
-	Account  *muster.Account  // the selected account, if the page has one
-	Accounts []muster.Account // the switcher's
-	Section  string           // the sidebar's current entry
-	Monitor  string           // the queue dashboard's path, for staff
-	Notice   string           // a message about what just happened
-	Data     any
+	tr         locale.Translator
+	Lang       muster.Locale
+	Title      string
+	Path       string // the page's own path and query, to come back to
+	Actor      *muster.Actor
+	Account    *muster.Account  // the selected account, if the page has one
+	Accounts   []muster.Account // the switcher's
+	Section    string           // the sidebar's current entry
+	AddAccount bool             // the switcher offers to add an account
+	Monitor    string           // the queue dashboard's path, for staff
+	Notice     string           // a message about what just happened
+	Data       any
 }
 
 // T translates a message id; args are key, value pairs for its placeholders.
@@ -130,6 +131,7 @@ func (s *Server) view(r *http.Request, req *request, title string) *view {
 func (s *Server) accountView(ctx context.Context, r *http.Request, req *request, acc *muster.Account, section string) (*view, error) {
 	v := s.view(r, req, section)
 	v.Account, v.Section = acc, section
+	v.AddAccount = req.actor.Allows(muster.ManageAccounts)
 	accs, err := s.visibleAccounts(ctx, req.actor, acc.ClientID)
 	if err != nil {
 		return nil, err
