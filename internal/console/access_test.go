@@ -73,6 +73,9 @@ var pageMatrix = []pageRow{
 	{"POST /accounts/{id}/contractors/{cid}/tasks", func(_ *testBundle, d *dashboard, n int) (string, url.Values) {
 		return fmt.Sprintf("/accounts/%d/contractors/%d/tasks", d.account, d.contractor), url.Values{"title": {fmt.Sprint("Task ", n)}}
 	}, writes303, onlyStaff303, false},
+	{"GET /accounts/{id}/tasks", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/tasks", d.account), nil
+	}, seesAccount, onlyStaff200, false},
 	// Each call moves a task of its own from new to in progress.
 	{"POST /accounts/{id}/tasks/{tid}/status", func(b *testBundle, d *dashboard, n int) (string, url.Values) {
 		tid := num(b.call(b.t, "POST", fmt.Sprintf("/v1/accounts/%d/tasks", d.account), d.tokens["client"],

@@ -117,3 +117,23 @@ func (s *Server) moveTask(w http.ResponseWriter, r *http.Request, req *request) 
 	http.Redirect(w, r, fmt.Sprintf("/accounts/%d/contractors/%d?notice=task_moved#tasks", acc.ID, t.ContractorID), http.StatusSeeOther)
 	return nil
 }
+
+// tasks: GET /accounts/{id}/tasks — the account's tasks, newest first, each
+// linked to its contractor's card, where tasks are created and moved.
+func (s *Server) tasks(w http.ResponseWriter, r *http.Request, req *request) error {
+	acc, err := s.account(r, req, muster.ReadContractors)
+	if err != nil {
+		return err
+	}
+	ts, err := s.store.Tasks(r.Context(), acc.ID, 0)
+	if err != nil {
+		return err
+	}
+	v, err := s.accountView(r.Context(), r, req, acc, "tasks")
+	if err != nil {
+		return err
+	}
+	v.Data = ts
+	s.render(w, http.StatusOK, "tasks", v)
+	return nil
+}

@@ -53,6 +53,12 @@ func TestBrowserCard(t *testing.T) {
 		t.Errorf("task status %q", got)
 	}
 	shot(t, ctx, "card")
+	// The account's tasks page lists it, linked to the card.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`.sections a[href$="/tasks"]`)), chromedp.WaitVisible(chromedp.CSS(`#tasks`)))
+	if got := textOf(t, ctx, `#tasks tbody`); !strings.Contains(got, "Макет главной страницы") || !strings.Contains(got, "В работе") {
+		t.Errorf("the tasks page: %q", got)
+	}
+	shot(t, ctx, "tasks")
 	do(t, ctx, chromedp.Navigate(fmt.Sprintf("%s/accounts/%d/contractors?q=%s", b.srv.URL, d.account, "дизайнеры")),
 		chromedp.WaitVisible(chromedp.CSS(`#contractors`)))
 	if got := textOf(t, ctx, `#contractors tbody`); !strings.Contains(got, "Анна Петрова") || strings.Contains(got, "spare@") {

@@ -46,6 +46,7 @@ type Store interface {
 	UpdateCard(ctx context.Context, accountID, contractorID int64, u muster.CardUpdate) error
 	CreateTask(ctx context.Context, accountID, contractorID int64, title, description, actor string) (*muster.Task, error)
 	UpdateTask(ctx context.Context, accountID, taskID int64, u muster.TaskUpdate, actor string) (*muster.Task, error)
+	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
 	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
 	CreateAccountFor(ctx context.Context, managerID, clientID int64, name string, basedOn *int64) (*muster.Account, error)
 	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
@@ -159,6 +160,7 @@ func (s *Server) route() {
 	s.handle("GET /accounts/{id}/contractors/{cid}", s.page(s.card))
 	s.handle("POST /accounts/{id}/contractors/{cid}/card", s.page(s.saveCard))
 	s.handle("POST /accounts/{id}/contractors/{cid}/tasks", s.page(s.createTask))
+	s.handle("GET /accounts/{id}/tasks", s.page(s.tasks))
 	s.handle("POST /accounts/{id}/tasks/{tid}/status", s.page(s.moveTask))
 	s.handle("POST /accounts/{id}/contractors/{cid}/resend", s.page(s.resend))
 	s.handle("GET /accounts/{id}/contractors/{cid}/exclude", s.page(s.excludeForm))
