@@ -191,13 +191,13 @@ func (s *Server) route() {
 // ServeHTTP logs each request and recovers from panics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &httpapi.StatusRecorder{ResponseWriter: w, Status: http.StatusOK}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in console handler", "path", r.URL.Path, "panic", p)
 			http.Error(rec, "internal error", http.StatusInternalServerError)
 		}
-		s.log.Info("console", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+		s.log.Info("console", "method", r.Method, "path", r.URL.Path, "status", rec.Status, "duration", time.Since(start))
 	}()
 	s.handler.ServeHTTP(rec, r)
 }
@@ -292,20 +292,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, req *request, err 
 }
 
 // account reads the {id} account and checks that the actor may do act in
-// it, as the API does for the same work.
+// it, exactly as the API does for the same work.
 func (s *Server) account(r *http.Request, req *request, act muster.Action) (*muster.Account, error) {
-	id, err := pathID(r, "id", "account")
-	if err != nil {
-		return nil, err
-	}
-	acc, err := s.store.FindAccount(r.Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	if err := req.actor.AuthorizeAccount(acc, act); err != nil {
-		return nil, err
-	}
-	return acc, nil
+	return httpapi.Account(r, s.store.FindAccount, *req.actor, act)
 }
 
 func pathID(r *http.Request, param, what string) (int64, error) {
@@ -358,23 +347,3 @@ func (s *Server) visibleAccounts(ctx context.Context, a *muster.Actor, clientID 
 	}
 	return out, nil
 }
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-// Flush lets event streams through the recorder.
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

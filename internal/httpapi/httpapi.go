@@ -179,17 +179,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = newRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &StatusRecorder{ResponseWriter: w, Status: http.StatusOK}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in handler", "request_id", id, "panic", p)
 			s.writeError(rec, r, fmt.Errorf("panic: %v", p))
 		}
 		took := time.Since(start)
-		s.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		s.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
 			"duration", took, "request_id", id)
 		if s.opts.Metrics != nil {
-			s.opts.Metrics.ObserveHTTP(r.Pattern, r.Method, rec.status, took)
+			s.opts.Metrics.ObserveHTTP(r.Pattern, r.Method, rec.Status, took)
 		}
 	}()
 	s.mux.ServeHTTP(rec, r)
@@ -328,18 +328,20 @@ func actor(r *http.Request) muster.Actor {
 	return a
 }
 
-type statusRecorder struct {
+// StatusRecorder remembers the status a handler wrote, for logs and
+// metrics; the API and the console both use it.
+type StatusRecorder struct {
 	http.ResponseWriter
-	status int
+	Status int
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
+func (r *StatusRecorder) WriteHeader(code int) {
+	r.Status = code
 	r.ResponseWriter.WriteHeader(code)
 }
 
 // Flush lets event streams through the recorder.
-func (r *statusRecorder) Flush() {
+func (r *StatusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
