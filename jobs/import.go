@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -30,11 +31,13 @@ type ImportStore interface {
 	Heartbeat(ctx context.Context, id int64) error
 	ReleaseImport(ctx context.Context, id int64) error
 	ReadImportFile(ctx context.Context, id int64, w io.Writer) error
-	SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, total int) error
+	SetImportHeader(ctx context.Context, id int64, sheet string, line int, header, ignored []string, ignoredCount, total int) error
 	AccountManagers(ctx context.Context, accountID int64) (map[string]int64, error)
 	UnsentBatches(ctx context.Context, id int64) ([]int, error)
 	WriteImportBatch(ctx context.Context, b *muster.ImportBatch) (*muster.BatchResult, error)
 	FinishImport(ctx context.Context, id int64, total int, code, message string) error
+	ClassifyEmails(ctx context.Context, accountID int64, emails []string) (map[string]string, error)
+	FinishPreview(ctx context.Context, id int64, total int, p *muster.Preview) error
 }
 
 // SendQueue hands an import's emails to the queue.
@@ -63,15 +66,39 @@ type Importer struct {
 	// OnBatch, when set, is called after each committed batch. Tests use
 	// it to watch progress and to stop a worker between batches.
 	OnBatch func(res *muster.BatchResult)
+	// Slots caps the imports this process runs at once (nil: no cap).
+	Slots Slots
 }
+
+// Slots is a counting semaphore: NewSlots(n) lets n holders in at once.
+type Slots chan struct{}
+
+// NewSlots returns n slots.
+func NewSlots(n int) Slots { return make(Slots, max(n, 1)) }
+
+// errImportsBusy sends an import back to its queue, shortly and without
+// counting an attempt, when the worker runs as many as it may.
+var errImportsBusy = errors.New("this worker runs IMPORT_CONCURRENCY imports already; the import waits in its queue")
 
 // Process imports one file.
 func (im *Importer) Process(ctx context.Context, args ImportArgs) error {
+	if im.Slots != nil {
+		select {
+		case im.Slots <- struct{}{}:
+			defer func() { <-im.Slots }()
+		default:
+			return errImportsBusy
+		}
+	}
 	imp, checkpoint, err := im.Store.StartImport(ctx, args.ImportID, importLease)
 	if stop, res := claimed(err, "import", args.ImportID); stop {
 		return res
 	}
 	err = im.run(ctx, imp, checkpoint)
+	if errors.Is(err, muster.ErrImportCancelled) {
+		im.Log.Info("import cancelled", "import", imp.ID)
+		return nil
+	}
 	if err != nil && !errors.Is(err, muster.ErrStaleBatch) {
 		// Stopped (shutdown, an outage): let the next attempt start at once
 		// instead of waiting for the lease. A worker that dies cannot do
@@ -112,7 +139,7 @@ func (im *Importer) run(ctx context.Context, imp *muster.Import, checkpoint int)
 	if err := im.download(ctx, imp.ID, path); err != nil {
 		return err
 	}
-	r, err := workbook.Open(path, imp.FileName, im.Limits, dir)
+	r, err := workbook.Open(path, imp.FileName, im.Limits, dir, imp.Mapping)
 	if e := muster.AsError(err); e != nil {
 		im.Log.Info("import rejected", "import", imp.ID, "code", e.Code, "reason", e.Message)
 		return im.Store.FinishImport(ctx, imp.ID, -1, e.Code, e.Message)
@@ -122,18 +149,21 @@ func (im *Importer) run(ctx context.Context, imp *muster.Import, checkpoint int)
 	}
 	defer r.Close()
 	h := r.Header
-	if err := im.Store.SetImportHeader(ctx, imp.ID, h.Sheet, h.Line, h.Cells, h.Ignored, r.Estimate); err != nil {
+	if err := im.Store.SetImportHeader(ctx, imp.ID, h.Sheet, h.Line, h.Cells, h.Ignored, h.IgnoredCount, r.Estimate); err != nil {
 		return err
 	}
 	managers, err := im.Store.AccountManagers(ctx, imp.AccountID)
 	if err != nil {
 		return err
 	}
+	run := &importRun{Importer: im, imp: imp, r: r, managers: managers, checkpoint: checkpoint}
+	if imp.Mode == muster.ModePreview {
+		return run.preview(ctx)
+	}
 	unsent, err := im.Store.UnsentBatches(ctx, imp.ID)
 	if err != nil {
 		return err
 	}
-	run := &importRun{Importer: im, imp: imp, r: r, managers: managers, checkpoint: checkpoint}
 	rejected, err := run.pipeline(ctx, unsent)
 	if err != nil {
 		return fmt.Errorf("import %d: %w", imp.ID, err)
@@ -180,34 +210,26 @@ type importRun struct {
 	r          *workbook.Reader
 	managers   map[string]int64
 	checkpoint int
-	seen       map[string]struct{} // emails of the batch being built
+	seen       map[string]struct{} // emails of the batch being built (of the whole file in a preview)
+	// dups counts the duplicates a preview finds, with the first few.
+	dups *previewClass
 }
 
 // pipeline reads and writes concurrently, and queues each written batch's
 // emails as one task. It returns the reason the file was cut short (more
 // rows than allowed), if it was.
 func (run *importRun) pipeline(ctx context.Context, unsent []int) (*muster.Error, error) {
-	size := orDefault(run.BatchSize, defaultBatch)
-	batches := make(chan *muster.ImportBatch, 2)
-	var rejected *muster.Error
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(batches)
-		var err error
-		rejected, err = run.read(gctx, size, batches)
-		return err
-	})
-	g.Go(func() error {
+	return run.stream(ctx, func(ctx context.Context, batches <-chan *muster.ImportBatch) error {
 		for _, batch := range unsent {
-			run.enqueue(gctx, batch)
+			run.enqueue(ctx, batch)
 		}
 		for b := range batches {
-			res, err := run.Store.WriteImportBatch(gctx, b)
+			res, err := run.Store.WriteImportBatch(ctx, b)
 			if err != nil {
 				return err
 			}
 			if len(res.Invitations) > 0 {
-				run.enqueue(gctx, b.Through)
+				run.enqueue(ctx, b.Through)
 			}
 			if run.OnBatch != nil {
 				run.OnBatch(res)
@@ -215,6 +237,21 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int) (*muster.Error
 		}
 		return nil
 	})
+}
+
+// stream reads the file into batches in one goroutine and hands them to
+// consume in another, so reading never waits for the database.
+func (run *importRun) stream(ctx context.Context, consume func(context.Context, <-chan *muster.ImportBatch) error) (*muster.Error, error) {
+	batches := make(chan *muster.ImportBatch, 2)
+	var rejected *muster.Error
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		var err error
+		rejected, err = run.read(gctx, orDefault(run.BatchSize, defaultBatch), batches)
+		return err
+	})
+	g.Go(func() error { return consume(gctx, batches) })
 	err := g.Wait()
 	return rejected, err
 }
@@ -237,7 +274,9 @@ func (run *importRun) read(ctx context.Context, size int, out chan<- *muster.Imp
 		select {
 		case out <- b:
 			b = run.newBatch(b.Through)
-			clear(run.seen)
+			if run.dups == nil {
+				clear(run.seen)
+			}
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -256,6 +295,9 @@ func (run *importRun) read(ctx context.Context, size int, out chan<- *muster.Imp
 			b.Failed = append(b.Failed, muster.FailedRow{Line: row.Line, Raw: row.Raw, Errors: row.Errors})
 		case muster.RowDuplicate:
 			b.Duplicates++
+			if run.dups != nil {
+				run.dups.add(row.Line, row.Email, row.FullName, nil)
+			}
 		default:
 			b.Rows = append(b.Rows, row.ImportRow)
 		}
@@ -309,6 +351,71 @@ func (run *importRun) classify(row *workbook.Row) string {
 	}
 	run.seen[row.Email] = struct{}{}
 	return muster.RowCreated
+}
+
+// previewClass is one class of rows in a preview: a count and the first rows.
+type previewClass struct {
+	count   int
+	samples []muster.PreviewRow
+}
+
+func (c *previewClass) add(line int, email, name string, errs []muster.RowError) {
+	if c.count++; len(c.samples) < muster.PreviewSamples {
+		// A reason may quote a cell of up to 64 KiB: keep the preview small.
+		errs = slices.Clone(errs)
+		for i := range errs {
+			errs[i].Reason = muster.Clip(errs[i].Reason, 300)
+		}
+		c.samples = append(c.samples, muster.PreviewRow{Line: line, Email: email, FullName: name, Errors: errs})
+	}
+}
+
+// preview reads the whole file as an import would and classifies every
+// row, in batches, with read-only queries: it writes no contractor,
+// membership or invitation. Duplicates are caught across the whole file
+// (a set of its emails, bounded by IMPORT_MAX_ROWS), as the import would
+// skip them.
+func (run *importRun) preview(ctx context.Context) error {
+	classes := map[string]*previewClass{}
+	for _, c := range []string{muster.RowCreated, muster.RowLinked, muster.RowMember, muster.RowDuplicate, muster.RowFailed} {
+		classes[c] = &previewClass{}
+	}
+	run.dups = classes[muster.RowDuplicate]
+	rejected, err := run.stream(ctx, func(ctx context.Context, batches <-chan *muster.ImportBatch) error {
+		for b := range batches {
+			for _, f := range b.Failed {
+				classes[muster.RowFailed].add(f.Line, "", "", f.Errors)
+			}
+			if len(b.Rows) == 0 {
+				continue
+			}
+			emails := make([]string, len(b.Rows))
+			for i, r := range b.Rows {
+				emails[i] = r.Email
+			}
+			found, err := run.Store.ClassifyEmails(ctx, run.imp.AccountID, emails)
+			if err != nil {
+				return err
+			}
+			for _, r := range b.Rows {
+				classes[found[r.Email]].add(r.Line, r.Email, r.FullName, nil)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("preview %d: %w", run.imp.ID, err)
+	}
+	if rejected != nil {
+		return run.Store.FinishImport(ctx, run.imp.ID, run.r.Rows()-1, rejected.Code, rejected.Message)
+	}
+	p := &muster.Preview{Counts: map[string]int{}, Samples: map[string][]muster.PreviewRow{}, Columns: run.r.Header.Columns()}
+	for name, c := range classes {
+		p.Counts[name] = c.count
+		p.Samples[name] = append([]muster.PreviewRow{}, c.samples...)
+	}
+	run.Log.Info("preview done", "import", run.imp.ID, "rows", run.r.Rows())
+	return run.Store.FinishPreview(ctx, run.imp.ID, run.r.Rows(), p)
 }
 
 func (run *importRun) managerColumn() string { return run.r.Header.ManagerColumn() }

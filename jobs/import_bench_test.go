@@ -141,29 +141,7 @@ func benchOnce(b *testing.B, path string, n int) (raw, imp, peak, base float64) 
 	}
 
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.NewURL(b), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	rdb := redistest.New(b)
-	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
-	_, acc, err := db.CreateClient(ctx, muster.ClientDraft{Name: "Bench", OwnerEmail: "owner@bench.test", OwnerLocale: muster.Russian, AccountName: "Bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	im, _, err := db.CreateImport(ctx, muster.Upload{AccountID: acc.ID, FileName: filepath.Base(path), Format: workbook.XLSX,
-		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}, strings.NewReader(string(data)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	data = nil
-	importer := &jobs.Importer{Store: db, Queue: queue, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	db, rdb, im, importer := stored(b, path, false)
 
 	runtime.GC()
 	base = heapNow()
@@ -242,4 +220,80 @@ var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 func heapNow() float64 {
 	metrics.Read(heapSample)
 	return float64(heapSample[0].Value.Uint64())
+}
+
+// BenchmarkPreview measures a preview (dry run) of a 100k-row client
+// workbook next to the import of the same file, each in a fresh database,
+// in the same run: seconds from the task's start to the preview's findings
+// (or the last batch) being committed.
+//
+//	go test ./jobs -run '^$' -bench Preview -benchtime 1x -count 5
+func BenchmarkPreview(b *testing.B) {
+	const n = 100_000
+	file := generate(b, b.TempDir(), n, "client")
+	var preview, imp float64
+	for range b.N {
+		preview += timeImport(b, file, n, true)
+		imp += timeImport(b, file, n, false)
+	}
+	preview, imp = preview/float64(b.N), imp/float64(b.N)
+	b.ReportMetric(preview, "preview-s")
+	b.ReportMetric(imp, "import-s")
+	b.ReportMetric(preview/imp, "ratio")
+}
+
+// timeImport stores path as an import (or a preview) of a new account and
+// returns how long the job takes.
+func timeImport(b *testing.B, path string, n int, preview bool) float64 {
+	b.Helper()
+	b.StopTimer()
+	ctx := context.Background()
+	db, _, im, importer := stored(b, path, preview)
+	runtime.GC()
+	b.StartTimer()
+	start := time.Now()
+	if err := importer.Process(ctx, jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start).Seconds()
+	b.StopTimer()
+	done, err := db.FindImport(ctx, im.ID)
+	switch {
+	case err != nil:
+		b.Fatal(err)
+	case preview && (done.Status != muster.ImportPreviewed || done.Preview.Counts[muster.RowCreated] != n):
+		b.Fatalf("preview ended %+v", done)
+	case !preview && (done.Status != muster.ImportDone || done.Created != n):
+		b.Fatalf("import ended %+v", done)
+	}
+	return took
+}
+
+// stored makes a database with one account, stores path as an import (or
+// a preview) of it, and returns the importer that runs it.
+func stored(b *testing.B, path string, preview bool) (*postgres.DB, *redistest.DB, *muster.Import, *jobs.Importer) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.NewURL(b), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	rdb := redistest.New(b)
+	queue := jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb.Client), 3)
+	_, acc, err := db.CreateClient(ctx, muster.ClientDraft{Name: "Bench", OwnerEmail: "owner@bench.test", OwnerLocale: muster.Russian, AccountName: "Bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	im, _, err := db.CreateImport(ctx, muster.Upload{AccountID: acc.ID, FileName: filepath.Base(path), Format: workbook.XLSX,
+		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Preview: preview}, strings.NewReader(string(data)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, rdb, im, &jobs.Importer{Store: db, Queue: queue, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }

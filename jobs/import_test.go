@@ -471,3 +471,103 @@ func TestImportBatchTaskRetriesOnlyWhatFailed(t *testing.T) {
 		t.Fatalf("%d emails, want 3", len(msgs))
 	}
 }
+
+// A worker at its cap of imports hands the next one back to the queue
+// without spending an attempt, and runs it once a slot is free.
+func TestImportSlotsCapConcurrentImports(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	b.handler.Import = b.importer(0)
+	b.handler.Import.Slots = jobs.NewSlots(1)
+	b.handler.Import.Slots <- struct{}{} // another import holds the only slot
+	b.startWorker(t)
+	im, _ := b.upload(t, sheet(t, []any{"Email"}, []any{"slot@example.test"}))
+	if err := b.queue.Import(context.Background(), im.ID); err != nil {
+		t.Fatal(err)
+	}
+	inspect := asynq.NewInspectorFromRedisClient(b.redis.Client)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, err := inspect.GetTaskInfo(jobs.QueueImports, fmt.Sprintf("import:%d", im.ID))
+		if err == nil && info.State == asynq.TaskStateRetry {
+			if info.Retried != 0 || !strings.Contains(info.LastErr, "IMPORT_CONCURRENCY") {
+				t.Fatalf("busy retry counted as an attempt: retried %d, %q", info.Retried, info.LastErr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the import never went back to its queue: %+v %v", info, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := b.find(t, im.ID); got.Status != muster.ImportQueued {
+		t.Fatalf("an import waiting for a slot is %s", got.Status)
+	}
+	<-b.handler.Import.Slots
+	for b.find(t, im.ID).Status != muster.ImportDone {
+		if time.Now().After(deadline) {
+			t.Fatalf("the import did not run once a slot was free: %+v", b.find(t, im.ID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Cancelling between batches: the first batch's emails, already sent,
+// stay sent and are not sent again; the second batch's, queued, are
+// cancelled and never go out; nothing after the cancel is written.
+func TestCancelBetweenBatchesSendsNothingTwice(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	rows := [][]any{{"Email"}}
+	for _, u := range []string{"a", "b", "c", "d", "e", "f"} {
+		rows = append(rows, []any{u + "@example.test"})
+	}
+	im, _ := b.upload(t, sheet(t, rows...))
+	send := &jobs.BatchSender{Store: b.db, Send: b.sender}
+	imp := b.importer(2)
+	var batches []int
+	imp.OnBatch = func(res *muster.BatchResult) {
+		batches = append(batches, res.Import.ProcessedRows)
+		switch len(batches) {
+		case 1: // the first batch's emails go out
+			var line int
+			if err := b.db.Get(&line, `SELECT max(import_batch) FROM invitations WHERE import_id = $1`, im.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: line}); err != nil {
+				t.Fatal(err)
+			}
+		case 2: // the second batch is committed, its emails still queued
+			if _, n, err := b.db.CancelImport(ctx, im.ID); err != nil || n != 2 {
+				t.Fatalf("cancel: %d emails cancelled, %v", n, err)
+			}
+		}
+	}
+	if err := imp.Process(ctx, jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	// Every batch task runs again, as a requeue would: nothing more goes out.
+	var lines []int
+	if err := b.db.Select(&lines, `SELECT DISTINCT import_batch FROM invitations WHERE import_id = $1`, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range lines {
+		if err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: line}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := b.find(t, im.ID)
+	if got.Status != muster.ImportCancelled || got.ProcessedRows != 4 || got.Created != 4 || len(batches) != 2 {
+		t.Errorf("import %+v after %d batches", got, len(batches))
+	}
+	if n := len(b.smtp.Messages()); n != 2 {
+		t.Errorf("%d emails sent, want the first batch's 2", n)
+	}
+	sent := b.count(t, `SELECT count(*) FROM invitations WHERE import_id = $1 AND status = 'sent'`, im.ID)
+	cancelled := b.count(t, `SELECT count(*) FROM invitations WHERE import_id = $1 AND status = 'cancelled'`, im.ID)
+	members := b.count(t, `SELECT count(*) FROM memberships WHERE account_id = $1`, b.account.ID)
+	if sent != 2 || cancelled != 2 || members != 4 {
+		t.Errorf("%d sent, %d cancelled, %d memberships; want 2, 2, 4", sent, cancelled, members)
+	}
+}

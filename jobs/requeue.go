@@ -14,6 +14,7 @@ type RequeueStore interface {
 	TakeUnsent(ctx context.Context, olderThan time.Duration, limit int) ([]muster.Unsent, error)
 	TakeOpenMerges(ctx context.Context, olderThan time.Duration) ([]int64, error)
 	TakeStaleImports(ctx context.Context, olderThan time.Duration) ([]int64, error)
+	ExpirePreviews(ctx context.Context) (int, error)
 }
 
 // Requeuer is the handler of TypeRequeue. PostgreSQL, not Redis, knows
@@ -71,6 +72,14 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 	}
 	if len(imports) > 0 {
 		r.Log.Info("requeued stale imports", "imports", imports)
+	}
+	// Previews not confirmed in time end, and their files go.
+	expired, err := r.Store.ExpirePreviews(ctx)
+	if err != nil {
+		return err
+	}
+	if expired > 0 {
+		r.Log.Info("expired previews", "count", expired)
 	}
 	return nil
 }

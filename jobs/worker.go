@@ -48,9 +48,12 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) (*Worker,
 		// Retries and scheduled tasks move to their queue at this pace.
 		DelayedTaskCheckInterval: min(max(cfg.PollInterval*10, 50*time.Millisecond), time.Second),
 		RetryDelayFunc:           backoff(cfg.RetryBase),
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		Logger:                   logger{cfg.Log},
-		LogLevel:                 asynq.WarnLevel,
+		// A worker at its cap of imports hands one back without counting
+		// an attempt (see backoff for the delay).
+		IsFailure:       func(err error) bool { return !errors.Is(err, errImportsBusy) },
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          logger{cfg.Log},
+		LogLevel:        asynq.WarnLevel,
 	}
 	interactive, bulk := base, base
 	interactive.Concurrency = cfg.Concurrency
@@ -88,7 +91,10 @@ func (w *Worker) Shutdown() {
 
 // backoff doubles the delay from base with ±20% jitter, capped at an hour.
 func backoff(base time.Duration) asynq.RetryDelayFunc {
-	return func(n int, _ error, _ *asynq.Task) time.Duration {
+	return func(n int, err error, _ *asynq.Task) time.Duration {
+		if errors.Is(err, errImportsBusy) {
+			return time.Duration((1 + rand.Float64()) * float64(time.Second))
+		}
 		d := base << min(n, 20)
 		if d <= 0 || d > time.Hour {
 			d = time.Hour

@@ -159,7 +159,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		Reminders: &jobs.Reminders{
 			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log,
 		},
-		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log},
+		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log, Slots: jobs.NewSlots(a.cfg.ImportConcurrency)},
 	}
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,

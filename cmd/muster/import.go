@@ -30,34 +30,60 @@ const (
 // and Redis directly, with the same configuration as the other commands:
 // it stores the file and queues the import exactly as the API does, then
 // follows the import that a worker (serve or worker) runs, and prints the
-// summary. A rejected file is an error (exit status 1).
+// summary. A rejected file exits with status 1 (exitRejected), an import
+// with failed rows with status 3 (exitRowsFailed).
 func importFile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	account := fs.Int64("account", 0, "the account to import the contractors into")
 	report := fs.String("errors", "", "where to save the failed rows as .xlsx (default: FILE without its extension + .errors.xlsx)")
+	preview := fs.Bool("preview", false, "a dry run: classify every row, write and send nothing")
+	mappingJSON := fs.String("mapping", "", `columns to read, overriding detection: {"email": "C", "full_name": "Контакт"}`)
+	confirm := fs.Int64("confirm", 0, "run the preview with this id as an import (no FILE)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, importUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
 		return errUsage
 	}
-	if *account <= 0 || fs.NArg() != 1 {
-		fmt.Fprint(stderr, "usage: muster import --account ID [--errors PATH] FILE\n")
+	if *confirm > 0 && (fs.NArg() != 0 || *preview) || *confirm <= 0 && (*account <= 0 || fs.NArg() != 1) {
+		fmt.Fprint(stderr, importUsage)
 		return errUsage
 	}
-	path := fs.Arg(0)
+	mapping, err := workbook.ParseMapping([]byte(*mappingJSON))
+	if e := muster.AsError(err); e != nil {
+		fmt.Fprintln(stderr, "muster import:", e.Message)
+		return errUsage
+	}
 	a, err := open(ctx, getenv, stderr, false)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	im, err := a.upload(ctx, *account, path)
+	var im *muster.Import
+	path := fs.Arg(0)
+	if *confirm > 0 {
+		im, err = a.confirm(ctx, *confirm, mapping)
+	} else {
+		im, err = a.upload(ctx, actions.Upload{AccountID: *account, FileName: path, Mapping: mapping, Preview: *preview}, path)
+	}
 	if e := muster.AsError(err); e != nil {
 		return errors.New(e.Message)
 	}
 	if err != nil {
 		return err
 	}
+	if *confirm > 0 {
+		path = im.FileName // the report goes to the working directory
+	}
 	if im, err = a.follow(ctx, im, stderr); err != nil {
 		return err
+	}
+	if im.Mode == muster.ModePreview {
+		return previewSummary(im, stdout)
 	}
 	if *report == "" {
 		*report = strings.TrimSuffix(path, filepath.Ext(path)) + ".errors.xlsx"
@@ -65,9 +91,63 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	return a.summary(ctx, im, *report, stdout)
 }
 
-// upload checks and stores the file and queues its import, as the API does.
-func (a *app) upload(ctx context.Context, accountID int64, path string) (*muster.Import, error) {
-	if _, err := a.db.FindAccount(ctx, accountID); err != nil {
+// confirm runs a finished preview as an import and queues it.
+func (a *app) confirm(ctx context.Context, id int64, mapping workbook.Mapping) (*muster.Import, error) {
+	im, existing, err := a.actions().ConfirmPreview(ctx, id, 0, mapping)
+	if err != nil {
+		return nil, err
+	}
+	a.existing(im, existing)
+	return im, nil
+}
+
+// previewSummary prints what a preview found; rows that would fail make
+// the exit status 3, as in an import.
+func previewSummary(im *muster.Import, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "preview %d of %s into account %d: %s\n", im.ID, im.FileName, im.AccountID, im.Status)
+	if im.Status == muster.ImportRejected {
+		return fmt.Errorf("%s was rejected: %s", im.FileName, im.ErrorMessage)
+	}
+	if im.Preview == nil {
+		return fmt.Errorf("preview %d is %s", im.ID, im.Status)
+	}
+	where := fmt.Sprintf("row %d", im.HeaderRow)
+	if im.Sheet != "" {
+		where += " of sheet «" + im.Sheet + "»"
+	}
+	fmt.Fprintf(stdout, "  header: %s\n", where)
+	for _, c := range im.Preview.Columns {
+		how := "detected"
+		if c.Mapped {
+			how = "mapping"
+		}
+		fmt.Fprintf(stdout, "  column %-3s %-30q → %s (%s)\n", c.Letter, c.Header, c.Field, how)
+	}
+	if im.IgnoredCount > 0 {
+		fmt.Fprintf(stdout, "  ignored columns (%d): %s\n", im.IgnoredCount, strings.Join(im.Ignored, ", "))
+	}
+	p := im.Preview
+	for _, class := range []string{muster.RowCreated, muster.RowLinked, muster.RowMember, muster.RowDuplicate, muster.RowFailed} {
+		fmt.Fprintf(stdout, "  %-10s %7d\n", class, p.Counts[class])
+		for _, r := range p.Samples[class] {
+			line := fmt.Sprintf("    row %d: %s %s", r.Line, r.Email, r.FullName)
+			for _, e := range r.Errors {
+				line += fmt.Sprintf(" [%s: %s]", e.Column, e.Reason)
+			}
+			fmt.Fprintln(stdout, strings.TrimRight(line, " "))
+		}
+	}
+	fmt.Fprintf(stdout, "  nothing was written or sent. To import it: muster import --confirm %d (before %s)\n", im.ID, im.ExpiresAt.Format(time.RFC3339))
+	if p.Counts[muster.RowFailed] > 0 {
+		return exitError{exitRowsFailed, fmt.Errorf("%d rows would fail", p.Counts[muster.RowFailed])}
+	}
+	return nil
+}
+
+// upload checks and stores the file at path as up says and queues its
+// import, as the API does.
+func (a *app) upload(ctx context.Context, up actions.Upload, path string) (*muster.Import, error) {
+	if _, err := a.db.FindAccount(ctx, up.AccountID); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(path)
@@ -75,14 +155,19 @@ func (a *app) upload(ctx context.Context, accountID int64, path string) (*muster
 		return nil, err
 	}
 	defer f.Close()
-	im, existing, err := a.actions().Upload(ctx, actions.Upload{AccountID: accountID, FileName: path}, f, a.limits())
+	im, existing, err := a.actions().Upload(ctx, up, f, a.limits())
 	if err != nil {
 		return nil, err
 	}
+	a.existing(im, existing)
+	return im, nil
+}
+
+// existing says when a file was imported before and nothing new is created.
+func (a *app) existing(im *muster.Import, existing bool) {
 	if existing {
 		a.log.Warn("this file was imported into the account before: nothing new is created; showing that import", "import", im.ID)
 	}
-	return im, nil
 }
 
 // follow shows the import's progress until it finishes: a progress bar on
@@ -164,13 +249,20 @@ func lines(w io.Writer, id int64) func(*muster.Import, string) {
 // summary prints what the import did and saves the failed rows.
 func (a *app) summary(ctx context.Context, im *muster.Import, reportPath string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "import %d of %s into account %d: %s\n", im.ID, im.FileName, im.AccountID, im.Status)
-	if im.Status == muster.ImportRejected {
+	switch im.Status {
+	case muster.ImportRejected:
 		return fmt.Errorf("%s was rejected: %s", im.FileName, im.ErrorMessage)
+	case muster.ImportCancelled:
+		return exitError{exitRowsFailed, fmt.Errorf("import %d was cancelled after %d rows", im.ID, im.ProcessedRows)}
 	}
 	fmt.Fprintf(stdout, "  rows read  %7d\n  created    %7d\n  linked     %7d\n  skipped    %7d\n  failed     %7d\n",
 		im.ProcessedRows, im.Created, im.Linked, im.Skipped, im.Failed)
 	if len(im.Ignored) > 0 {
-		fmt.Fprintf(stdout, "  ignored columns: %s\n", strings.Join(im.Ignored, ", "))
+		more := ""
+		if im.IgnoredCount > len(im.Ignored) {
+			more = fmt.Sprintf(" and %d more", im.IgnoredCount-len(im.Ignored))
+		}
+		fmt.Fprintf(stdout, "  ignored columns: %s%s\n", strings.Join(im.Ignored, ", "), more)
 	}
 	if im.Failed == 0 {
 		return nil
@@ -179,8 +271,16 @@ func (a *app) summary(ctx context.Context, im *muster.Import, reportPath string,
 		return err
 	}
 	fmt.Fprintf(stdout, "  error report: %s (also GET /v1/imports/%d/errors?format=xlsx); fix the rows and import it again\n", reportPath, im.ID)
-	return nil
+	return exitError{exitRowsFailed, fmt.Errorf("%d rows failed", im.Failed)}
 }
+
+const importUsage = `usage: muster import --account ID [--errors PATH] [--mapping JSON] [--preview] FILE
+       muster import --confirm PREVIEW_ID [--mapping JSON]
+
+Exit status: 0 all rows imported (or skipped), 1 the file was rejected or
+an error stopped the command, 2 wrong usage, 3 some rows failed (see the
+error report), would fail (a preview) or the import was cancelled.
+`
 
 func (a *app) saveReport(ctx context.Context, im *muster.Import, path string) error {
 	header, err := a.db.ImportHeader(ctx, im.ID)

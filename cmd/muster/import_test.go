@@ -53,8 +53,9 @@ func TestImportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"import", "--account", acc, file}, env(vars), &stdout, &stderr); err != nil {
-		t.Fatalf("import: %v\n%s", err, stderr.String())
+	// A row failed: exit status 3, not the 1 of a rejected file.
+	if err := run(context.Background(), []string{"import", "--account", acc, file}, env(vars), &stdout, &stderr); exitCode(err) != exitRowsFailed {
+		t.Fatalf("import with a failed row: %v (exit %d)\n%s", err, exitCode(err), stderr.String())
 	}
 	for _, want := range []string{": done", "rows read        3", "created          2", "failed           1", "team.errors.xlsx"} {
 		if !strings.Contains(stdout.String(), want) {
@@ -80,11 +81,32 @@ func TestImportCommand(t *testing.T) {
 	}
 	stdout.Reset()
 	err = run(context.Background(), []string{"import", "--account", acc, bad}, env(vars), &stdout, &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "no email column") || !strings.Contains(stdout.String(), "rejected") {
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "no email column") || !strings.Contains(stdout.String(), "rejected") {
 		t.Errorf("a file without an email column: %v\n%s", err, stdout.String())
 	}
 	err = run(context.Background(), []string{"import", "--account", acc, filepath.Join(dir, "missing.xlsx")}, env(vars), &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil {
 		t.Error("a missing file should fail")
+	}
+	// A preview of the same file: two members now, one failure, nothing written.
+	stdout.Reset()
+	err = run(context.Background(), []string{"import", "--account", acc, "--preview", "--mapping", `{"full_name": "B"}`, file}, env(vars), &stdout, &bytes.Buffer{})
+	if exitCode(err) != exitRowsFailed {
+		t.Errorf("preview with a failing row: %v (exit %d)\n%s", err, exitCode(err), stdout.String())
+	}
+	for _, want := range []string{": previewed", "member           2", "failed           1", "row 4:", "→ full_name (mapping)", "--confirm"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("preview lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if err := run(context.Background(), []string{"import", "--account", acc, "--mapping", `{"salary": "B"}`, file}, env(vars), &bytes.Buffer{}, &bytes.Buffer{}); exitCode(err) != exitUsage {
+		t.Errorf("a bad mapping: %v (exit %d)", err, exitCode(err))
+	}
+	stdout.Reset()
+	if err := run(context.Background(), []string{"import", "--help"}, env(vars), &stdout, &bytes.Buffer{}); err != nil || !strings.Contains(stdout.String(), "Exit status") {
+		t.Errorf("--help: %v (exit %d)\n%s", err, exitCode(err), stdout.String())
+	}
+	if err := run(context.Background(), []string{"import", "--bogus"}, env(vars), &bytes.Buffer{}, &bytes.Buffer{}); exitCode(err) != exitUsage {
+		t.Errorf("a bad flag: %v (exit %d)", err, exitCode(err))
 	}
 }

@@ -37,11 +37,37 @@ func main() {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "muster:", err)
 		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
 var errUsage = errors.New("usage")
+
+// Exit statuses besides 0 and 1 (an error, a rejected file).
+const (
+	exitUsage      = 2
+	exitRowsFailed = 3
+)
+
+// exitError is an error with its own exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var e exitError
+	switch {
+	case errors.As(err, &e):
+		return e.code
+	case errors.Is(err, errUsage):
+		return exitUsage
+	}
+	return 1
+}
 
 // run is main without the process: tests call it with their own
 // environment and a context they cancel.

@@ -58,6 +58,10 @@ type Config struct {
 	// BulkConcurrency is the number of bulk jobs a worker runs at once
 	// (BULK_CONCURRENCY): imports and their invitations. Default 4.
 	BulkConcurrency int
+	// ImportConcurrency is the most imports (and previews) one worker
+	// process reads at once (IMPORT_CONCURRENCY), each holding a file and a
+	// batch in memory; more wait in their queue. Default 2.
+	ImportConcurrency int
 	// PollInterval is how often an idle worker looks for new jobs
 	// (POLL_INTERVAL). Lower is snappier and costs Redis calls. Default 100ms.
 	PollInterval time.Duration
@@ -122,6 +126,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SecretKey:         r.secret("SECRET_KEY"),
 		Concurrency:       r.int("WORKER_CONCURRENCY", 10, 1, 1000),
 		BulkConcurrency:   r.int("BULK_CONCURRENCY", 4, 1, 1000),
+		ImportConcurrency: r.int("IMPORT_CONCURRENCY", 2, 1, 100),
 		PollInterval:      r.duration("POLL_INTERVAL", 100*time.Millisecond),
 		SendAttempts:      r.int("SEND_ATTEMPTS", 10, 1, 100),
 		RetryBase:         r.duration("RETRY_BASE", 10*time.Second),

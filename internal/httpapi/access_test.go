@@ -107,6 +107,16 @@ var accessMatrix = []accessRow{
 	{"POST /v1/accounts/{id}/imports", func(d *dashboard, n int) (string, any) {
 		return path("/v1/accounts/{id}/imports", d.account), upload{"team.csv", []byte(fmt.Sprintf("email\nrow%d@imports.test\n", n))}
 	}, writes202, onlyStaff202},
+	{"GET /v1/accounts/{id}/imports", func(d *dashboard, _ int) (string, any) {
+		return path("/v1/accounts/{id}/imports", d.account), nil
+	}, seesAccount, onlyStaff200},
+	// The fixture's import is done: whoever may cancel hears it is too late.
+	{"POST /v1/imports/{id}/cancel", func(d *dashboard, _ int) (string, any) {
+		return "/v1/imports/" + strconv.FormatInt(d.imported, 10) + "/cancel", nil
+	}, "409 409 409 409 409 403 404 401", "409 404 404 404 404 404 404 401"},
+	{"POST /v1/imports/{id}/confirm", func(d *dashboard, _ int) (string, any) {
+		return "/v1/imports/" + strconv.FormatInt(d.imported, 10) + "/confirm", nil
+	}, "409 409 409 409 409 403 404 401", "409 404 404 404 404 404 404 401"},
 	{"GET /v1/imports/template.xlsx", fixed("/v1/imports/template.xlsx", nil), anyToken, anyToken},
 	{"GET /v1/imports/{id}", func(d *dashboard, _ int) (string, any) {
 		return "/v1/imports/" + strconv.FormatInt(d.imported, 10), nil

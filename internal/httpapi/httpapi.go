@@ -48,6 +48,7 @@ type Store interface {
 	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
 	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
 	FindImport(ctx context.Context, id int64) (*muster.Import, error)
+	ListImports(ctx context.Context, accountID, before int64, limit int) ([]*muster.Import, error)
 	ImportHeader(ctx context.Context, id int64) ([]string, error)
 	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
 }
@@ -162,6 +163,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/asynq/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.Monitor))))
 	s.mux.Handle("/asynq/write/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.MonitorWrite))))
 	s.mux.Handle("POST /v1/accounts/{id}/imports", s.authed(s.upload))
+	s.mux.Handle("GET /v1/accounts/{id}/imports", s.authed(s.importHistory))
+	s.mux.Handle("POST /v1/imports/{id}/cancel", s.authed(s.cancelImport))
+	s.mux.Handle("POST /v1/imports/{id}/confirm", s.authed(s.confirmImport))
 	s.mux.Handle("GET /v1/imports/template.xlsx", s.authed(s.template))
 	s.mux.Handle("GET /v1/imports/{id}", s.authed(s.importStatus))
 	s.mux.Handle("GET /v1/imports/{id}/events", s.authed(s.importEvents))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,16 +30,25 @@ func (s *Server) template(w http.ResponseWriter, _ *http.Request) error {
 	return workbook.Template(w)
 }
 
-// upload: POST /v1/accounts/{id}/imports, the file in the multipart field
-// "file". The file streams to a temporary file (hashed on the way), its
-// format and structure are checked without inflating it, and it is stored
-// in PostgreSQL with a queued import: 202 {id}. The same file uploaded to
-// the same account again creates nothing: 200 with the existing import and
-// "duplicate": true.
+// upload: POST /v1/accounts/{id}/imports[?mode=preview], the file in the
+// multipart field "file" and an optional JSON column mapping in the field
+// "mapping" (before or after the file). The file is spooled to a temporary
+// file; once the form is read, actions.Store checks it without inflating
+// it and stores it with a queued import (or preview): 202 {id}. The same
+// file with the same mapping uploaded to the same account again creates
+// nothing: 200 with the existing import and "duplicate": true.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	acc, err := s.account(r, muster.WriteContractors)
 	if err != nil {
 		return err
+	}
+	up := actions.Upload{AccountID: acc.ID, TokenID: actor(r).TokenID}
+	switch mode := r.URL.Query().Get("mode"); mode {
+	case "", muster.ModeImport:
+	case muster.ModePreview:
+		up.Preview = true
+	default:
+		return muster.Invalid("invalid_mode", "mode %q is neither import nor preview", mode)
 	}
 	lim := s.opts.ImportLimits.OrDefaults()
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBytes+1<<20) // room for the multipart framing
@@ -46,34 +56,91 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return muster.Errorf(muster.KindUnsupported, "unsupported_media_type", `send the file as multipart/form-data in a field named "file"`)
 	}
+	var file *actions.Spooled
+	defer func() {
+		if file != nil {
+			file.Close()
+		}
+	}()
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			return muster.Invalid("missing_file", `the request has no field named "file"`)
+			break
 		}
 		if err != nil {
 			return actions.UploadError(err, lim)
 		}
-		if part.FormName() == "file" {
-			return s.storeUpload(w, r, acc, part, lim)
+		switch part.FormName() {
+		case "file":
+			if file != nil {
+				return muster.Invalid("invalid_upload", `the request has two fields named "file"; import one file at a time`)
+			}
+			if file, err = s.app.Spool(part, part.FileName(), lim); err != nil {
+				return err
+			}
+		case "mapping":
+			data, err := io.ReadAll(io.LimitReader(part, 64<<10+1))
+			if err != nil {
+				return actions.UploadError(err, lim)
+			}
+			if len(data) > 64<<10 {
+				return muster.Invalid("invalid_mapping", "the mapping is longer than 64 KiB")
+			}
+			if up.Mapping, err = workbook.ParseMapping(data); err != nil {
+				return err
+			}
 		}
 	}
-}
-
-func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, acc *muster.Account, part io.Reader, lim workbook.Limits) error {
-	name := ""
-	if p, ok := part.(interface{ FileName() string }); ok {
-		name = p.FileName()
+	if file == nil {
+		return muster.Invalid("missing_file", `the request has no field named "file"`)
 	}
-	im, existing, err := s.app.Upload(r.Context(), actions.Upload{AccountID: acc.ID, TokenID: actor(r).TokenID, FileName: name}, part, lim)
+	im, existing, err := s.app.Store(r.Context(), up, file, lim)
 	if err != nil {
 		return err
 	}
+	queued(w, im, existing)
+	return nil
+}
+
+// queued answers a stored upload or a confirmed preview.
+func queued(w http.ResponseWriter, im *muster.Import, existing bool) {
 	status := http.StatusAccepted
 	if existing {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, map[string]any{"id": im.ID, "duplicate": existing, "import": im})
+}
+
+// confirmImport: POST /v1/imports/{id}/confirm [{"mapping": {...}}] runs a
+// finished preview as an import of the same stored file, with the
+// preview's mapping or the one in the body.
+func (s *Server) confirmImport(w http.ResponseWriter, r *http.Request) error {
+	prev, err := s.findImport(r, muster.WriteContractors)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Mapping json.RawMessage `json:"mapping"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &body); err != nil {
+			return err
+		}
+	}
+	var mapping workbook.Mapping
+	if len(body.Mapping) > 0 && string(body.Mapping) != "null" {
+		if mapping, err = workbook.ParseMapping(body.Mapping); err != nil {
+			return err
+		}
+		if mapping == nil {
+			mapping = workbook.Mapping{} // {}: no mapping, not the preview's
+		}
+	}
+	im, existing, err := s.app.ConfirmPreview(r.Context(), prev.ID, actor(r).TokenID, mapping)
+	if err != nil {
+		return err
+	}
+	queued(w, im, existing)
 	return nil
 }
 
@@ -108,6 +175,56 @@ func (s *Server) importStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, im)
+	return nil
+}
+
+// importHistory: GET /v1/accounts/{id}/imports?limit=&before=, the
+// account's imports newest first, with their counts and who uploaded each;
+// next_before pages on.
+func (s *Server) importHistory(w http.ResponseWriter, r *http.Request) error {
+	acc, err := s.account(r, muster.ReadContractors)
+	if err != nil {
+		return err
+	}
+	limit, before := 50, int64(0)
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 200 {
+			return muster.Invalid("invalid_limit", "limit %q is not a number from 1 to 200", v)
+		}
+	}
+	if v := r.URL.Query().Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
+			return muster.Invalid("invalid_cursor", "before %q is not an import id", v)
+		}
+	}
+	list, err := s.store.ListImports(r.Context(), acc.ID, before, limit)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Imports    []*muster.Import `json:"imports"`
+		NextBefore int64            `json:"next_before,omitempty"`
+	}{Imports: list}
+	if len(list) == limit {
+		out.NextBefore = list[len(list)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// cancelImport: POST /v1/imports/{id}/cancel. The import stops at its next
+// batch; the rows committed stay, and its emails not yet sent are
+// cancelled. A finished import is 409 import_finished.
+func (s *Server) cancelImport(w http.ResponseWriter, r *http.Request) error {
+	im, err := s.findImport(r, muster.WriteContractors)
+	if err != nil {
+		return err
+	}
+	done, emails, err := s.app.CancelImport(r.Context(), im)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"import": done, "cancelled_emails": emails})
 	return nil
 }
 

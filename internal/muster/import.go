@@ -9,43 +9,108 @@ import (
 
 // Import states. An import is accepted (queued), read and written in
 // batches (running), and ends done, or rejected when the file as a whole
-// cannot be read (not a workbook, no email column, over a limit).
+// cannot be read (not a workbook, no email column, over a limit), or
+// cancelled by a person (the rows committed before stay).
 const (
-	ImportQueued   = "queued"
-	ImportRunning  = "running"
-	ImportDone     = "done"
-	ImportRejected = "rejected"
+	ImportQueued    = "queued"
+	ImportRunning   = "running"
+	ImportDone      = "done"
+	ImportRejected  = "rejected"
+	ImportCancelled = "cancelled"
+	// A preview ends previewed, and expired when not confirmed in time.
+	ImportPreviewed = "previewed"
+	ImportExpired   = "expired"
 )
+
+// Import modes: a preview reads and classifies every row and writes none.
+const (
+	ModeImport  = "import"
+	ModePreview = "preview"
+)
+
+// PreviewTTL is how long a preview can be confirmed; then its file is deleted.
+const PreviewTTL = 24 * time.Hour
+
+// PreviewSamples is how many rows of each class a preview shows.
+const PreviewSamples = 10
+
+// Preview is what a dry run found: how many rows fall in each class
+// (RowCreated, RowLinked, RowMember, RowDuplicate, RowFailed), the first
+// rows of each, and the columns it read.
+type Preview struct {
+	Counts  map[string]int          `json:"counts"`
+	Samples map[string][]PreviewRow `json:"samples"`
+	Columns []Column                `json:"columns"`
+}
+
+// PreviewRow is one row as a preview shows it.
+type PreviewRow struct {
+	Line     int        `json:"row"`
+	Email    string     `json:"email,omitempty"`
+	FullName string     `json:"full_name,omitempty"`
+	Errors   []RowError `json:"errors,omitempty"`
+}
+
+// Column is one column of a file's header and the field Muster reads from
+// it; Mapped when the caller's mapping chose it rather than detection.
+type Column struct {
+	Letter string `json:"column"`
+	Header string `json:"header,omitempty"`
+	Field  string `json:"field"`
+	Mapped bool   `json:"mapped,omitempty"`
+}
 
 // Import is one uploaded file and the progress of importing it into one
 // account. Counters cover the rows committed so far.
 type Import struct {
-	ID            int64      `db:"id" json:"id"`
-	AccountID     int64      `db:"account_id" json:"account_id"`
-	FileName      string     `db:"file_name" json:"file_name"`
-	Format        string     `db:"format" json:"format"`
-	Size          int64      `db:"size" json:"size"`
-	SHA256        string     `db:"sha256" json:"sha256"`
-	Status        string     `db:"status" json:"status"`
-	Sheet         string     `db:"sheet" json:"sheet,omitempty"`
-	HeaderRow     int        `db:"header_row" json:"header_row,omitempty"`
-	TotalRows     *int       `db:"total_rows" json:"total_rows"`
-	ProcessedRows int        `db:"processed_rows" json:"processed_rows"`
-	Created       int        `db:"created" json:"created"`
-	Linked        int        `db:"linked" json:"linked"`
-	Skipped       int        `db:"skipped" json:"skipped"`
-	Failed        int        `db:"failed" json:"failed"`
-	Ignored       []string   `db:"-" json:"ignored_columns"`
-	ErrorCode     string     `db:"error_code" json:"error_code,omitempty"`
-	ErrorMessage  string     `db:"error_message" json:"error_message,omitempty"`
-	CreatedAt     time.Time  `db:"created_at" json:"created_at"`
-	StartedAt     *time.Time `db:"started_at" json:"started_at"`
-	FinishedAt    *time.Time `db:"finished_at" json:"finished_at"`
+	ID            int64             `db:"id" json:"id"`
+	AccountID     int64             `db:"account_id" json:"account_id"`
+	FileName      string            `db:"file_name" json:"file_name"`
+	Format        string            `db:"format" json:"format"`
+	Size          int64             `db:"size" json:"size"`
+	SHA256        string            `db:"sha256" json:"sha256"`
+	Status        string            `db:"status" json:"status"`
+	Sheet         string            `db:"sheet" json:"sheet,omitempty"`
+	HeaderRow     int               `db:"header_row" json:"header_row,omitempty"`
+	TotalRows     *int              `db:"total_rows" json:"total_rows"`
+	ProcessedRows int               `db:"processed_rows" json:"processed_rows"`
+	Created       int               `db:"created" json:"created"`
+	Linked        int               `db:"linked" json:"linked"`
+	Skipped       int               `db:"skipped" json:"skipped"`
+	Failed        int               `db:"failed" json:"failed"`
+	Ignored       []string          `db:"-" json:"ignored_columns"`
+	IgnoredCount  int               `db:"ignored_count" json:"ignored_count"`
+	ErrorCode     string            `db:"error_code" json:"error_code,omitempty"`
+	ErrorMessage  string            `db:"error_message" json:"error_message,omitempty"`
+	CreatedAt     time.Time         `db:"created_at" json:"created_at"`
+	StartedAt     *time.Time        `db:"started_at" json:"started_at"`
+	FinishedAt    *time.Time        `db:"finished_at" json:"finished_at"`
+	CancelledAt   *time.Time        `db:"cancel_requested_at" json:"cancelled_at,omitempty"`
+	Mode          string            `db:"mode" json:"mode"`
+	Mapping       map[string]string `db:"-" json:"mapping,omitempty"`
+	ExpiresAt     *time.Time        `db:"expires_at" json:"expires_at,omitempty"`
+	Preview       *Preview          `db:"-" json:"preview,omitempty"`
+	// ConfirmedImportID is the import a confirmed preview became.
+	ConfirmedImportID *int64 `db:"confirmed_import_id" json:"confirmed_import_id,omitempty"`
+	// UploadedBy is filled in the account's history.
+	UploadedBy *Uploader `db:"-" json:"uploaded_by,omitempty"`
+}
+
+// Uploader says who uploaded a file: the API token's kind and name (with
+// the manager's email for a manager's token), or "cli" for the command line.
+type Uploader struct {
+	Kind  string `json:"kind"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
 }
 
 // Finished reports whether the import will change no more.
 func (im *Import) Finished() bool {
-	return im.Status == ImportDone || im.Status == ImportRejected
+	switch im.Status {
+	case ImportDone, ImportRejected, ImportCancelled, ImportPreviewed, ImportExpired:
+		return true
+	}
+	return false
 }
 
 // Upload is a file accepted for import, before it is stored.
@@ -56,6 +121,8 @@ type Upload struct {
 	Format    string // "xlsx" or "csv"
 	Size      int64
 	SHA256    string // hex
+	Mapping   map[string]string
+	Preview   bool // a dry run: classify the rows, write none
 }
 
 // RowError is one problem with one row of an imported file: the row number
@@ -146,6 +213,10 @@ type BatchResult struct {
 // ErrStaleBatch: the import's checkpoint moved while the batch was built;
 // another worker holds the import.
 var ErrStaleBatch = errors.New("the import moved on: another worker is running it")
+
+// ErrImportCancelled: the import was cancelled while the batch was built;
+// the batch is not written.
+var ErrImportCancelled = errors.New("the import was cancelled")
 
 // Row outcomes of an import.
 const (

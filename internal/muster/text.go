@@ -39,6 +39,18 @@ func NormalizeEmail(field, raw string) (string, error) {
 	return s, nil
 }
 
+// Clip shortens s to at most n bytes on a rune boundary, marking the cut
+// with "…": for what a file says that is shown back (headers, reasons).
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // CleanLine trims a one-line value (a name, a title) and refuses CR, LF and
 // other control characters, because such values reach mail headers. field is
 // the input's snake_case name; the error code is "invalid_" + field.

@@ -178,21 +178,3 @@ func (db *DB) SaveColumns(ctx context.Context, subject string, cols []string) er
 	}
 	return nil
 }
-
-// ListImports returns an account's imports, newest first: up to limit of
-// them with ids below before (0: from the newest).
-func (db *DB) ListImports(ctx context.Context, accountID int64, before int64, limit int) ([]*muster.Import, error) {
-	var rows []importRow
-	err := db.SelectContext(ctx, &rows, `
-		SELECT `+importColumns+` FROM imports
-		 WHERE account_id = $1 AND ($2 = 0 OR id < $2)
-		 ORDER BY id DESC LIMIT $3`, accountID, before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("imports of account %d: %w", accountID, err)
-	}
-	out := make([]*muster.Import, len(rows))
-	for i := range rows {
-		out[i] = rows[i].out()
-	}
-	return out, nil
-}

@@ -24,11 +24,17 @@ import (
 func (db *DB) WriteImportBatch(ctx context.Context, b *muster.ImportBatch) (*muster.BatchResult, error) {
 	var res muster.BatchResult
 	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
-		var at int
-		if err := tx.GetContext(ctx, &at, `SELECT checkpoint_line FROM imports WHERE id = $1 FOR UPDATE`, b.ImportID); err != nil {
+		var at struct {
+			Line   int    `db:"checkpoint_line"`
+			Status string `db:"status"`
+		}
+		if err := tx.GetContext(ctx, &at, `SELECT checkpoint_line, status FROM imports WHERE id = $1 FOR UPDATE`, b.ImportID); err != nil {
 			return fmt.Errorf("lock import %d: %w", b.ImportID, err)
 		}
-		if at != b.After {
+		if at.Status == muster.ImportCancelled {
+			return muster.ErrImportCancelled
+		}
+		if at.Line != b.After {
 			return muster.ErrStaleBatch
 		}
 		if err := writeRows(ctx, tx, b, &res); err != nil {

@@ -3,6 +3,8 @@ package workbook
 import (
 	"strings"
 	"unicode"
+
+	"github.com/muster-dev/muster/internal/muster"
 )
 
 // field is what a column holds.
@@ -93,8 +95,11 @@ type Header struct {
 	Sheet   string   // the sheet's name; empty for CSV
 	Line    int      // the header's row number as the spreadsheet shows it
 	Cells   []string // the header cells as written
-	Ignored []string // headers of the columns Muster does not read
-	fields  []field  // by column
+	Ignored []string // headers of the first columns Muster does not read (MaxIgnored)
+	// IgnoredCount is how many columns were ignored in all.
+	IgnoredCount int
+	fields       []field // by column
+	mapped       map[field]bool
 }
 
 // mapHeader reads a candidate header row. It returns the columns' fields and
@@ -122,11 +127,21 @@ func newHeader(sheet string, line int, cells []string, fields []field) *Header {
 	h := &Header{Sheet: sheet, Line: line, Cells: cells, fields: fields}
 	for i, c := range cells {
 		if fields[i] == fieldNone && strings.TrimSpace(c) != "" {
-			h.Ignored = append(h.Ignored, strings.TrimSpace(c))
+			if h.IgnoredCount++; len(h.Ignored) < MaxIgnored {
+				h.Ignored = append(h.Ignored, muster.Clip(strings.TrimSpace(c), maxHeaderShown))
+			}
 		}
 	}
 	return h
 }
+
+// MaxIgnored is how many ignored headers an import keeps and shows; the
+// rest are only counted.
+const MaxIgnored = 20
+
+// maxHeaderShown is how much of a header an import keeps to show: in
+// ignored_columns, the preview's columns and each row error's column.
+const maxHeaderShown = 100
 
 // ManagerColumn is the header of the (first) manager column.
 func (h *Header) ManagerColumn() string {
@@ -145,7 +160,7 @@ func (h *Header) column(i int) string {
 	}
 	if i < len(h.Cells) {
 		if c := strings.TrimSpace(h.Cells[i]); c != "" {
-			return c
+			return muster.Clip(c, maxHeaderShown)
 		}
 	}
 	return columnLetter(i)

@@ -25,9 +25,10 @@ type csvSource struct {
 	cp1251 bool
 	comma  rune
 	lines  int
+	limit  int // bytes of one record
 }
 
-func openCSV(path, name string) (*csvSource, error) {
+func openCSV(path, name string, limit int) (*csvSource, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
@@ -39,7 +40,7 @@ func openCSV(path, name string) (*csvSource, error) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	head = head[:n]
-	s := &csvSource{path: path, name: name}
+	s := &csvSource{path: path, name: name, limit: limit}
 	if s.bom = bytes.HasPrefix(head, []byte("\xEF\xBB\xBF")); s.bom {
 		head = head[3:]
 	} else if !isUTF8(head) {
@@ -131,30 +132,61 @@ func (s *csvSource) rows(string) (rowIter, error) {
 	if s.cp1251 {
 		r = charmap.Windows1251.NewDecoder().Reader(r)
 	}
-	cr := csv.NewReader(r)
+	lr := &recordLimit{r: r, limit: int64(s.limit) + 64<<10}
+	cr := csv.NewReader(lr)
 	cr.Comma = s.comma
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
-	return &csvRows{f: f, r: cr}, nil
+	return &csvRows{f: f, r: cr, lim: lr, name: s.name}, nil
+}
+
+var errRecordLimit = errors.New("record over the limit")
+
+// recordLimit stops encoding/csv from gathering one huge record (a
+// 50 MiB line, a header of a million columns) in memory: it fails a read
+// once the record being read has grown past the limit. The slack covers
+// what the CSV reader's buffer reads ahead; checkRow holds the exact limit.
+type recordLimit struct {
+	r     io.Reader
+	limit int64
+	read  int64 // bytes handed out
+	start int64 // where the record being read began
+}
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	if l.read-l.start > l.limit {
+		return 0, errRecordLimit
+	}
+	n, err := l.r.Read(p[:min(len(p), 64<<10)])
+	l.read += int64(n)
+	return n, err
 }
 
 func (s *csvSource) close() error { return nil }
 
 type csvRows struct {
-	f   *os.File
-	r   *csv.Reader
-	err error
+	f    *os.File
+	r    *csv.Reader
+	lim  *recordLimit
+	name string
+	line int // of the last record read
+	err  error
 }
 
 func (r *csvRows) next() (int, []string, error, bool) {
 	rec, err := r.r.Read()
+	r.lim.start = r.r.InputOffset()
 	var perr *csv.ParseError
 	switch {
+	case errors.Is(err, errRecordLimit):
+		r.err = recordTooLarge(r.name, fmt.Sprintf("row %d", r.line+1), r.lim.read-r.lim.start, int(r.lim.limit-64<<10))
+		return 0, nil, nil, false
 	case err == nil:
-		line, _ := r.r.FieldPos(0)
-		return line, rec, nil, true
+		r.line, _ = r.r.FieldPos(0)
+		return r.line, rec, nil, true
 	case errors.As(err, &perr):
 		// One malformed line is that row's failure; the rest still import.
+		r.line = perr.StartLine
 		return perr.StartLine, nil, muster.Invalid("malformed_csv", "the line cannot be read as CSV: %v", perr.Err), true
 	case errors.Is(err, io.EOF):
 		return 0, nil, nil, false

@@ -17,6 +17,7 @@ import (
 // Formats Muster reads.
 const (
 	XLSX = "xlsx"
+	XLS  = "xls"
 	CSV  = "csv"
 )
 
@@ -25,6 +26,11 @@ type Limits struct {
 	MaxBytes    int64 // the uploaded file
 	MaxRows     int   // data rows (blank rows do not count)
 	MaxUnzipped int64 // an .xlsx's parts, uncompressed, all together
+	// What one row may hold, so that a hostile file cannot make a row (or
+	// a header of a million columns) cost more than a few MiB.
+	MaxColumns     int // up to the last non-blank cell
+	MaxCellBytes   int
+	MaxRecordBytes int // all the cells of a row, or one CSV record
 }
 
 // Default limits (README: IMPORT_MAX_BYTES, IMPORT_MAX_ROWS, IMPORT_MAX_UNZIPPED_BYTES).
@@ -32,6 +38,11 @@ const (
 	DefaultMaxBytes    = 50 << 20
 	DefaultMaxRows     = 200_000
 	DefaultMaxUnzipped = 1 << 30
+	// Excel has 16,384 columns; a contractor list has a dozen.
+	DefaultMaxColumns = 1024
+	// Excel holds 32,767 characters in a cell: 64 KiB of Cyrillic UTF-8.
+	DefaultMaxCellBytes   = 64 << 10
+	DefaultMaxRecordBytes = 1 << 20
 )
 
 // OrDefaults fills the zero fields with the defaults.
@@ -46,6 +57,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxUnzipped <= 0 {
 		l.MaxUnzipped = DefaultMaxUnzipped
+	}
+	if l.MaxColumns <= 0 {
+		l.MaxColumns = DefaultMaxColumns
+	}
+	if l.MaxCellBytes <= 0 {
+		l.MaxCellBytes = DefaultMaxCellBytes
+	}
+	if l.MaxRecordBytes <= 0 {
+		l.MaxRecordBytes = DefaultMaxRecordBytes
 	}
 	return l
 }
@@ -91,8 +111,11 @@ func Detect(r io.ReaderAt, size int64, name string, lim Limits) (string, error) 
 	case bytes.HasPrefix(head, zipMagic):
 		return XLSX, checkZip(r, size, name, lim)
 	case bytes.HasPrefix(head, cfbMagic):
-		return "", checkCFB(r, name)
+		return XLS, checkCFB(r, name)
 	case looksLikeText(head):
+		if why := notCSV(head); why != "" {
+			return "", notWorkbook(name, why)
+		}
 		return CSV, nil
 	}
 	return "", notWorkbook(name, "it is neither an Excel workbook (.xlsx) nor a CSV text file")
@@ -165,25 +188,38 @@ func bomb(name, why string) error {
 }
 
 // checkCFB tells an encrypted (password-protected) .xlsx from a legacy
-// binary .xls: both are OLE compound files.
+// binary .xls: both are OLE compound files. An .xls protected with a
+// password says so in its first records, which openXLS reads.
 func checkCFB(r io.ReaderAt, name string) error {
 	doc, err := mscfb.New(r)
 	if err != nil {
 		return muster.Invalid("corrupt_workbook", "%q looks like an old Office file but is damaged (%v)", name, err)
 	}
+	// Look at every entry first: Excel 97 could save both a BIFF8
+	// "Workbook" and a BIFF5 "Book" in one file, in either order.
+	var workbook *mscfb.File
+	book := false
 	for {
 		entry, err := doc.Next()
 		if err != nil {
 			break
 		}
-		switch entry.Name {
-		case "EncryptionInfo", "EncryptedPackage":
+		switch {
+		case entry.Name == "EncryptionInfo", entry.Name == "EncryptedPackage":
 			return muster.Invalid("encrypted_workbook",
 				"%q is protected with a password; open it in Excel, remove the password (File → Info → Protect Workbook → Encrypt with Password) and upload it again", name)
-		case "Workbook", "Book":
-			return muster.Errorf(muster.KindUnsupported, "xls_not_supported",
-				"%q is an old Excel 97–2003 workbook (.xls), which Muster does not read; open it in Excel and save it as .xlsx (File → Save As → Excel Workbook)", name)
+		case strings.EqualFold(entry.Name, "Workbook") && workbook == nil:
+			workbook = entry
+		case strings.EqualFold(entry.Name, "Book"):
+			book = true
 		}
+	}
+	switch {
+	case workbook != nil:
+		return checkXLS(workbook, name)
+	case book:
+		return muster.Errorf(muster.KindUnsupported, "xls_not_supported",
+			"%q is an Excel 5.0/95 workbook, older than the Excel 97–2003 .xls Muster reads; open it in Excel and save it as .xlsx (File → Save As → Excel Workbook)", name)
 	}
 	return notWorkbook(name, "it is an Office file that is not a workbook")
 }
@@ -201,6 +237,36 @@ func looksLikeText(b []byte) bool {
 		}
 	}
 	return bad*100 <= len(b)
+}
+
+// textSignatures start text files that are documents, not tables.
+var textSignatures = []struct{ prefix, what string }{
+	{"%PDF-", "a PDF document"}, {"%!PS", "a PostScript document"}, {"{\\rtf", "an RTF document"},
+	{"<?xml", "an XML document"}, {"<!doctype", "a web page"}, {"<html", "a web page"}, {"<svg", "an SVG image"},
+	{"{", "JSON"}, {"[", "JSON"},
+}
+
+// notCSV says why text is not a CSV table, or "" when it may be one: a
+// document by its signature, or text whose first lines have no separator
+// and no email address (one column of emails is a table; prose is not).
+func notCSV(head []byte) string {
+	trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xEF\xBB\xBF")), " \t\r\n")
+	lower := bytes.ToLower(trimmed[:min(len(trimmed), 16)])
+	for _, sig := range textSignatures {
+		if bytes.HasPrefix(lower, bytes.ToLower([]byte(sig.prefix))) {
+			return "it is " + sig.what + ", not a table"
+		}
+	}
+	lines := bytes.SplitN(trimmed, []byte("\n"), 31)
+	if len(lines) > 30 {
+		lines = lines[:30]
+	}
+	for _, l := range lines {
+		if bytes.ContainsAny(l, ";,\t@") {
+			return ""
+		}
+	}
+	return "it is text without columns (no separator such as ; or , and no email address in its first lines)"
 }
 
 // isUTF8 reports whether the head of a text file is UTF-8, forgiving a rune

@@ -11,6 +11,7 @@ package workbook
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -46,19 +47,21 @@ type Reader struct {
 	// it an upper bound. -1 when the file does not say.
 	Estimate int
 
-	name  string
-	lim   Limits
-	src   source
-	it    rowIter
-	row   Row
-	count int
-	err   error
+	name    string
+	lim     Limits
+	mapping Mapping
+	src     source
+	it      rowIter
+	row     Row
+	count   int
+	err     error
 }
 
 // Open checks the file at path (uploaded as name), finds its header row
 // and returns a Reader positioned on the first data row. tmpDir is where
-// excelize may inflate large worksheets ("" for the system default).
-func Open(path, name string, lim Limits, tmpDir string) (*Reader, error) {
+// excelize may inflate large worksheets ("" for the system default). The
+// mapping, if any, overrides detection for the fields it names.
+func Open(path, name string, lim Limits, tmpDir string, m Mapping) (*Reader, error) {
 	lim = lim.withDefaults()
 	f, err := os.Open(path)
 	if err != nil {
@@ -74,12 +77,17 @@ func Open(path, name string, lim Limits, tmpDir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{Format: format, name: name, lim: lim}
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	r := &Reader{Format: format, name: name, lim: lim, mapping: m}
 	switch format {
 	case XLSX:
 		r.src, err = openXLSX(path, name, lim, tmpDir)
+	case XLS:
+		r.src, err = openXLS(path, name)
 	default:
-		r.src, err = openCSV(path, name)
+		r.src, err = openCSV(path, name, lim.MaxRecordBytes)
 	}
 	if err != nil {
 		return nil, err
@@ -134,7 +142,21 @@ func (r *Reader) findHeader() (*Header, error) {
 			if !ok {
 				break
 			}
+			if err := r.checkRow(sheet, line, cells); err != nil {
+				it.close()
+				return nil, err
+			}
+			if blank(cells) {
+				continue
+			}
 			fields, known, email := mapHeader(cells)
+			if len(r.mapping) > 0 {
+				// Header texts the mapping names make a row the header.
+				var matched int
+				fields, matched, _ = r.mapping.apply(cells, fields)
+				known, email = countFields(fields)
+				known += 100 * matched
+			}
 			if email && known > bestKnown {
 				best, bestKnown = newHeader(sheet, line, cells, fields), known
 			}
@@ -146,10 +168,18 @@ func (r *Reader) findHeader() (*Header, error) {
 		}
 	}
 	if best != nil {
+		if _, _, missing := r.mapping.apply(best.Cells, slices.Clone(best.fields)); missing != "" {
+			where := fmt.Sprintf("row %d", best.Line)
+			if best.Sheet != "" {
+				where += " of sheet «" + best.Sheet + "»"
+			}
+			return nil, mappingMissing(missing, r.mapping, where)
+		}
+		best.mapped = r.mapping.fields()
 		return best, nil
 	}
 	where := "the first " + fmt.Sprint(headerScan) + " lines"
-	if r.Format == XLSX {
+	if r.Format != CSV {
 		where = fmt.Sprintf("the first %d rows of sheet(s) %s", headerScan, strings.Join(names, ", "))
 	}
 	return nil, muster.Invalid("no_email_column",
@@ -186,15 +216,52 @@ func (r *Reader) countRows() (int, error) {
 	defer it.close()
 	n := 0
 	for n <= r.lim.MaxRows {
-		_, cells, rowErr, ok := it.next()
+		line, cells, rowErr, ok := it.next()
 		if !ok {
 			break
+		}
+		if err := r.checkRow(r.Header.Sheet, line, cells); err != nil {
+			return 0, err
 		}
 		if rowErr != nil || !blank(cells) {
 			n++
 		}
 	}
 	return n, it.error()
+}
+
+// checkRow refuses a row past the caps on columns, cell and row size
+// (Limits), naming the cap and the row.
+func (r *Reader) checkRow(sheet string, line int, cells []string) error {
+	where := "row " + fmt.Sprint(line)
+	if sheet != "" {
+		where += " of sheet «" + sheet + "»"
+	}
+	total := 0
+	last := -1
+	for i, c := range cells {
+		if len(c) > r.lim.MaxCellBytes {
+			return muster.Errorf(muster.KindTooLarge, "cell_too_large",
+				"%q: cell %s%s holds %s, more than the limit of %s for one cell", r.name, columnLetter(i), strings.TrimPrefix(where, "row "), human(int64(len(c))), human(int64(r.lim.MaxCellBytes)))
+		}
+		total += len(c)
+		if c != "" {
+			last = i
+		}
+	}
+	if last >= r.lim.MaxColumns {
+		return muster.Errorf(muster.KindTooLarge, "too_many_columns",
+			"%q: %s has %d columns, more than the limit of %d; delete the columns that are not part of the table", r.name, where, last+1, r.lim.MaxColumns)
+	}
+	if total > r.lim.MaxRecordBytes {
+		return recordTooLarge(r.name, where, int64(total), r.lim.MaxRecordBytes)
+	}
+	return nil
+}
+
+func recordTooLarge(name, where string, size int64, limit int) error {
+	return muster.Errorf(muster.KindTooLarge, "record_too_large",
+		"%q: %s holds %s, more than the limit of %s for one row", name, where, human(size), human(int64(limit)))
 }
 
 func (r *Reader) tooManyRows() error {
@@ -212,6 +279,9 @@ func (r *Reader) Next() bool {
 		line, cells, rowErr, ok := r.it.next()
 		if !ok {
 			r.err = r.it.error()
+			return false
+		}
+		if r.err = r.checkRow(r.Header.Sheet, line, cells); r.err != nil {
 			return false
 		}
 		if rowErr == nil && blank(cells) {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -74,7 +75,7 @@ func write(t *testing.T, name string, data []byte) string {
 	return path
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +85,7 @@ func must(t *testing.T, err error) {
 // readAll opens path and returns the header and every row.
 func readAll(t *testing.T, path string, lim workbook.Limits) (*workbook.Reader, []workbook.Row) {
 	t.Helper()
-	r, err := workbook.Open(path, filepath.Base(path), lim, t.TempDir())
+	r, err := workbook.Open(path, filepath.Base(path), lim, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func readAll(t *testing.T, path string, lim workbook.Limits) (*workbook.Reader, 
 
 func openErr(t *testing.T, path string, lim workbook.Limits) error {
 	t.Helper()
-	r, err := workbook.Open(path, filepath.Base(path), lim, t.TempDir())
+	r, err := workbook.Open(path, filepath.Base(path), lim, t.TempDir(), nil)
 	if err == nil {
 		r.Close()
 	}
@@ -290,7 +291,10 @@ func TestCSVEncodingsAndSeparators(t *testing.T) {
 // cfb writes a minimal OLE compound file holding one 4 KiB stream: the
 // container of both .xls (stream "Workbook") and encrypted .xlsx
 // ("EncryptionInfo", "EncryptedPackage").
-func cfb(stream string) []byte {
+func cfb(stream string) []byte { return cfbWith(stream, nil) }
+
+// cfbWith is cfb with the stream's first bytes given.
+func cfbWith(stream string, data []byte) []byte {
 	const sector = 512
 	le := binary.LittleEndian
 	buf := make([]byte, sector*11)
@@ -337,6 +341,7 @@ func cfb(stream string) []byte {
 	}
 	entry(0, "Root Entry", 5, 1, 0xFFFFFFFE, 0)
 	entry(1, stream, 2, 0xFFFFFFFF, 2, 4096)
+	copy(buf[3*sector:], data)
 	return buf
 }
 
@@ -366,6 +371,38 @@ func TestBadFiles(t *testing.T) {
 	w, _ := zw.Create("word/document.xml")
 	w.Write([]byte("<w:document/>"))
 	zw.Close()
+	wideSheet := build(t, func(f *excelize.File) {
+		sw, err := f.NewStreamWriter("Sheet1")
+		must(t, err)
+		must(t, sw.SetRow("A1", []any{"Email"}))
+		row := make([]any, 16384)
+		for i := range row {
+			row[i] = i
+		}
+		must(t, sw.SetRow("A2", row))
+		must(t, sw.Flush())
+	})
+	bigCell := build(t, func(f *excelize.File) {
+		must(t, f.SetSheetRow("Sheet1", "A1", &[]any{"Email", "ФИО", "Notes"}))
+		must(t, f.SetSheetRow("Sheet1", "A2", &[]any{"a@b.test"}))
+		must(t, f.SetSheetRow("Sheet1", "A3", &[]any{"c@d.test", "Вера", strings.Repeat("long ", 300)}))
+	})
+	bigRow := build(t, func(f *excelize.File) {
+		sw, err := f.NewStreamWriter("Sheet1")
+		must(t, err)
+		must(t, sw.SetRow("A1", []any{"Email", "Notes"}))
+		row := []any{"a@b.test"}
+		rnd := rand.New(rand.NewPCG(1, 2)) // text that does not compress like a bomb
+		for range 100 {
+			text := make([]byte, 30_000)
+			for i := range text {
+				text[i] = 'a' + byte(rnd.IntN(26))
+			}
+			row = append(row, string(text))
+		}
+		must(t, sw.SetRow("A5", row))
+		must(t, sw.Flush())
+	})
 	corrupt := slices.Clone(goodBytes)
 	for i := 200; i < len(corrupt)-200; i++ { // the parts' data, not the zip directory
 		corrupt[i] ^= 0x5A
@@ -381,7 +418,9 @@ func TestBadFiles(t *testing.T) {
 		{"pdf", write(t, "scan.pdf", []byte("%PDF-1.7\n\x00\x01\x02binary")), workbook.Limits{}, "not_a_workbook", []string{"scan.pdf", ".xlsx"}},
 		{"png", write(t, "photo.xlsx", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")), workbook.Limits{}, "not_a_workbook", nil},
 		{"word document", write(t, "letter.docx", notXLSX.Bytes()), workbook.Limits{}, "not_a_workbook", []string{"Word"}},
-		{"old xls", write(t, "old.xls", cfb("Workbook")), workbook.Limits{}, "xls_not_supported", []string{".xlsx", "97"}},
+		{"excel 95 xls", write(t, "old.xls", cfb("Book")), workbook.Limits{}, "xls_not_supported", []string{".xlsx", "95"}},
+		{"encrypted xls", write(t, "locked.xls", cfbWith("Workbook", biff(0x0809, 0x0600, 0x0005, 0x0000, 0x002F, 0))), workbook.Limits{}, "encrypted_workbook", []string{"password"}},
+		{"empty xls stream", write(t, "zero.xls", cfb("Workbook")), workbook.Limits{}, "corrupt_workbook", nil},
 		{"encrypted by excelize", encrypted, workbook.Limits{}, "encrypted_workbook", []string{"password"}},
 		{"encrypted container", write(t, "locked.xlsx", cfb("EncryptionInfo")), workbook.Limits{}, "encrypted_workbook", nil},
 		{"truncated", write(t, "cut.xlsx", goodBytes[:len(goodBytes)/2]), workbook.Limits{}, "corrupt_workbook", []string{"truncated"}},
@@ -391,6 +430,19 @@ func TestBadFiles(t *testing.T) {
 		{"too large", good, workbook.Limits{MaxBytes: 1000}, "file_too_large", []string{"limit"}},
 		{"too many rows", good, workbook.Limits{MaxRows: 100}, "too_many_rows", []string{"100"}},
 		{"too many CSV rows", write(t, "many.csv", []byte("email\na@b.test\nc@d.test\ne@f.test\n")), workbook.Limits{MaxRows: 2}, "too_many_rows", nil},
+		{"ascii pdf", write(t, "scan.csv", []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n")), workbook.Limits{}, "not_a_workbook", []string{"PDF"}},
+		{"prose", write(t, "notes.txt", []byte("Dear team\nplease find the list attached\nRegards\n")), workbook.Limits{}, "not_a_workbook", []string{"separator"}},
+		{"html", write(t, "page.csv", []byte("  <!DOCTYPE html><html><body>email;name</body></html>")), workbook.Limits{}, "not_a_workbook", []string{"web page"}},
+		{"million-column header", write(t, "wide.csv", []byte("email"+strings.Repeat(";x", 1_000_000)+"\na@b.test\n")), workbook.Limits{}, "record_too_large", []string{"row 1", "1.0 MiB"}},
+		{"8 MiB line", write(t, "line.csv", bytes.Repeat([]byte("a;"), 4<<20)), workbook.Limits{}, "record_too_large", []string{"row 1"}},
+		{"wide CSV header", write(t, "wide2.csv", []byte("email"+strings.Repeat(";x", 1100)+"\n")), workbook.Limits{}, "too_many_columns", []string{"row 1", "1101 columns", "1024"}},
+		{"wide CSV row", write(t, "wide3.csv", []byte("email;name\na@b.test;"+strings.Repeat("x;", 40)+"\n")), workbook.Limits{MaxColumns: 30}, "too_many_columns", []string{"row 2", "30"}},
+		{"large CSV cell", write(t, "cell.csv", []byte("email;name\na@b.test;"+strings.Repeat("я", 40<<10)+"\n")), workbook.Limits{}, "cell_too_large", []string{"B2", "64.0 KiB"}},
+		{"large CSV record", write(t, "rec.csv", []byte("email;name;notes\na@b.test;"+strings.Repeat("x", 3000)+";"+strings.Repeat("y", 3000)+"\n")), workbook.Limits{MaxRecordBytes: 5000}, "record_too_large", []string{"row 2"}},
+		{"wide sheet", wideSheet, workbook.Limits{}, "too_many_columns", []string{"row 2", "Sheet1", "16384 columns"}},
+		{"large xlsx cell", bigCell, workbook.Limits{MaxCellBytes: 1000}, "cell_too_large", []string{"C3"}},
+		// Refused from the sheet's XML before excelize holds the row.
+		{"large xlsx row XML", bigRow, workbook.Limits{MaxRecordBytes: 64 << 10}, "record_too_large", []string{"row 5 of sheet «Sheet1»"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,5 +554,34 @@ func TestErrorReportRoundTrip(t *testing.T) {
 	}
 	if rows[1].Errors[0].Code != "invalid_email" || rows[1].Raw[0] != "'@handle" {
 		t.Errorf("%+v", rows[1])
+	}
+}
+
+// biff writes BIFF records given as type, then one uint16 of data per
+// record (enough for BOF's version and FILEPASS).
+func biff(recs ...uint16) []byte {
+	var b []byte
+	for i := 0; i+1 < len(recs); i += 2 {
+		b = binary.LittleEndian.AppendUint16(b, recs[i])
+		b = binary.LittleEndian.AppendUint16(b, 2)
+		b = binary.LittleEndian.AppendUint16(b, recs[i+1])
+	}
+	return b
+}
+
+// Ignored columns are kept as the first few and a count: a header of
+// thousands of columns cannot swell the import's status.
+func TestIgnoredColumnsCapped(t *testing.T) {
+	t.Parallel()
+	header := "email"
+	for i := range 300 {
+		header += ";extra " + strconv.Itoa(i) + strings.Repeat("!", 200)
+	}
+	r, rows := readAll(t, write(t, "wide.csv", []byte(header+"\na@b.test\n")), workbook.Limits{})
+	if r.Header.IgnoredCount != 300 || len(r.Header.Ignored) != workbook.MaxIgnored || len(rows) != 1 {
+		t.Fatalf("ignored %d, kept %d, rows %d", r.Header.IgnoredCount, len(r.Header.Ignored), len(rows))
+	}
+	if h := r.Header.Ignored[0]; len(h) > 110 || !strings.HasPrefix(h, "extra 0!") || !strings.HasSuffix(h, "…") {
+		t.Errorf("a long header is clipped: %q", h)
 	}
 }

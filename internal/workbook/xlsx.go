@@ -25,7 +25,13 @@ type xlsxSource struct {
 	f    *excelize.File
 	path string
 	name string
+	// scans are each sheet's rows as scanRowTags found them at open.
+	scans map[string]rowScan
 }
+
+// xmlPerRecord is how much more than a row's text its XML may take: tags,
+// attributes and styles around every cell.
+const xmlPerRecord = 16
 
 func openXLSX(path, name string, lim Limits, tmpDir string) (*xlsxSource, error) {
 	f, err := excelize.OpenFile(path, excelize.Options{
@@ -44,7 +50,45 @@ func openXLSX(path, name string, lim Limits, tmpDir string) (*xlsxSource, error)
 			return nil, muster.Invalid("corrupt_workbook", "%q is damaged and cannot be read (%v); open it in Excel and save it again", name, err)
 		}
 	}
-	return &xlsxSource{f: f, path: path, name: name}, nil
+	s := &xlsxSource{f: f, path: path, name: name}
+	if err := s.scan(lim); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// scan reads every sheet's XML once, without parsing it, before excelize
+// reads a row: it counts the rows for the estimate, and refuses a row
+// whose XML is so large (a cell of hundreds of MB) that excelize would
+// hold it in memory before the caps on cells and rows could see it.
+func (s *xlsxSource) scan(lim Limits) error {
+	zr, err := zip.OpenReader(s.path)
+	if err != nil {
+		return muster.Invalid("corrupt_workbook", "%q is damaged and cannot be read (%v); open it in Excel and save it again", s.name, err)
+	}
+	defer zr.Close()
+	s.scans = map[string]rowScan{}
+	for _, sheet := range s.sheets() {
+		f := findPart(zr, partOf(zr, sheet))
+		if f == nil {
+			continue // excelize found it; the estimate will say it does not know
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return muster.Invalid("corrupt_workbook", "sheet %q of %q cannot be read: %v", sheet, s.name, err)
+		}
+		sc, err := scanRowTags(rc)
+		rc.Close()
+		if err != nil {
+			return muster.Invalid("corrupt_workbook", "sheet %q of %q cannot be read: %v", sheet, s.name, err)
+		}
+		if limit := int64(xmlPerRecord * lim.MaxRecordBytes); sc.widest > limit {
+			return recordTooLarge(s.name, fmt.Sprintf("row %d of sheet «%s»", sc.widestRow, sheet), sc.widest, xmlPerRecord*lim.MaxRecordBytes)
+		}
+		s.scans[sheet] = sc
+	}
+	return nil
 }
 
 func (s *xlsxSource) sheets() []string { return s.f.GetSheetList() }
@@ -55,28 +99,14 @@ func (s *xlsxSource) sheets() []string { return s.f.GetSheetList() }
 // is an upper bound. The sheet's <dimension> would be cheaper but is often
 // missing or wrong ("A1").
 func (s *xlsxSource) estimate(sheet string, header int) int {
-	zr, err := zip.OpenReader(s.path)
-	if err != nil {
-		return -1
-	}
-	defer zr.Close()
-	f := findPart(zr, partOf(zr, sheet))
-	if f == nil {
-		return -1
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return -1
-	}
-	defer rc.Close()
-	count, last, err := scanRowTags(rc)
+	sc, ok := s.scans[sheet]
 	switch {
-	case err != nil:
+	case !ok:
 		return -1
-	case last > 0:
-		return max(last-header, 0)
+	case sc.last > 0:
+		return max(sc.last-header, 0)
 	default: // rows without numbers follow one another
-		return max(count-header, 0)
+		return max(sc.count-header, 0)
 	}
 }
 
@@ -139,19 +169,35 @@ func findPart(zr *zip.ReadCloser, name string) *zip.File {
 	return nil
 }
 
+// rowScan is what scanRowTags found in a worksheet's XML.
+type rowScan struct {
+	count, last int   // <row> tags, and the r="…" number of the last
+	widest      int64 // the most bytes from one <row> tag to the next (or the end)
+	widestRow   int   // the number of that row (counted when it has no r)
+}
+
 // scanRowTags counts the <row …> start tags (with or without a namespace
-// prefix) of a worksheet's XML and returns the r="…" number of the last.
-func scanRowTags(r io.Reader) (count, last int, err error) {
+// prefix) of a worksheet's XML, reads the r="…" number of the last, and
+// measures the widest row.
+func scanRowTags(r io.Reader) (rowScan, error) {
 	const keep = 256 // enough of a tag to read its r attribute
 	const back = 32  // enough before it to see "<" or "<prefix:"
+	var sc rowScan
 	buf := make([]byte, 64<<10)
 	carried, from := 0, 0
+	var base int64            // where data[0] is in the XML
+	prev, row := int64(-1), 0 // the last <row> tag seen and its number
+	span := func(end int64) {
+		if prev >= 0 && end-prev > sc.widest {
+			sc.widest, sc.widestRow = end-prev, row
+		}
+	}
 	for {
 		m, rerr := io.ReadFull(r, buf[carried:])
 		data := buf[:carried+m]
 		eof := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)
 		if rerr != nil && !eof {
-			return count, last, rerr
+			return sc, rerr
 		}
 		// Tags starting in the last bytes are looked at with the next read.
 		limit := len(data) - keep
@@ -165,17 +211,21 @@ func scanRowTags(r io.Reader) (count, last int, err error) {
 			}
 			j += i
 			if j+3 < len(data) && (data[j+3] == ' ' || data[j+3] == '>') && startTag(data, j) {
-				count++
+				sc.count++
+				span(base + int64(j))
+				prev, row = base+int64(j), row+1
 				if n, ok := rowNumber(data[j+3 : min(j+keep, len(data))]); ok {
-					last = n
+					sc.last, row = n, n
 				}
 			}
 			i = j + 3
 		}
 		if eof {
-			return count, last, nil
+			span(base + int64(len(data)))
+			return sc, nil
 		}
 		carried, from = copy(buf, data[limit-back:]), back
+		base += int64(limit - back)
 	}
 }
 
