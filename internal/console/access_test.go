@@ -30,6 +30,7 @@ const (
 	writes303     = "303 303 303 303 303 403 404 303"
 	onlyStaff200  = "200 404 404 404 404 404 404 303" // another dashboard
 	onlyStaff303  = "303 404 404 404 404 404 404 303"
+	onlyStaff409  = "409 404 404 404 404 404 404 303"
 	managesAdmins = "303 303 303 303 403 403 404 303" // dashboard work: owners and admins
 	staffOnly200  = "200 403 403 403 403 403 403 303" // platform work
 	staffOnly303  = "303 403 403 403 403 403 403 303"
@@ -113,6 +114,10 @@ var pageMatrix = []pageRow{
 	{"GET /accounts/{id}/imports/{iid}/events", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
 		return fmt.Sprintf("/accounts/%d/imports/%d/events", d.account, d.imported), nil
 	}, seesAccount, onlyStaff200, false},
+	// The fixture's import is finished: whoever may cancel hears it is too late.
+	{"POST /accounts/{id}/imports/{iid}/cancel", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
+		return fmt.Sprintf("/accounts/%d/imports/%d/cancel", d.account, d.imported), url.Values{}
+	}, "409 409 409 409 409 403 404 303", onlyStaff409, false},
 	{"GET /accounts/{id}/imports/{iid}/errors.xlsx", func(_ *testBundle, d *dashboard, _ int) (string, url.Values) {
 		return fmt.Sprintf("/accounts/%d/imports/%d/errors.xlsx", d.account, d.imported), nil
 	}, seesAccount, onlyStaff200, false},

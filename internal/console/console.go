@@ -68,6 +68,7 @@ type Actions interface {
 	ResendManager(ctx context.Context, managerID int64) (*muster.Invitation, error)
 	EditManager(ctx context.Context, by muster.Actor, clientID int64, e muster.ManagerEdit) (*muster.Manager, error)
 	Merge(ctx context.Context, req muster.MergeRequest, by muster.Actor) (*muster.Merge, bool, error)
+	CancelImport(ctx context.Context, im *muster.Import) (*muster.Import, int, error)
 }
 
 // Options configure the console; a zero field means its default.
@@ -172,6 +173,7 @@ func (s *Server) route() {
 	s.handle("GET /accounts/{id}/imports/template.xlsx", s.page(s.template))
 	s.handle("GET /accounts/{id}/imports/{iid}", s.page(s.importPage))
 	s.handle("GET /accounts/{id}/imports/{iid}/events", s.page(s.importEvents))
+	s.handle("POST /accounts/{id}/imports/{iid}/cancel", s.page(s.cancelImport))
 	s.handle("GET /accounts/{id}/imports/{iid}/errors.xlsx", s.page(s.importErrors))
 	s.handle("GET /accounts/{id}/managers", s.page(s.managers))
 	s.handle("POST /accounts/{id}/managers", s.page(s.inviteManager))

@@ -135,7 +135,7 @@ func (s *Server) importPage(w http.ResponseWriter, r *http.Request, req *request
 	if err != nil {
 		return err
 	}
-	v.Data = map[string]any{"Import": newImportView(im)}
+	v.Data = map[string]any{"Import": newImportView(im), "Writes": req.actor.Allows(muster.WriteContractors)}
 	s.render(w, http.StatusOK, "import", v)
 	return nil
 }
@@ -162,6 +162,24 @@ func (s *Server) fragment(page, block string, v *view) (string, error) {
 		return "", fmt.Errorf("render %s %s: %w", page, block, err)
 	}
 	return strings.Join(strings.Fields(buf.String()), " "), nil
+}
+
+// cancelImport: POST /accounts/{id}/imports/{iid}/cancel — as POST
+// /v1/imports/{id}/cancel: the import stops at its next batch, the rows
+// committed stay, and its emails not yet sent are cancelled.
+func (s *Server) cancelImport(w http.ResponseWriter, r *http.Request, req *request) error {
+	acc, im, err := s.accountImport(r, req)
+	if err != nil {
+		return err
+	}
+	if err := req.actor.AuthorizeAccount(acc, muster.WriteContractors); err != nil {
+		return err
+	}
+	if _, _, err := s.actions.CancelImport(r.Context(), im); err != nil {
+		return err
+	}
+	http.Redirect(w, r, fmt.Sprintf("/accounts/%d/imports/%d", acc.ID, im.ID), http.StatusSeeOther)
+	return nil
 }
 
 // importErrors: GET /accounts/{id}/imports/{iid}/errors.xlsx — the failed
