@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -272,7 +273,7 @@ func (s *Server) page(h handlerFunc) http.Handler {
 			if r.Method != http.MethodGet {
 				next = "/"
 			}
-			http.Redirect(w, r, "/signin?next="+urlQueryEscape(next), http.StatusSeeOther)
+			http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return nil
 		}
 		return h(w, r.WithContext(muster.WithActor(r.Context(), *req.actor)), req)

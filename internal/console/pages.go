@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -169,8 +168,6 @@ func (s *Server) errorText(req *request, e *muster.Error) string {
 	}
 	return e.Message
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // safeNext keeps a post-sign-in destination on this site: a path, not a
 // URL to another host.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -73,9 +74,9 @@ func (s *Server) signinEmail(w http.ResponseWriter, r *http.Request, req *reques
 // a failure is theirs to retry from the form.
 func (s *Server) mailLink(r *http.Request, l *muster.SigninLink) error {
 	token := s.opts.Signer.Sign(SigninPurpose, strconv.FormatInt(l.ID, 10), s.opts.LinkTTL)
-	url := strings.TrimRight(s.opts.URL, "/") + "/signin/link?token=" + urlQueryEscape(token)
+	link := strings.TrimRight(s.opts.URL, "/") + "/signin/link?" + url.Values{"token": {token}}.Encode()
 	content, err := s.opts.Render.Render(l.Locale, mailer.Signin{
-		To: mailer.To{Name: l.FullName, Email: l.Email}, URL: url, Minutes: int(s.opts.LinkTTL / time.Minute),
+		To: mailer.To{Name: l.FullName, Email: l.Email}, URL: link, Minutes: int(s.opts.LinkTTL / time.Minute),
 	})
 	if err != nil {
 		return err
