@@ -237,12 +237,13 @@ func (a *app) console(signer *signed.Signer) (*console.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sender, _, err := a.mailer()
+	sender, from, err := a.mailer()
 	if err != nil {
 		return nil, err
 	}
+	_, domain, _ := strings.Cut(from.Address, "@")
 	return console.New(a.db, a.actions(), a.log, console.Options{
-		URL: a.cfg.ConsoleURL, Mail: sender, Render: render, Signer: signer, Bundle: bundle, Monitor: "/asynq/",
+		URL: a.cfg.ConsoleURL, Mail: sender, Render: render, Domain: domain, Signer: signer, Bundle: bundle, Monitor: "/asynq/",
 		ImportLimits: a.limits(),
 	})
 }

@@ -310,6 +310,9 @@ func TestSigninLinkOnceAndFresh(t *testing.T) {
 	res.Body.Close()
 	msgs := b.smtp.Wait(t, 1, 10*time.Second)
 	link := linkIn(t, msgs[0].Text)
+	if msgs[0].MessageID != "<signin-1@muster.test>" {
+		t.Errorf("Message-ID %q is not of the sending domain", msgs[0].MessageID)
+	}
 	// A second request at once sends nothing: nobody can mail someone again and again.
 	res, _ = c.PostForm(b.srv.URL+"/signin/email", url.Values{"email": {d.ownerEmail}})
 	res.Body.Close()

@@ -77,9 +77,11 @@ type Options struct {
 	// URL is where people reach the console, for links in sign-in emails
 	// (never taken from a request's Host header).
 	URL string
-	// Mail sends sign-in links; Render writes them.
+	// Mail sends sign-in links; Render writes them. Domain ends their
+	// Message-IDs (MAIL_FROM's domain).
 	Mail   mail.Sender
 	Render *mail.Renderer
+	Domain string
 	// Signer signs sign-in links.
 	Signer *signed.Signer
 	// Bundle has the console's strings, from the emails' go-i18n bundle.

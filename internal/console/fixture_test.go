@@ -84,7 +84,7 @@ func setup(t testing.TB) *testBundle {
 	t.Cleanup(b.srv.Close)
 	b.con, err = console.New(b.db, actions.New(b.db, b.queue, b.log, actions.Options{ResendInterval: 10 * time.Minute}), b.log, console.Options{
 		ImportLimits: workbook.Limits{MaxBytes: 1 << 20},
-		URL:          b.srv.URL, Mail: sender, Render: b.render, Signer: b.signer, Bundle: bundle, Monitor: "/asynq/",
+		URL:          b.srv.URL, Mail: sender, Render: b.render, Domain: "muster.test", Signer: b.signer, Bundle: bundle, Monitor: "/asynq/",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -82,7 +82,7 @@ func (s *Server) mailLink(r *http.Request, l *muster.SigninLink) error {
 		return err
 	}
 	err = s.opts.Mail.Send(r.Context(), &mailer.Message{
-		To: l.Email, ToName: l.FullName, MessageID: "signin-" + strconv.FormatInt(l.ID, 10) + "@muster.console", Content: *content,
+		To: l.Email, ToName: l.FullName, MessageID: "signin-" + strconv.FormatInt(l.ID, 10) + "@" + s.opts.Domain, Content: *content,
 	})
 	if err != nil {
 		s.log.Warn("sign-in email failed", "link", l.ID, "error", err)
