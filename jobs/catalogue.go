@@ -25,9 +25,8 @@ const (
 	QueueCritical = "critical" // single invitations, resends, notices
 	QueueDefault  = "default"  // reminders, sweeps
 	QueueBulk     = "bulk"     // the emails imports queue
-	// QueueImports holds the import jobs. The bulk server takes it strictly
-	// before QueueBulk: an upload must not wait behind the 100k emails of
-	// the import before it.
+	// QueueImports holds the import jobs, on a server of their own: an
+	// upload must not wait behind the 100k emails of the import before it.
 	QueueImports = "imports"
 )
 
@@ -112,17 +111,28 @@ func sendTaskID(invitationID int64) string {
 	return "send:" + strconv.FormatInt(invitationID, 10)
 }
 
-// ImportSendArgs: send the emails of batch Batch (its last line) of an
-// import. The batch, not a list of ids, travels in the task: PostgreSQL
-// says which of its emails are still owed when the task runs.
+// ImportSendArgs: send the emails imports owe, on behalf of batch Batch
+// (its last line) of an import. The batch, not a list of ids, travels in
+// the task: PostgreSQL says which emails are still owed when it runs.
 type ImportSendArgs struct {
 	ImportID int64 `json:"import_id"`
 	Batch    int   `json:"batch"`
+	Part     int   `json:"part,omitempty"` // which of the batch's sendTasksPerBatch tasks
 }
+
+// sendTasksPerBatch is how many import:send tasks a batch queues. They
+// are interchangeable (each claims whatever is owed), and several let
+// several worker processes, each taking up to BULK_CONCURRENCY of them,
+// share one batch's emails: a second worker adds its SMTP connections.
+const sendTasksPerBatch = 16
 
 func (ImportSendArgs) Kind() string { return TypeImportSend }
 func (a ImportSendArgs) TaskID() string {
-	return "import:" + strconv.FormatInt(a.ImportID, 10) + ":send:" + strconv.Itoa(a.Batch)
+	id := "import:" + strconv.FormatInt(a.ImportID, 10) + ":send:" + strconv.Itoa(a.Batch)
+	if a.Part > 0 {
+		id += ":" + strconv.Itoa(a.Part)
+	}
+	return id
 }
 
 // ImportArgs: import the rows of one uploaded file.

@@ -28,9 +28,15 @@ func (e *Enqueuer) Send(ctx context.Context, invitationID int64) error {
 	return e.enqueue(ctx, SendArgs{InvitationID: invitationID})
 }
 
-// ImportBatch enqueues the emails of one batch of an import, as one task.
+// ImportBatch enqueues the emails of one batch of an import, as
+// sendTasksPerBatch interchangeable tasks.
 func (e *Enqueuer) ImportBatch(ctx context.Context, importID int64, batch int) error {
-	return e.enqueue(ctx, ImportSendArgs{ImportID: importID, Batch: batch})
+	for part := range sendTasksPerBatch {
+		if err := e.enqueue(ctx, ImportSendArgs{ImportID: importID, Batch: batch, Part: part}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Import enqueues the import of an uploaded file.
@@ -51,6 +57,36 @@ func (e *Enqueuer) enqueue(ctx context.Context, args Args, extra ...asynq.Option
 		return err
 	}
 	_, err = e.client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %s %+v: %w", args.Kind(), args, err)
+	}
+	return nil
+}
+
+// replace enqueues as enqueue does, except that a task Asynq archived under
+// the same id (its retries ran out while PostgreSQL still owes its work)
+// is deleted, through inspect, and enqueued afresh: otherwise its id would
+// make every requeue a no-op and the work would wait forever.
+func (e *Enqueuer) replace(ctx context.Context, inspect *asynq.Inspector, args Args) error {
+	task, err := newTask(args, e.attempts)
+	if err != nil {
+		return err
+	}
+	_, err = e.client.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) && inspect != nil {
+		queue, id := kinds[args.Kind()].queue, args.TaskID()
+		info, ierr := inspect.GetTaskInfo(queue, id)
+		if ierr != nil || info.State != asynq.TaskStateArchived {
+			return nil // queued, running or retrying: it will do the work
+		}
+		if err := inspect.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("replace archived task %s: %w", id, err)
+		}
+		_, err = e.client.EnqueueContext(ctx, task) // a conflict now: another sweep replaced it first
+	}
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}

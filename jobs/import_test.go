@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/workbook"
 	"github.com/muster-dev/muster/jobs"
+	muster_mail "github.com/muster-dev/muster/mail"
 )
 
 // sheet writes an .xlsx with rows starting at row 1 (nil rows stay blank).
@@ -90,7 +92,7 @@ func (b *testBundle) count(t *testing.T, query string, args ...any) int {
 }
 
 // emailsQueued checks that each batch of the import that has emails has
-// its one send task waiting on the bulk queue, and nothing else is there,
+// its sixteen send tasks waiting on the bulk queue, and nothing else is there,
 // and returns how many emails those tasks cover.
 func (b *testBundle) emailsQueued(t *testing.T, importID int64) int {
 	t.Helper()
@@ -101,12 +103,15 @@ func (b *testBundle) emailsQueued(t *testing.T, importID int64) int {
 	var want []string
 	for _, batch := range batches {
 		want = append(want, fmt.Sprintf("import:%d:send:%d", importID, batch))
+		for part := 1; part < 16; part++ {
+			want = append(want, fmt.Sprintf("import:%d:send:%d:%d", importID, batch, part))
+		}
 	}
 	got := b.bulkTasks(t)
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Errorf("bulk queue %q, want one task per batch %q", got, want)
+		t.Errorf("bulk queue %q, want sixteen tasks per batch %q", got, want)
 	}
 	return b.count(t, fmt.Sprintf(`SELECT count(*) FROM invitations WHERE import_id = %d`, importID))
 }
@@ -444,14 +449,22 @@ func TestImportBatchTaskRetriesOnlyWhatFailed(t *testing.T) {
 	if err := b.db.Get(&batch, `SELECT DISTINCT import_batch FROM invitations WHERE import_id = $1`, im.ID); err != nil {
 		t.Fatal(err)
 	}
-	send := &jobs.BatchSender{Store: b.db, Send: b.sender}
+	slow := *b.sender
+	slow.RetryBase = time.Hour // the refused email waits past this run
+	send := &jobs.BatchSender{Store: b.db, Send: &slow}
 	b.smtp.FailNext(1, 451, "greylisted")
 	err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch})
-	if err == nil || !strings.Contains(err.Error(), "1 of 3 emails to try again") {
+	if err == nil || !strings.Contains(err.Error(), "emails to try again: 1") {
 		t.Fatalf("first run: %v", err)
 	}
 	if n := len(b.smtp.Messages()); n != 2 {
 		t.Fatalf("%d emails after the first run, want 2", n)
+	}
+	if err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch}); err == nil {
+		t.Fatal("the refused email went out again before its retry time")
+	}
+	if _, err := b.db.Exec(`UPDATE invitations SET claimed_until = now() WHERE status = 'retrying'`); err != nil {
+		t.Fatal(err) // its retry time has come
 	}
 	if err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch}); err != nil {
 		t.Fatal(err)
@@ -470,6 +483,100 @@ func TestImportBatchTaskRetriesOnlyWhatFailed(t *testing.T) {
 	if len(msgs) != 3 {
 		t.Fatalf("%d emails, want 3", len(msgs))
 	}
+}
+
+// A client's small import goes out in the next claim, whatever another
+// client's large import still owes: claims are dealt out client by client.
+func TestBulkClaimsAreFairAcrossClients(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	rows := func(prefix string, n int) [][]any {
+		out := [][]any{{"Email"}}
+		for i := range n {
+			out = append(out, []any{fmt.Sprintf("%s%d@example.test", prefix, i)})
+		}
+		return out
+	}
+	big, _ := b.upload(t, sheet(t, rows("a", 300)...))
+	if err := b.importer(100).Process(ctx, jobs.ImportArgs{ImportID: big.ID}); err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := b.db.CreateClient(ctx, muster.ClientDraft{
+		Name: "ООО Василёк", OwnerEmail: "boss@vasilek.test", OwnerLocale: muster.Russian, AccountName: "Василёк",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.account = other
+	small, _ := b.upload(t, sheet(t, rows("b", 20)...))
+	if err := b.importer(100).Process(ctx, jobs.ImportArgs{ImportID: small.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.db.ClaimBulk(ctx, 40, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perClient := map[string]int{}
+	for _, d := range got {
+		perClient[d.ClientName]++
+	}
+	if len(got) != 40 || perClient["ООО Василёк"] != 20 || perClient["ООО Ромашка"] != 20 {
+		t.Fatalf("claimed %d: %v; want 20 of each client", len(got), perClient)
+	}
+	again, err := b.db.ClaimBulk(ctx, 40, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range again {
+		for _, g := range got {
+			if d.Invitation.ID == g.Invitation.ID {
+				t.Fatalf("invitation %d claimed twice under one lease", d.Invitation.ID)
+			}
+		}
+	}
+	if len(again) != 40 || again[0].ClientName != "ООО Ромашка" {
+		t.Fatalf("the second claim took %d", len(again))
+	}
+}
+
+// A relay that hangs every bulk connection does not hold up a single
+// invitation: interactive sends have a pool of their own.
+func TestInteractiveSendsNotBehindHungBulk(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	im, _ := b.upload(t, sheet(t, []any{"Email"}, []any{"h1@example.test"}, []any{"h2@example.test"},
+		[]any{"h3@example.test"}, []any{"h4@example.test"}, []any{"h5@example.test"}))
+	if err := b.importer(0).Process(ctx, jobs.ImportArgs{ImportID: im.ID}); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := muster_mail.NewSMTP(b.smtp.URL(), muster_mail.SMTPOptions{
+		From: &mail.Address{Address: "no-reply@muster.test"}, Conns: 4, Timeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	bulk := *b.sender
+	bulk.Mail = pool
+	b.smtp.HangNext(4)
+	done := make(chan error, 1)
+	go func() {
+		done <- (&jobs.BatchSender{Store: b.db, Send: &bulk}).Process(ctx, jobs.ImportSendArgs{ImportID: im.ID})
+	}()
+	b.smtp.WaitHung(t, 4, 10*time.Second) // every bulk connection is stuck
+	res := b.invite(t, "single@example.test", "")
+	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: res.Invitation.ID}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.smtp.Wait(t, 1, 10*time.Second)
+	if len(got) != 1 || got[0].To[0] != "single@example.test" {
+		t.Fatalf("accepted %d, the first to %v", len(got), got[0].To)
+	}
+	cancel()
+	<-done
 }
 
 // A worker at its cap of imports hands the next one back to the queue

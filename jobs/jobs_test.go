@@ -2,10 +2,12 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/mail"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +40,7 @@ type testBundle struct {
 
 type options struct {
 	attempts int
+	dbURL    string // a database pgtest.NewURL made; default: a new one
 }
 
 func setup(t testing.TB, o options) *testBundle {
@@ -46,9 +49,18 @@ func setup(t testing.TB, o options) *testBundle {
 		o.attempts = 3
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &testBundle{db: pgtest.New(t), redis: redistest.New(t), smtp: smtptest.Start(t)}
-	client := asynq.NewClientFromRedisClient(b.redis.Client)
-	b.queue = jobs.NewEnqueuer(client, o.attempts)
+	b := &testBundle{redis: redistest.New(t), smtp: smtptest.Start(t)}
+	if o.dbURL == "" {
+		b.db = pgtest.New(t)
+	} else {
+		db, err := postgres.Open(context.Background(), o.dbURL, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		b.db = db
+	}
+	b.queue = jobs.NewEnqueuer(asynq.NewClientFromRedisClient(b.redis.Client), o.attempts)
 	loc, err := locale.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -65,11 +77,14 @@ func setup(t testing.TB, o options) *testBundle {
 	t.Cleanup(func() { smtp.Close() })
 	b.sender = &jobs.Sender{
 		Store: b.db, Mail: smtp, Render: render, Signer: signed.New("test-key-test-key-test-key-test-key"),
-		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Log: log, Now: time.Now,
+		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Conns: 4, RetryBase: time.Millisecond,
+		Sent: jobs.NewSentLog(b.redis.Client), Log: log, Now: time.Now,
 	}
 	b.handler = jobs.Handlers{
 		Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender},
-		Requeue:   &jobs.Requeuer{Store: b.db, Queue: b.queue, After: 0, Log: log},
+		Requeue: &jobs.Requeuer{
+			Store: b.db, Queue: b.queue, Tasks: asynq.NewInspectorFromRedisClient(b.redis.Client), After: 0, Log: log,
+		},
 		Merger:    &jobs.Merger{Store: b.db, Queue: b.queue, Log: log},
 		Import:    b.importer(0),
 		Reminders: &jobs.Reminders{Store: b.db, Queue: b.queue, Schedule: []time.Duration{72 * time.Hour}, Now: time.Now, Log: log},
@@ -397,5 +412,59 @@ func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
 	}
 	if n := len(b.smtp.Messages()); n != 1 {
 		t.Errorf("%d emails, want 1", n)
+	}
+}
+
+// A send task Asynq archived while PostgreSQL still owes its email (every
+// retry spent during an outage) is replaced by the requeue sweep, not kept
+// as a no-op under the same id.
+func TestRequeueReplacesArchivedTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ctx := context.Background()
+	res := b.invite(t, "archived@example.test", "")
+	if err := b.queue.Send(ctx, res.Invitation.ID); err != nil {
+		t.Fatal(err)
+	}
+	inspect := asynq.NewInspectorFromRedisClient(b.redis.Client)
+	id := "send:" + strconv.FormatInt(res.Invitation.ID, 10)
+	if err := inspect.ArchiveTask(jobs.QueueCritical, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.handler.Requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := inspect.GetTaskInfo(jobs.QueueCritical, id)
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task after the sweep: %+v, %v; want pending", info, err)
+	}
+	b.startWorker(t)
+	b.smtp.Wait(t, 1, 10*time.Second)
+	b.waitStatus(t, res.Invitation.ID, muster.SendSent)
+}
+
+// One task delivered twice at once (a redelivery racing the first run):
+// the shared claim gives the invitation to one of them, and one email goes.
+func TestConcurrentDeliveriesOfOneTaskSendOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	res := b.invite(t, "twice@example.test", "")
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- b.sender.Process(context.Background(), jobs.SendArgs{InvitationID: res.Invitation.ID}) }()
+	}
+	ok := 0
+	for range 4 {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, muster.ErrClaimed):
+			t.Fatalf("a delivery failed otherwise: %v", err)
+		}
+	}
+	b.waitStatus(t, res.Invitation.ID, muster.SendSent)
+	if n := len(b.smtp.Messages()); n != 1 || ok < 1 {
+		t.Fatalf("%d emails, %d deliveries succeeded; want 1 email", n, ok)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/muster-dev/muster/internal/muster"
 )
 
@@ -25,6 +27,7 @@ type RequeueStore interface {
 type Requeuer struct {
 	Store RequeueStore
 	Queue *Enqueuer
+	Tasks *asynq.Inspector // finds and deletes archived tasks to replace
 	After time.Duration
 	Log   *slog.Logger
 }
@@ -84,8 +87,9 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 	return nil
 }
 
-// requeue enqueues unsent emails again: an import's as the task of their
-// batch (once per batch), the others one by one, each reminder as one.
+// requeue enqueues unsent emails again: an import's as the tasks of their
+// batch (once per batch), the others one by one, each reminder as one. A
+// task archived under the same id is replaced.
 func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 	type batch struct {
 		importID int64
@@ -99,12 +103,16 @@ func (r *Requeuer) requeue(ctx context.Context, unsent []muster.Unsent) error {
 			b := batch{*u.ImportID, *u.ImportBatch}
 			if !done[b] {
 				done[b] = true
-				err = r.Queue.ImportBatch(ctx, b.importID, b.line)
+				for part := range sendTasksPerBatch {
+					if err = r.Queue.replace(ctx, r.Tasks, ImportSendArgs{ImportID: b.importID, Batch: b.line, Part: part}); err != nil {
+						break
+					}
+				}
 			}
 		case u.Kind == muster.InviteRemind:
-			err = r.Queue.enqueue(ctx, RemindSendArgs{InvitationID: u.ID})
+			err = r.Queue.replace(ctx, r.Tasks, RemindSendArgs{InvitationID: u.ID})
 		default:
-			err = r.Queue.Send(ctx, u.ID)
+			err = r.Queue.replace(ctx, r.Tasks, SendArgs{InvitationID: u.ID})
 		}
 		if err != nil {
 			return fmt.Errorf("requeue: %w", err)

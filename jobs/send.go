@@ -2,11 +2,11 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/muster-dev/muster/internal/muster"
@@ -16,9 +16,9 @@ import (
 
 // SendStore is what sending needs from the database.
 type SendStore interface {
-	ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error)
-	MarkSent(ctx context.Context, id int64, attempt int, messageID string, at time.Time) error
-	MarkFailed(ctx context.Context, id int64, attempt int, reason string, final bool) error
+	ClaimInvitations(ctx context.Context, ids []int64, lease time.Duration) (map[int64]*muster.Delivery, map[int64]error, error)
+	ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, error)
+	RecordOutcomes(ctx context.Context, outs []muster.Outcome) error
 }
 
 // Purposes of the signed tokens in links: a contractor's sign-up link and
@@ -35,53 +35,229 @@ const (
 	managerLinkDays = 7
 )
 
-// Sender is the handler of TypeSend and TypeRemindSend.
+// Sender is the handler of TypeSend, and the one place where a claimed
+// row becomes a message and then an outcome, for single emails and bulk
+// ones alike.
 type Sender struct {
 	Store    SendStore
 	Mail     mail.Sender
 	Render   *mail.Renderer
 	Signer   *signed.Signer
-	AppURL   string // the platform's web app, for links
-	Domain   string // right-hand side of Message-IDs
-	Attempts int    // SEND_ATTEMPTS
-	Log      *slog.Logger
-	Now      func() time.Time
+	Sent     *SentLog // nil: no record in Redis of emails PostgreSQL has not heard of yet
+	AppURL   string   // the platform's web app, for links
+	Domain   string   // right-hand side of Message-IDs
+	Attempts int      // SEND_ATTEMPTS
+	Conns    int      // messages handed to Mail at once (its connections); default 1
+	// RetryBase delays a bulk email's next attempt (doubled each time);
+	// single emails wait for their task's retry instead.
+	RetryBase time.Duration
+	// OutcomeWindow is how long a sent email's outcome keeps being written
+	// while PostgreSQL refuses it; default outcomeWindow.
+	OutcomeWindow time.Duration
+	Log           *slog.Logger
+	Now           func() time.Time
+
+	single *singles // made at the first single send
+}
+
+// singles are the shared claim and outcome statements of single sends.
+type singles struct {
+	claims   *coalescer[int64, *muster.Delivery]
+	outcomes *coalescer[[]muster.Outcome, struct{}]
+}
+
+var singlesMu sync.Mutex // guards Sender.single; a Sender may be copied before use
+
+func (s *Sender) singles() *singles {
+	singlesMu.Lock()
+	defer singlesMu.Unlock()
+	if s.single == nil {
+		s.single = &singles{
+			claims:   &coalescer[int64, *muster.Delivery]{run: s.claimMany},
+			outcomes: &coalescer[[]muster.Outcome, struct{}]{run: s.recordMany},
+		}
+	}
+	return s.single
+}
+
+// claimMany claims the invitations of concurrent single sends in one
+// statement. Two requests for one invitation (a task delivered twice) get
+// it once: the other finds it claimed.
+func (s *Sender) claimMany(ctx context.Context, ids []int64) ([]*muster.Delivery, []error) {
+	out, errs := make([]*muster.Delivery, len(ids)), make([]error, len(ids))
+	got, why, err := s.Store.ClaimInvitations(ctx, ids, sendLease)
+	given := map[int64]bool{}
+	for i, id := range ids {
+		switch {
+		case err != nil:
+			errs[i] = err
+		case given[id]:
+			errs[i] = muster.ErrClaimed
+		case why[id] != nil:
+			errs[i] = why[id]
+		default:
+			out[i], given[id] = got[id], true
+		}
+	}
+	return out, errs
+}
+
+// recordMany writes the outcomes of concurrent single sends in one
+// statement.
+func (s *Sender) recordMany(ctx context.Context, sets [][]muster.Outcome) ([]struct{}, []error) {
+	var all []muster.Outcome
+	for _, set := range sets {
+		all = append(all, set...)
+	}
+	err := s.Store.RecordOutcomes(ctx, all)
+	errs := make([]error, len(sets))
+	for i := range errs {
+		errs[i] = err
+	}
+	return make([]struct{}, len(sets)), errs
 }
 
 // Process sends one invitation: claim it in PostgreSQL, render it in its
 // language, hand it to SMTP, record the outcome. A delivery of a task whose
 // email already went out does nothing.
 func (s *Sender) Process(ctx context.Context, args SendArgs) error {
-	d, err := s.Store.ClaimInvitation(ctx, args.InvitationID, sendLease)
+	single := s.singles()
+	d, err := single.claims.do(args.InvitationID)
 	if stop, res := claimed(err, "invitation", args.InvitationID); stop {
 		return res
 	}
-	inv := d.Invitation
-	msg, err := s.message(d)
-	if err == nil {
-		err = s.Mail.Send(ctx, msg)
+	out := s.sendAll(ctx, []*muster.Delivery{d}, lastAttempt(ctx))[0]
+	if err := s.settle(ctx, []muster.Outcome{out}, single.outcomes); err != nil {
+		return err
 	}
-	// The outcome is recorded even when the worker is shutting down, or
-	// the lease would hide a sent email until it ran out.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err != nil {
-		final := mail.IsPermanent(err) || inv.Attempts >= s.Attempts
-		if merr := s.Store.MarkFailed(ctx, inv.ID, inv.Attempts, err.Error(), final); merr != nil {
-			return errors.Join(err, merr)
-		}
-		if final {
-			s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
-			return permanent(fmt.Errorf("invitation %d failed after %d attempts: %w", inv.ID, inv.Attempts, err))
-		}
-		return fmt.Errorf("invitation %d attempt %d: %w", inv.ID, inv.Attempts, err)
+	switch out.Status {
+	case muster.SendFailed:
+		return permanent(fmt.Errorf("invitation %d failed after %d attempts: %s", out.InvitationID, out.Attempt, out.Error))
+	case muster.SendRetrying:
+		return fmt.Errorf("invitation %d attempt %d: %s", out.InvitationID, out.Attempt, out.Error)
 	}
-	return s.Store.MarkSent(ctx, inv.ID, inv.Attempts, msg.MessageID, s.Now())
+	return nil
 }
 
 // Remind sends one reminder, as Process sends any email.
 func (s *Sender) Remind(ctx context.Context, args RemindSendArgs) error {
 	return s.Process(ctx, SendArgs(args))
+}
+
+// sendAll sends claimed emails concurrently, as many at once as Mail has
+// connections. last: no attempt follows this one, so a failure is final.
+func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) []muster.Outcome {
+	var again []int64 // claimed before: an earlier attempt may have gone out
+	for _, d := range ds {
+		if d.Invitation.Attempts > 1 {
+			again = append(again, d.Invitation.ID)
+		}
+	}
+	sent, err := s.Sent.Lookup(ctx, again)
+	if err != nil {
+		// Without Redis the leases still keep the exactly-once rule while
+		// PostgreSQL is up; only its outage has no second line then.
+		s.Log.Warn("cannot check Redis for emails sent but not recorded", "error", err)
+	}
+	outs := make([]muster.Outcome, len(ds))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, max(s.Conns, 1))
+	for i, d := range ds {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			outs[i] = s.deliver(ctx, d, sent[d.Invitation.ID], last)
+		})
+	}
+	wg.Wait()
+	return outs
+}
+
+// deliver turns one claimed row into a message, hands it to SMTP and says
+// what became of it. sentAs is the Message-ID of an earlier attempt SMTP
+// accepted without PostgreSQL hearing of it: that email is not sent again.
+func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string, last bool) muster.Outcome {
+	inv := d.Invitation
+	out := muster.Outcome{InvitationID: inv.ID, Attempt: inv.Attempts}
+	if sentAs != "" {
+		out.Status, out.MessageID, out.At = muster.SendSent, sentAs, s.Now()
+		return out
+	}
+	msg, err := s.message(d)
+	if err == nil {
+		err = s.Mail.Send(ctx, msg)
+	}
+	if err == nil {
+		out.Status, out.MessageID, out.At = muster.SendSent, msg.MessageID, s.Now()
+		if err := s.Sent.Add(ctx, inv.ID, msg.MessageID); err != nil {
+			s.Log.Warn("cannot record in Redis that an email was sent", "invitation", inv.ID, "error", err)
+		}
+		return out
+	}
+	out.Error = err.Error()
+	if mail.IsPermanent(err) || inv.Attempts >= s.Attempts || last {
+		out.Status = muster.SendFailed
+		s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
+		return out
+	}
+	out.Status = muster.SendRetrying
+	base := s.RetryBase
+	if base <= 0 {
+		base = 10 * time.Second
+	}
+	out.RetryAt = s.Now().Add(backoff(base)(inv.Attempts-1, err, nil))
+	return out
+}
+
+// outcomeWindow is how long a sent email's outcome keeps being written
+// while PostgreSQL refuses it: past the lease, since the Redis record
+// keeps another claimer from sending the email again meanwhile.
+const outcomeWindow = sendLease + time.Minute
+
+// settle records outcomes, even when the worker is stopping (or the lease
+// would hide a sent email until it ran out). While PostgreSQL is away it
+// keeps trying for outcomeWindow when an email went out; then the Redis
+// record has the next claimer mark it sent instead of sending it.
+// Single sends write through shared, one statement for all those that
+// wait together; bulk sets, nil, write on their own.
+func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, shared *coalescer[[]muster.Outcome, struct{}]) error {
+	ctx = context.WithoutCancel(ctx)
+	var sent []int64
+	for _, o := range outs {
+		if o.Status == muster.SendSent {
+			sent = append(sent, o.InvitationID)
+		}
+	}
+	window := s.OutcomeWindow
+	if window <= 0 {
+		window = outcomeWindow
+	}
+	give := time.Now().Add(window)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		var err error
+		if shared != nil {
+			_, err = shared.do(outs)
+		} else {
+			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = s.Store.RecordOutcomes(tctx, outs)
+			cancel()
+		}
+		if err == nil {
+			if len(sent) > 0 {
+				go func() { // off the send path; records left behind expire
+					if err := s.Sent.Forget(ctx, sent); err != nil {
+						s.Log.Warn("cannot clear Redis records of sent emails", "error", err)
+					}
+				}()
+			}
+			return nil
+		}
+		if len(sent) == 0 || time.Now().Add(wait).After(give) {
+			return err
+		}
+		s.Log.Warn("cannot record sent emails yet; trying again", "emails", len(sent), "in", wait, "error", err)
+		time.Sleep(wait)
+	}
 }
 
 func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
@@ -119,37 +295,48 @@ type BatchStore interface {
 	BatchUnsent(ctx context.Context, importID int64, batch int) ([]int64, error)
 }
 
-// BatchSender is the handler of TypeImportSend: it sends each email still
-// owed in the batch as Sender does. One that must be tried again (a
-// temporary refusal, another worker's lease) makes the task retry after
-// the backoff, for those alone: the others are sent by then.
+// BatchSender is the handler of TypeImportSend. Every batch task sends the
+// emails imports owe, claimed a few at a time fairly across clients (see
+// ClaimBulk), until none is left to claim; then it succeeds if its own
+// batch is done, and retries after the backoff if some of it waits for
+// another attempt. So a batch task of a small import that queued behind a
+// large one finds its emails sent already.
 type BatchSender struct {
 	Store BatchStore
 	Send  *Sender
 }
 
-// Process sends the batch's emails one after another.
+// claimsPerConn sizes a bulk claim: enough emails per connection that the
+// claim and the outcome statements, a few milliseconds each, are small
+// beside the sending, even on loopback; few enough that a set is sent
+// well within its lease on a slow relay.
+const claimsPerConn = 16
+
+// Process sends owed bulk emails until none can be claimed.
 func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
-	ids, err := b.Store.BatchUnsent(ctx, args.ImportID, args.Batch)
+	last := lastAttempt(ctx)
+	n := claimsPerConn * max(b.Send.Conns, 1)
+	for ctx.Err() == nil {
+		ds, err := b.Send.Store.ClaimBulk(ctx, n, sendLease)
+		if err != nil {
+			return err
+		}
+		if len(ds) == 0 {
+			break
+		}
+		if err := b.Send.settle(ctx, b.Send.sendAll(ctx, ds, last), nil); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err // stopping: the rest go out when the task runs again
+	}
+	owed, err := b.Store.BatchUnsent(ctx, args.ImportID, args.Batch)
 	if err != nil {
 		return err
 	}
-	retry := 0
-	var first error
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return err // stopping: the rest go out when the task runs again
-		}
-		err := b.Send.Process(ctx, SendArgs{InvitationID: id})
-		if err != nil && !isPermanent(err) { // a final failure is recorded already
-			retry++
-			if first == nil {
-				first = err
-			}
-		}
-	}
-	if retry > 0 {
-		return fmt.Errorf("import %d batch %d: %d of %d emails to try again, the first: %w", args.ImportID, args.Batch, retry, len(ids), first)
+	if len(owed) > 0 {
+		return fmt.Errorf("import %d batch %d: emails to try again: %d", args.ImportID, args.Batch, len(owed))
 	}
 	return nil
 }

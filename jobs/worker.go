@@ -16,20 +16,21 @@ import (
 
 // WorkerConfig tunes a worker process; see internal/config for defaults.
 type WorkerConfig struct {
-	Concurrency     int           // interactive jobs at once
-	BulkConcurrency int           // bulk jobs at once
-	PollInterval    time.Duration // idle check for new jobs
-	RetryBase       time.Duration // first retry delay, doubled each time
-	ShutdownTimeout time.Duration // grace for running jobs on stop
-	Log             *slog.Logger
+	Concurrency       int           // interactive jobs at once
+	BulkConcurrency   int           // bulk email jobs at once
+	ImportConcurrency int           // import jobs at once (IMPORT_CONCURRENCY); default 1
+	PollInterval      time.Duration // idle check for new jobs
+	RetryBase         time.Duration // first retry delay, doubled each time
+	ShutdownTimeout   time.Duration // grace for running jobs on stop
+	Log               *slog.Logger
 	// Observe, when set, is told every task run: its type, its result
 	// (ok, retry or failed) and how long it took.
 	Observe func(taskType, result string, d time.Duration)
 }
 
-// Worker runs two Asynq servers in one process: one for interactive
-// queues (critical before default, strictly) and one for the bulk queue, so
-// neither can take the other's slots.
+// Worker runs three Asynq servers in one process: one for interactive
+// queues (critical before default, strictly), one for import jobs and one
+// for the bulk emails, so none can take another's slots.
 type Worker struct {
 	servers []*asynq.Server
 	mux     *asynq.ServeMux
@@ -55,16 +56,21 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) (*Worker,
 		Logger:          logger{cfg.Log},
 		LogLevel:        asynq.WarnLevel,
 	}
-	interactive, bulk := base, base
+	interactive, imports, bulk := base, base, base
 	interactive.Concurrency = cfg.Concurrency
 	interactive.Queues = map[string]int{QueueCritical: 6, QueueDefault: 3}
 	interactive.StrictPriority = true
+	imports.Concurrency = max(cfg.ImportConcurrency, 1)
+	imports.Queues = map[string]int{QueueImports: 1}
 	bulk.Concurrency = cfg.BulkConcurrency
-	bulk.Queues = map[string]int{QueueImports: 2, QueueBulk: 1}
-	bulk.StrictPriority = true
+	bulk.Queues = map[string]int{QueueBulk: 1}
 	return &Worker{
-		servers: []*asynq.Server{asynq.NewServerFromRedisClient(rc, interactive), asynq.NewServerFromRedisClient(rc, bulk)},
-		mux:     mux,
+		servers: []*asynq.Server{
+			asynq.NewServerFromRedisClient(rc, interactive),
+			asynq.NewServerFromRedisClient(rc, imports),
+			asynq.NewServerFromRedisClient(rc, bulk),
+		},
+		mux: mux,
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	netmail "net/mail"
@@ -167,14 +168,13 @@ func TestSMTPRefusesHeaderInjection(t *testing.T) {
 	defer s.Close()
 	m := message(t, "anna@example.test")
 	m.ToName = "Anna\r\nBcc: victim@example.test"
-	err = s.Send(context.Background(), m)
-	if !mail.IsPermanent(err) {
-		t.Fatalf("err = %v, want a permanent refusal", err)
-	}
-	m = message(t, "anna@example.test")
 	m.Subject = "Hi\r\nBcc: victim@example.test"
 	if err := s.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
+	}
+	m = message(t, "anna@example.test\r\nBcc: victim@example.test")
+	if err := s.Send(context.Background(), m); !mail.IsPermanent(err) {
+		t.Fatalf("err = %v, want a permanent refusal of the address", err)
 	}
 	got := srv.Wait(t, 1, 5*time.Second)[0]
 	if got.Header.Get("Bcc") != "" || len(got.To) != 1 || strings.Contains(got.Subject, "\n") {
@@ -331,5 +331,80 @@ func TestRenderManagerInvitationListsEveryAccount(t *testing.T) {
 	}
 	if ru.Subject != "Приглашение в личный кабинет «ООО Ромашка»" {
 		t.Errorf("subject %q", ru.Subject)
+	}
+}
+
+// A name with quotes, commas or a formula reaches the To header intact; a
+// name that cannot be encoded is left out, and the email still goes.
+func TestSMTPNamesNeverBreakDelivery(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	names := map[string]string{ // name given → name in the header
+		`ACME "Design, Ltd"`:              `ACME "Design, Ltd"`,
+		`=HYPERLINK("http://x.test","a")`: `=HYPERLINK("http://x.test","a")`,
+		"Анна <Петрова>, @home":           "Анна <Петрова>, @home",
+		"bad \xff utf-8":                  "",
+	}
+	i := 0
+	for name, want := range names {
+		i++
+		m := message(t, fmt.Sprintf("n%d@example.test", i))
+		m.ToName = name
+		if err := s.Send(context.Background(), m); err != nil {
+			t.Fatalf("name %q: %v", name, err)
+		}
+		got := srv.Wait(t, i, 5*time.Second)[i-1]
+		to, err := got.Header.AddressList("To")
+		if err != nil || len(to) != 1 {
+			t.Fatalf("name %q: To %q: %v", name, got.Header.Get("To"), err)
+		}
+		if to[0].Name != want || to[0].Address != fmt.Sprintf("n%d@example.test", i) {
+			t.Errorf("name %q: To is %q <%s>, want %q", name, to[0].Name, to[0].Address, want)
+		}
+	}
+}
+
+// A relay that stops answering holds a connection only until the timeout;
+// the connection is then replaced and the next message goes out.
+func TestSMTPHungServerDoesNotStallThePool(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 2, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv.HangNext(2)
+	errs := make(chan error, 3)
+	for i := range 2 {
+		go func() { errs <- s.Send(context.Background(), message(t, fmt.Sprintf("hung%d@example.test", i))) }()
+	}
+	bound := time.After(10 * time.Second)
+	for range 2 {
+		select {
+		case err := <-errs:
+			if err == nil || mail.IsPermanent(err) {
+				t.Fatalf("a hung send: err = %v, want a temporary failure", err)
+			}
+		case <-bound:
+			t.Fatal("a hung server stalled the pool")
+		}
+	}
+	go func() { errs <- s.Send(context.Background(), message(t, "next@example.test")) }()
+	select {
+	case err := <-errs:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-bound:
+		t.Fatal("no connection after the hung ones timed out")
+	}
+	if got := srv.Wait(t, 1, 5*time.Second); got[0].To[0] != "next@example.test" {
+		t.Fatalf("delivered to %v", got[0].To)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 )
@@ -47,18 +48,39 @@ func IsPermanent(err error) bool {
 func build(from *mail.Address, m *Message) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithEncoding(gomail.EncodingB64), gomail.WithNoDefaultUserAgent())
 	msg.FromMailAddress(from)
-	if strings.ContainsAny(m.To+m.ToName, "\r\n") {
-		return nil, &PermanentError{Err: fmt.Errorf("recipient %q contains a line break", m.To)}
+	to, err := recipient(m.To, m.ToName)
+	if err != nil {
+		return nil, err
 	}
-	if err := msg.AddToFormat(oneLine(m.ToName), m.To); err != nil {
-		return nil, &PermanentError{Err: fmt.Errorf("recipient %q: %w", m.To, err)}
-	}
+	msg.ToMailAddress(to)
 	msg.Subject(oneLine(m.Subject))
 	msg.SetMessageIDWithValue(oneLine(m.MessageID))
 	msg.SetDate()
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	return msg, nil
+}
+
+// recipient is the To address. The name is encoded by net/mail (quoted or
+// RFC 2047 as it needs), so commas, quotes or "=HYPERLINK(…)" in a name
+// cannot break the header; a name that still cannot be encoded (invalid
+// UTF-8) is left out rather than the email.
+func recipient(addr, name string) (*mail.Address, error) {
+	if strings.ContainsAny(addr, "\r\n") {
+		return nil, &PermanentError{Err: fmt.Errorf("recipient %q contains a line break", addr)}
+	}
+	a, err := mail.ParseAddress(addr)
+	if err != nil || a.Name != "" {
+		return nil, &PermanentError{Err: fmt.Errorf("recipient %q is not a bare email address", addr)}
+	}
+	a.Name = oneLine(name)
+	if a.Name != "" && !utf8.ValidString(a.Name) {
+		a.Name = ""
+	}
+	if _, err := mail.ParseAddress(a.String()); err != nil {
+		a.Name = ""
+	}
+	return a, nil
 }
 
 // FileSender writes each message as an .eml file into a directory: the

@@ -18,10 +18,13 @@ import (
 
 // SMTPOptions tune an SMTP sender.
 type SMTPOptions struct {
-	From    *mail.Address
-	Conns   int           // connections kept open; default 4
-	Rate    float64       // messages per second; 0 means no cap
-	Timeout time.Duration // per SMTP command; default 30s
+	From  *mail.Address
+	Conns int     // connections kept open; default 4
+	Rate  float64 // messages per second; 0 means no cap
+	// Timeout bounds connecting, and then each message on a connection
+	// (its NOOP check through the end of DATA); default 10s. A connection
+	// that times out is closed and its slot goes to a fresh one.
+	Timeout time.Duration
 	// TLS overrides the TLS settings (tests trust their own CA this way).
 	TLS *tls.Config
 }
@@ -56,7 +59,7 @@ func NewSMTP(rawURL string, o SMTPOptions) (*SMTP, error) {
 		o.Conns = 4
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
+		o.Timeout = 10 * time.Second
 	}
 	opts := []gomail.Option{gomail.WithTimeout(o.Timeout)}
 	port := 25
@@ -124,6 +127,9 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
+	// The timeout, not ctx, bounds the transaction: go-mail holds the
+	// connection's lock while it waits for a reply, so nothing can close
+	// it sooner. A stopping worker waits SMTP_TIMEOUT at most.
 	err = s.client.SendWithSMTPClient(conn, msg)
 	if pooled && isConnCheck(err) {
 		_ = conn.Close()

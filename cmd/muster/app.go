@@ -114,7 +114,7 @@ func (a *app) mailer() (mail.Sender, *netmail.Address, error) {
 		return nil, nil, fmt.Errorf("MAIL_FROM: %w", err)
 	}
 	if a.cfg.SMTPURL != "" {
-		s, err := mail.NewSMTP(a.cfg.SMTPURL, mail.SMTPOptions{From: from, Conns: a.cfg.SMTPConns, Rate: a.cfg.SMTPRate})
+		s, err := mail.NewSMTP(a.cfg.SMTPURL, mail.SMTPOptions{From: from, Conns: a.cfg.SMTPConns, Rate: a.cfg.SMTPRate, Timeout: a.cfg.SMTPTimeout})
 		return s, from, err
 	}
 	dir, err := filepath.Abs(a.cfg.MailDir)
@@ -130,8 +130,15 @@ func (a *app) mailer() (mail.Sender, *netmail.Address, error) {
 
 // worker builds the job worker and its handlers.
 func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
+	// Interactive and bulk emails have a pool of connections each, so a
+	// single invitation never waits behind bulk ones, hung or not.
 	sender, from, err := a.mailer()
 	if err != nil {
+		return nil, nil, err
+	}
+	bulkSender, _, err := a.mailer()
+	if err != nil {
+		sender.Close()
 		return nil, nil, err
 	}
 	signer, err := a.signer(ctx)
@@ -148,28 +155,34 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	}
 	_, domain, _ := strings.Cut(from.Address, "@")
 	send := &jobs.Sender{
-		Store: a.db, Mail: sender, Render: render, Signer: signer, AppURL: a.cfg.AppURL,
-		Domain: domain, Attempts: a.cfg.SendAttempts, Log: a.log, Now: time.Now,
+		Store: a.db, Mail: sender, Render: render, Signer: signer, Sent: jobs.NewSentLog(a.redis), AppURL: a.cfg.AppURL,
+		Domain: domain, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now,
 	}
+	bulk := *send
+	bulk.Mail = bulkSender
 	h := jobs.Handlers{
 		Send:    send,
-		Batches: &jobs.BatchSender{Store: a.db, Send: send},
-		Requeue: &jobs.Requeuer{Store: a.db, Queue: a.queue, After: a.cfg.RequeueAfter, Log: a.log},
-		Merger:  &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
+		Batches: &jobs.BatchSender{Store: a.db, Send: &bulk},
+		Requeue: &jobs.Requeuer{
+			Store: a.db, Queue: a.queue, Tasks: asynq.NewInspectorFromRedisClient(a.redis), After: a.cfg.RequeueAfter, Log: a.log,
+		},
+		Merger: &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
 		Reminders: &jobs.Reminders{
 			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log,
 		},
 		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log, Slots: jobs.NewSlots(a.cfg.ImportConcurrency)},
 	}
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
-		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, PollInterval: a.cfg.PollInterval,
-		RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log, Observe: a.metrics.ObserveTask,
+		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, ImportConcurrency: a.cfg.ImportConcurrency,
+		PollInterval: a.cfg.PollInterval, RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout,
+		Log: a.log, Observe: a.metrics.ObserveTask,
 	}, h)
 	if err != nil {
 		sender.Close()
+		bulkSender.Close()
 		return nil, nil, err
 	}
-	return w, func() { sender.Close() }, nil
+	return w, func() { sender.Close(); bulkSender.Close() }, nil
 }
 
 // signer signs links in emails (worker) and checks them (web) with one

@@ -26,6 +26,9 @@ Commands:
               with a progress bar (a worker must be running: serve or worker)
   token create --staff | --client ID | --manager ID [--name NAME]
               print a new API token
+  bench [--quick] [--runs N] [--only 1,2,…] [--port P]
+              measure the email pipeline against baselines (see README.md,
+              "Benchmarks"); it empties the Redis database of REDIS_URL
 
 Configuration comes from environment variables; see README.md.
 `
@@ -86,6 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return token(ctx, rest, getenv, stdout, stderr)
 	case "import":
 		return importFile(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		return benchmark(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

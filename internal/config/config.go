@@ -29,6 +29,9 @@ type Config struct {
 	SMTPURL string
 	// SMTPConns is how many SMTP connections each worker keeps open (SMTP_CONNS). Default 4.
 	SMTPConns int
+	// SMTPTimeout bounds connecting to the SMTP server and each message on a
+	// connection (SMTP_TIMEOUT); a connection that times out is replaced. Default 10s.
+	SMTPTimeout time.Duration
 	// SMTPRate caps messages per second per worker process (SMTP_RATE); 0 means no cap. Default 0.
 	SMTPRate float64
 	// MailDir is the dev mailbox used when SMTP_URL is empty (MAIL_DIR). Default ./var/mail.
@@ -60,7 +63,8 @@ type Config struct {
 	BulkConcurrency int
 	// ImportConcurrency is the most imports (and previews) one worker
 	// process reads at once (IMPORT_CONCURRENCY), each holding a file and a
-	// batch in memory; more wait in their queue. Default 2.
+	// batch in memory, on a server of their own apart from the bulk
+	// emails; more wait in their queue. Default 2.
 	ImportConcurrency int
 	// PollInterval is how often an idle worker looks for new jobs
 	// (POLL_INTERVAL). Lower is snappier and costs Redis calls. Default 100ms.
@@ -116,6 +120,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RedisURL:          r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "redis-sentinel", "redis-cluster"),
 		SMTPURL:           r.url("SMTP_URL", "", "smtp", "smtps"),
 		SMTPConns:         r.int("SMTP_CONNS", 4, 1, 100),
+		SMTPTimeout:       r.duration("SMTP_TIMEOUT", 10*time.Second),
 		SMTPRate:          r.float("SMTP_RATE", 0),
 		MailDir:           r.str("MAIL_DIR", "./var/mail"),
 		MailFrom:          r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),

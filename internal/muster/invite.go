@@ -1,6 +1,9 @@
 package muster
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Invite asks to bring one contractor into one account.
 type Invite struct {
@@ -88,4 +91,17 @@ type Unsent struct {
 	// An import's emails go to the bulk queue as one task per batch.
 	ImportID    *int64 `db:"import_id"`
 	ImportBatch *int   `db:"import_batch"`
+}
+
+// Outcome is what became of one claimed attempt at an email: Status is
+// SendSent (with MessageID and At), SendRetrying (another attempt is due,
+// not before RetryAt) or SendFailed. Error says why it was not sent.
+type Outcome struct {
+	InvitationID int64
+	Attempt      int
+	Status       string
+	MessageID    string
+	At           time.Time
+	Error        string
+	RetryAt      time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -24,80 +25,89 @@ const invitationColumns = `id, membership_id, manager_id, kind, locale, status, 
 // vanished (the contractor was excluded, or registered before a sign-up
 // email left; the manager accepted or was revoked) is cancelled here.
 func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error) {
-	var d muster.Delivery
-	cancelled := false
-	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
-		err := tx.GetContext(ctx, &d.Invitation, `
-			UPDATE invitations
-			   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
-			 WHERE id = $1
-			   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
-			RETURNING `+invitationColumns, id, lease.Seconds())
-		if errors.Is(err, sql.ErrNoRows) {
-			return whyUnclaimable(ctx, tx, id)
-		}
-		if err != nil {
-			return fmt.Errorf("claim invitation %d: %w", id, err)
-		}
-		var reason string
-		switch {
-		case d.Invitation.Kind == muster.InviteMerged:
-			err = readMergeDelivery(ctx, tx, &d)
-		case d.Invitation.ManagerID != nil:
-			reason, err = readManagerDelivery(ctx, tx, &d)
-		default:
-			reason, err = readContractorDelivery(ctx, tx, &d)
-		}
-		if err != nil {
-			return fmt.Errorf("read invitation %d: %w", id, err)
-		}
-		if reason == "" {
-			return nil
-		}
-		cancelled = true
-		return cancelInvitation(ctx, tx, id, reason)
-	})
+	got, errs, err := db.ClaimInvitations(ctx, []int64{id}, lease)
 	if err != nil {
 		return nil, err
 	}
-	if cancelled {
-		return nil, muster.ErrHandled
+	if err := errs[id]; err != nil {
+		return nil, err
 	}
-	return &d, nil
+	return got[id], nil
 }
 
-// readContractorDelivery fills d for an email to a contractor about one
-// account, and says why it should no longer be sent, if it should not.
-func readContractorDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (cancel string, err error) {
-	var row struct {
-		Email        string     `db:"email"`
-		FullName     string     `db:"full_name"`
-		AccountName  string     `db:"account_name"`
-		ClientName   string     `db:"client_name"`
-		Feature      string     `db:"feature"`
-		MemberStatus string     `db:"member_status"`
-		RegisteredAt *time.Time `db:"registered_at"`
+// ClaimInvitations claims several invitations as ClaimInvitation does, in
+// one statement committed on its own (the email's data is read after it,
+// under the lease): the claims of concurrent single sends share a commit.
+// Each id gets a delivery or its own error.
+func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Duration) (map[int64]*muster.Delivery, map[int64]error, error) {
+	var invs []muster.Invitation
+	err := db.SelectContext(ctx, &invs, `
+		UPDATE invitations
+		   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
+		 WHERE id = ANY($1)
+		   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
+		RETURNING `+invitationColumns, pq.Array(ids), lease.Seconds())
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim %d invitations (the first: %d): %w", len(ids), ids[0], err)
 	}
-	err = tx.GetContext(ctx, &row, `
-		SELECT c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
+	ds, err := deliveries(ctx, db, invs)
+	if err != nil {
+		return nil, nil, err
+	}
+	got := make(map[int64]*muster.Delivery, len(ds))
+	for _, d := range ds {
+		got[d.Invitation.ID] = d
+	}
+	errs := map[int64]error{}
+	claimed := make(map[int64]bool, len(invs))
+	for _, inv := range invs {
+		claimed[inv.ID] = true
+	}
+	for _, id := range ids {
+		switch {
+		case got[id] != nil:
+		case claimed[id]:
+			errs[id] = muster.ErrHandled // cancelled: its reason vanished
+		default:
+			errs[id] = whyUnclaimable(ctx, db, id)
+		}
+	}
+	return got, errs, nil
+}
+
+// contractorDelivery is what an email to a contractor about one account
+// needs, read by membership.
+type contractorDelivery struct {
+	MembershipID int64      `db:"membership_id"`
+	Email        string     `db:"email"`
+	FullName     string     `db:"full_name"`
+	AccountName  string     `db:"account_name"`
+	ClientName   string     `db:"client_name"`
+	Feature      string     `db:"feature"`
+	MemberStatus string     `db:"member_status"`
+	RegisteredAt *time.Time `db:"registered_at"`
+}
+
+const contractorDeliverySQL = `
+		SELECT m.id AS membership_id, c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
 		       m.feature, m.status AS member_status, c.registered_at
 		FROM memberships m
 		JOIN contractors c ON c.id = m.contractor_id
 		JOIN accounts a ON a.id = m.account_id
-		JOIN clients cl ON cl.id = a.client_id
-		WHERE m.id = $1`, d.Invitation.MembershipID)
-	if err != nil {
-		return "", err
-	}
+		JOIN clients cl ON cl.id = a.client_id`
+
+// fill fills d and says why the email should no longer be sent, if it
+// should not.
+func (row *contractorDelivery) fill(d *muster.Delivery) (cancel string) {
 	d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
 		row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
-	return muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil), nil
+	return muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil)
 }
 
 // readManagerDelivery fills d for a manager's invitation: the dashboard,
 // the role, who invited them and the names of every account they get, as
 // the accounts stand now (an edit before sending is reflected).
-func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (cancel string, err error) {
+func readManagerDelivery(ctx context.Context, tx sqlx.QueryerContext, d *muster.Delivery) (cancel string, err error) {
 	var row struct {
 		Email        string         `db:"email"`
 		FullName     string         `db:"full_name"`
@@ -107,7 +117,7 @@ func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (
 		Inviter      string         `db:"inviter"`
 		AccountNames pq.StringArray `db:"account_names"`
 	}
-	err = tx.GetContext(ctx, &row, `
+	err = sqlx.GetContext(ctx, tx, &row, `
 		SELECT m.email, m.full_name, m.role, m.status, cl.name AS client_name,
 		       COALESCE(NULLIF(inv.full_name, ''), inv.email, '') AS inviter,
 		       ARRAY(SELECT a.name FROM manager_accounts ma JOIN accounts a ON a.id = ma.account_id
@@ -128,14 +138,14 @@ func readManagerDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) (
 // which, and the accounts that concern the reader, under their new names.
 // It is sent whatever the reader's state: a source owner is revoked by the
 // merge and is told so.
-func readMergeDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) error {
+func readMergeDelivery(ctx context.Context, tx sqlx.QueryerContext, d *muster.Delivery) error {
 	var row struct {
 		Email    string `db:"email"`
 		FullName string `db:"full_name"`
 		Role     string `db:"role"`
 		Plan     []byte `db:"plan"`
 	}
-	err := tx.GetContext(ctx, &row, `
+	err := sqlx.GetContext(ctx, tx, &row, `
 		SELECT m.email, m.full_name, m.role, g.plan
 		  FROM invitations i JOIN managers m ON m.id = i.manager_id JOIN merges g ON g.id = i.merge_id
 		 WHERE i.id = $1`, d.Invitation.ID)
@@ -151,9 +161,9 @@ func readMergeDelivery(ctx context.Context, tx *sqlx.Tx, d *muster.Delivery) err
 	return nil
 }
 
-func whyUnclaimable(ctx context.Context, tx *sqlx.Tx, id int64) error {
+func whyUnclaimable(ctx context.Context, tx sqlx.QueryerContext, id int64) error {
 	var status string
-	err := tx.GetContext(ctx, &status, `SELECT status FROM invitations WHERE id = $1`, id)
+	err := sqlx.GetContext(ctx, tx, &status, `SELECT status FROM invitations WHERE id = $1`, id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return muster.NotFound("invitation_not_found", "invitation %d not found", id)
@@ -166,41 +176,150 @@ func whyUnclaimable(ctx context.Context, tx *sqlx.Tx, id int64) error {
 	}
 }
 
-func cancelInvitation(ctx context.Context, tx *sqlx.Tx, id int64, reason string) error {
-	_, err := tx.ExecContext(ctx, `
-		UPDATE invitations SET status = 'cancelled', last_error = $2, claimed_until = NULL WHERE id = $1`, id, reason)
+// RecordOutcomes writes the outcomes of claimed attempts in one statement.
+// An outcome whose attempt no longer holds the row (its lease ran out and
+// another attempt claimed it) changes nothing. A retrying row is not
+// claimed by the bulk sender before its RetryAt.
+func (db *DB) RecordOutcomes(ctx context.Context, outs []muster.Outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(outs))
+	attempts := make([]int64, len(outs))
+	statuses := make([]string, len(outs))
+	messageIDs := make([]string, len(outs))
+	errs := make([]string, len(outs))
+	ats := make([]string, len(outs))
+	retryAts := make([]string, len(outs))
+	for i, o := range outs {
+		ids[i], attempts[i], statuses[i], messageIDs[i], errs[i] = o.InvitationID, int64(o.Attempt), o.Status, o.MessageID, o.Error
+		ats[i], retryAts[i] = o.At.Format(time.RFC3339Nano), o.RetryAt.Format(time.RFC3339Nano)
+	}
+	_, err := db.ExecContext(ctx, `
+		UPDATE invitations i
+		   SET status = o.status, last_error = o.error,
+		       sent_at = CASE WHEN o.status = 'sent' THEN o.at ELSE i.sent_at END,
+		       message_id = CASE WHEN o.status = 'sent' THEN o.message_id ELSE i.message_id END,
+		       claimed_until = CASE WHEN o.status = 'retrying' AND o.retry_at > now() THEN o.retry_at END
+		  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+		       AS o(id, attempt, status, message_id, error, at, retry_at)
+		 WHERE i.id = o.id AND i.status = 'sending' AND i.attempts = o.attempt`,
+		pq.Array(ids), pq.Array(attempts), pq.Array(statuses), pq.Array(messageIDs), pq.Array(errs), pq.Array(ats), pq.Array(retryAts))
 	if err != nil {
-		return fmt.Errorf("cancel invitation %d: %w", id, err)
+		return fmt.Errorf("record the outcomes of %d emails (the first: invitation %d %s): %w", len(outs), outs[0].InvitationID, outs[0].Status, err)
 	}
 	return nil
 }
 
-// MarkSent records that the SMTP server accepted attempt n.
-func (db *DB) MarkSent(ctx context.Context, id int64, attempt int, messageID string, at time.Time) error {
-	_, err := db.ExecContext(ctx, `
-		UPDATE invitations
-		   SET status = 'sent', sent_at = $4, message_id = $3, last_error = '', claimed_until = NULL
-		 WHERE id = $1 AND status = 'sending' AND attempts = $2`, id, attempt, messageID, at)
+// ClaimBulk takes the lease on up to n emails that imports owe, for one
+// attempt each, and returns what they need; the ones whose reason vanished
+// are cancelled instead. It is fair across clients: it takes the oldest
+// few of every import that owes emails and deals them out one client at a
+// time, so a client's 20 emails go out in the next claim whatever another
+// client's import has queued. A retrying email waits for its RetryAt.
+func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, error) {
+	var invs []muster.Invitation
+	err := db.SelectContext(ctx, &invs, `
+			WITH RECURSIVE owed(import_id) AS (
+			    (SELECT import_id FROM invitations
+			      WHERE import_id IS NOT NULL AND status IN ('queued', 'sending', 'retrying')
+			      ORDER BY import_id LIMIT 1)
+			  UNION ALL
+			    SELECT (SELECT i.import_id FROM invitations i
+			             WHERE i.import_id IS NOT NULL AND i.import_id > o.import_id
+			               AND i.status IN ('queued', 'sending', 'retrying')
+			             ORDER BY i.import_id LIMIT 1)
+			      FROM owed o WHERE o.import_id IS NOT NULL
+			), candidates AS (
+			    SELECT x.id, a.client_id
+			      FROM owed o
+			      JOIN imports im ON im.id = o.import_id
+			      JOIN accounts a ON a.id = im.account_id
+			      CROSS JOIN LATERAL (
+			          SELECT i.id FROM invitations i
+			           WHERE i.import_id = o.import_id AND i.status IN ('queued', 'sending', 'retrying')
+			             AND (i.status = 'queued' OR i.claimed_until IS NULL OR i.claimed_until < now())
+			           ORDER BY i.id LIMIT $1
+			           FOR UPDATE OF i SKIP LOCKED) x
+			), picked AS (
+			    SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY client_id ORDER BY id) AS turn FROM candidates) c
+			     ORDER BY turn, id LIMIT $1
+			)
+			UPDATE invitations i
+			   SET status = 'sending', attempts = i.attempts + 1, claimed_until = now() + make_interval(secs => $2)
+			  FROM picked WHERE i.id = picked.id
+			RETURNING `+qualified("i", invitationColumns), n, lease.Seconds())
 	if err != nil {
-		return fmt.Errorf("mark invitation %d sent: %w", id, err)
+		return nil, fmt.Errorf("claim bulk emails: %w", err)
 	}
-	return nil
+	// Claimed and committed: what the emails need is read under the lease.
+	return deliveries(ctx, db, invs)
 }
 
-// MarkFailed records a failed attempt n: retrying when another attempt is
-// due, failed for good when final.
-func (db *DB) MarkFailed(ctx context.Context, id int64, attempt int, reason string, final bool) error {
-	status := muster.SendRetrying
-	if final {
-		status = muster.SendFailed
+// deliveries reads what the claimed invitations' emails need (contractors'
+// in one statement) and cancels the ones whose reason vanished.
+func deliveries(ctx context.Context, tx sqlx.ExtContext, invs []muster.Invitation) ([]*muster.Delivery, error) {
+	var members []int64
+	for _, inv := range invs {
+		if inv.MembershipID != nil && inv.Kind != muster.InviteMerged {
+			members = append(members, *inv.MembershipID)
+		}
 	}
-	_, err := db.ExecContext(ctx, `
-		UPDATE invitations SET status = $3, last_error = $4, claimed_until = NULL
-		 WHERE id = $1 AND status = 'sending' AND attempts = $2`, id, attempt, status, reason)
-	if err != nil {
-		return fmt.Errorf("mark invitation %d %s: %w", id, status, err)
+	var rows []contractorDelivery
+	if len(members) > 0 {
+		if err := sqlx.SelectContext(ctx, tx, &rows, contractorDeliverySQL+` WHERE m.id = ANY($1)`, pq.Array(members)); err != nil {
+			return nil, fmt.Errorf("read %d claimed emails: %w", len(members), err)
+		}
 	}
-	return nil
+	byMember := make(map[int64]*contractorDelivery, len(rows))
+	for i := range rows {
+		byMember[rows[i].MembershipID] = &rows[i]
+	}
+	var out []*muster.Delivery
+	var cancelIDs []int64
+	var reasons []string
+	for _, inv := range invs {
+		d := &muster.Delivery{Invitation: inv}
+		var reason string
+		var err error
+		switch {
+		case inv.Kind == muster.InviteMerged:
+			err = readMergeDelivery(ctx, tx, d)
+		case inv.ManagerID != nil:
+			reason, err = readManagerDelivery(ctx, tx, d)
+		case byMember[*inv.MembershipID] == nil:
+			err = fmt.Errorf("membership %d not found", *inv.MembershipID)
+		default:
+			reason = byMember[*inv.MembershipID].fill(d)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read invitation %d: %w", inv.ID, err)
+		}
+		if reason != "" {
+			cancelIDs, reasons = append(cancelIDs, inv.ID), append(reasons, reason)
+			continue
+		}
+		out = append(out, d)
+	}
+	if len(cancelIDs) > 0 {
+		_, err := tx.ExecContext(ctx, `
+			UPDATE invitations i SET status = 'cancelled', last_error = c.reason, claimed_until = NULL
+			  FROM unnest($1::bigint[], $2::text[]) AS c(id, reason) WHERE i.id = c.id`,
+			pq.Array(cancelIDs), pq.Array(reasons))
+		if err != nil {
+			return nil, fmt.Errorf("cancel %d emails no longer wanted: %w", len(cancelIDs), err)
+		}
+	}
+	return out, nil
+}
+
+// qualified prefixes each of a comma-separated list of columns with table.
+func qualified(table, columns string) string {
+	cols := strings.Split(columns, ", ")
+	for i, c := range cols {
+		cols[i] = table + "." + c
+	}
+	return strings.Join(cols, ", ")
 }
 
 // FindInvitation returns one invitation.

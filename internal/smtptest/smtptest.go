@@ -51,6 +51,9 @@ type Server struct {
 	changed  chan struct{}
 	user     string
 	pass     string
+	hang     int           // hold this many more DATA commands until the server closes
+	hung     int           // DATA commands held now
+	closed   chan struct{} // closed when the server stops
 }
 
 // Option configures a Server.
@@ -65,7 +68,7 @@ func WithAuth(user, pass string) Option { return func(s *Server) { s.user, s.pas
 // Start listens on a free loopback port; the server stops when t ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{changed: make(chan struct{})}
+	s := &Server{changed: make(chan struct{}), closed: make(chan struct{})}
 	s.srv = smtp.NewServer(backend{s})
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout = 10 * time.Second
@@ -81,7 +84,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	s.Addr = ln.Addr().String()
 	go s.srv.Serve(ln) //nolint:errcheck // returns on Close
-	t.Cleanup(func() { s.srv.Close() })
+	t.Cleanup(func() { close(s.closed); s.srv.Close() })
 	return s
 }
 
@@ -95,6 +98,35 @@ func (s *Server) FailNext(n, code int, text string) {
 	defer s.mu.Unlock()
 	s.fail = n
 	s.failWith = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
+}
+
+// HangNext makes the server stop answering at the next n messages' DATA,
+// as a hung relay does, until the test ends.
+func (s *Server) HangNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hang = n
+}
+
+// WaitHung blocks until the server holds n messages hung (see HangNext),
+// failing t after timeout.
+func (s *Server) WaitHung(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		got, ch := s.hung, s.changed
+		s.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("smtptest: %d messages hung, want %d within %s", got, n, timeout)
+		}
+	}
 }
 
 // Messages returns what the server accepted so far.
@@ -213,6 +245,20 @@ func (se *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	se.s.mu.Lock()
+	hang := se.s.hang > 0
+	if hang {
+		se.s.hang--
+	}
+	se.s.mu.Unlock()
+	if hang {
+		se.s.mu.Lock()
+		se.s.hung++
+		se.s.attempted()
+		se.s.mu.Unlock()
+		<-se.s.closed
+		return errors.New("server stopped")
 	}
 	if err := se.s.refusal(); err != nil {
 		return err
