@@ -17,10 +17,10 @@ func TestBrowserContractors(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	d := b.dashboard(t, "Romashka")
-	b.startWorker(t) // after the fixture, which runs its import itself
 	// A registered contractor without a verified phone: the red icon.
 	b.call(t, "POST", "/v1/contractor-events", b.staff, map[string]any{
 		"email": "anna@romashka.test", "type": "registered", "at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "full_name": "Анна Петрова"}, 200)
+	b.startWorker(t) // after the fixture, which runs its import itself, and the event
 	ctx := browser(t)
 
 	// Sign in by emailed link (Russian by default).
