@@ -67,7 +67,8 @@ type Importer struct {
 	// it to watch progress and to stop a worker between batches.
 	OnBatch func(res *muster.BatchResult)
 	// Slots caps the imports this process runs at once (nil: no cap).
-	Slots Slots
+	Slots   Slots
+	Metrics Recorder // nil: nothing recorded
 }
 
 // Slots is a counting semaphore: NewSlots(n) lets n holders in at once.
@@ -228,6 +229,12 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int) (*muster.Error
 			if err != nil {
 				return err
 			}
+			rec := recorder(run.Metrics)
+			rec.ImportRows(muster.RowCreated, res.Created)
+			rec.ImportRows(muster.RowLinked, res.Linked)
+			rec.ImportRows(muster.RowMember, res.Members)
+			rec.ImportRows(muster.RowDuplicate, b.Duplicates)
+			rec.ImportRows(muster.RowFailed, len(b.Failed))
 			if len(res.Invitations) > 0 {
 				run.enqueue(ctx, b.Through)
 			}

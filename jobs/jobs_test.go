@@ -3,8 +3,10 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"net/mail"
 	"os"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/muster-dev/muster/internal/locale"
+	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/postgres"
 	"github.com/muster-dev/muster/internal/postgres/pgtest"
@@ -26,7 +29,11 @@ import (
 	muster_mail "github.com/muster-dev/muster/mail"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	redistest.Stop()
+	os.Exit(code)
+}
 
 type testBundle struct {
 	db      *postgres.DB
@@ -36,6 +43,7 @@ type testBundle struct {
 	sender  *jobs.Sender
 	handler jobs.Handlers
 	account *muster.Account
+	metrics *metrics.Metrics
 }
 
 type options struct {
@@ -49,7 +57,7 @@ func setup(t testing.TB, o options) *testBundle {
 		o.attempts = 3
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &testBundle{redis: redistest.New(t), smtp: smtptest.Start(t)}
+	b := &testBundle{redis: redistest.New(t), smtp: smtptest.Start(t), metrics: metrics.New()}
 	if o.dbURL == "" {
 		b.db = pgtest.New(t)
 	} else {
@@ -78,7 +86,7 @@ func setup(t testing.TB, o options) *testBundle {
 	b.sender = &jobs.Sender{
 		Store: b.db, Mail: smtp, Render: render, Signer: signed.New("test-key-test-key-test-key-test-key"),
 		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Conns: 4, RetryBase: time.Millisecond,
-		Sent: jobs.NewSentLog(b.redis.Client), Log: log, Now: time.Now,
+		Sent: jobs.NewSentLog(b.redis.Client), Log: log, Now: time.Now, Metrics: b.metrics,
 	}
 	b.handler = jobs.Handlers{
 		Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender},
@@ -188,6 +196,12 @@ func TestInvitationArrivesInItsLanguage(t *testing.T) {
 			if inv.SentAt == nil || "<"+inv.MessageID+">" != m.MessageID || inv.Attempts != 1 {
 				t.Errorf("recorded %+v, message id on the wire %s", inv, m.MessageID)
 			}
+			locale := tt.locale
+			if locale == "" {
+				locale = "ru"
+			}
+			b.wantMetric(t, `muster_emails_total{kind="invite",locale="`+locale+`",outcome="sent"}`, 1)
+			b.wantMetric(t, `muster_email_send_seconds_count{kind="invite"}`, 1)
 		})
 	}
 }
@@ -284,6 +298,9 @@ func TestPermanentRefusalFailsAtOnce(t *testing.T) {
 	if inv.Attempts != 1 {
 		t.Fatalf("attempts = %d, want 1: a permanent refusal is not retried", inv.Attempts)
 	}
+	b.wantMetric(t, `muster_emails_total{kind="invite",locale="ru",outcome="failed"}`, 1)
+	b.wantMetric(t, `muster_email_errors_total{kind="invite",reason="smtp_554"}`, 1)
+	b.wantMetric(t, `muster_emails_total{kind="invite",locale="ru",outcome="sent"}`, 0)
 }
 
 func TestRedisLosingItsDataLosesNoEmail(t *testing.T) {
@@ -360,6 +377,7 @@ func TestExcludedBeforeSendingIsCancelled(t *testing.T) {
 	if len(b.smtp.Messages()) != 0 {
 		t.Fatal("an excluded contractor was emailed")
 	}
+	b.wantMetric(t, `muster_emails_total{kind="invite",locale="ru",outcome="cancelled"}`, 1)
 }
 
 func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
@@ -397,7 +415,7 @@ func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
 	}
 
 	// An invitation sent again after the manager accepted is not emailed.
-	again, err := b.db.ResendManagerInvitation(ctx, m.ID)
+	again, err := b.db.ResendManagerInvitation(ctx, m.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,6 +430,25 @@ func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
 	}
 	if n := len(b.smtp.Messages()); n != 1 {
 		t.Errorf("%d emails, want 1", n)
+	}
+}
+
+// wantMetric checks one series of the bundle's metrics, written as the
+// Prometheus text format writes it; a series never recorded counts 0.
+func (b *testBundle) wantMetric(t *testing.T, series string, want float64) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	b.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	got := 0.0
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			if _, err := fmt.Sscan(v, &got); err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+		}
+	}
+	if got != want {
+		t.Errorf("%s = %v, want %v", series, got, want)
 	}
 }
 

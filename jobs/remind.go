@@ -23,10 +23,13 @@ type Reminders struct {
 	Rate     float64         // reminder emails per second; 0: no spreading
 	Now      func() time.Time
 	Log      *slog.Logger
+	Metrics  Recorder // nil: nothing recorded
 }
 
 // Process queues every due reminder.
 func (r *Reminders) Process(ctx context.Context, _ RemindArgs) error {
+	start := time.Now()
+	defer func() { recorder(r.Metrics).ReminderSweep(time.Since(start)) }()
 	ids, err := r.Store.QueueReminders(ctx, r.Now(), r.Schedule)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 func (b *testBundle) reminders(now *time.Time) *jobs.Reminders {
 	return &jobs.Reminders{
 		Store: b.db, Queue: b.queue, Schedule: []time.Duration{72 * time.Hour, 168 * time.Hour},
-		Now: func() time.Time { return *now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return *now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: b.metrics,
 	}
 }
 
@@ -68,6 +68,7 @@ func TestRemindersFollowTheCadenceOnce(t *testing.T) {
 
 	now = now.Add(24 * time.Hour) // day 1: nothing is due
 	sweep()
+	b.wantMetric(t, "muster_reminder_sweep_seconds_count", 1)
 	if got := b.reminderSteps(t, waiting.Membership.ID); len(got) != 0 {
 		t.Fatalf("day 1: reminders %v", got)
 	}

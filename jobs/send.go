@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -24,9 +25,14 @@ type SendStore interface {
 // Purposes of the signed tokens in links: a contractor's sign-up link and
 // a manager's acceptance link. A token made for one is refused by the other.
 const (
-	SignupPurpose  = "signup"
-	ManagerPurpose = "manager"
+	SignupPurpose      = "signup"
+	ManagerPurpose     = "manager"
+	UnsubscribePurpose = "unsubscribe" // a reminder's one-click unsubscribe
 )
+
+// unsubscribeDays is how long a reminder's unsubscribe link works: well
+// past the last reminder, since people unsubscribe from old emails too.
+const unsubscribeDays = 400
 
 // How long links stay valid, in days. An acceptance link grants access to
 // a company's accounts, so it lives shorter than a sign-up link.
@@ -46,6 +52,7 @@ type Sender struct {
 	Sent     *SentLog // nil: no record in Redis of emails PostgreSQL has not heard of yet
 	AppURL   string   // the platform's web app, for links
 	Domain   string   // right-hand side of Message-IDs
+	APIURL   string   // the API's public URL, for one-click unsubscribe links
 	Attempts int      // SEND_ATTEMPTS
 	Conns    int      // messages handed to Mail at once (its connections); default 1
 	// RetryBase delays a bulk email's next attempt (doubled each time);
@@ -55,6 +62,7 @@ type Sender struct {
 	// while PostgreSQL refuses it; default outcomeWindow.
 	OutcomeWindow time.Duration
 	Log           *slog.Logger
+	Metrics       Recorder // nil: nothing recorded
 	Now           func() time.Time
 
 	single *singles // made at the first single send
@@ -123,6 +131,10 @@ func (s *Sender) recordMany(ctx context.Context, sets [][]muster.Outcome) ([]str
 func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	single := s.singles()
 	d, err := single.claims.do(args.InvitationID)
+	var c *muster.Cancelled
+	if errors.As(err, &c) {
+		recorder(s.Metrics).Email(c.Kind, string(c.Locale), OutcomeCancelled)
+	}
 	if stop, res := claimed(err, "invitation", args.InvitationID); stop {
 		return res
 	}
@@ -160,6 +172,7 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		s.Log.Warn("cannot check Redis for emails sent but not recorded", "error", err)
 	}
 	outs := make([]muster.Outcome, len(ds))
+	start, rec := time.Now(), recorder(s.Metrics)
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, max(s.Conns, 1))
 	for i, d := range ds {
@@ -167,6 +180,11 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		wg.Go(func() {
 			defer func() { <-slots }()
 			outs[i] = s.deliver(ctx, d, sent[d.Invitation.ID], last)
+			inv := d.Invitation
+			if outs[i].Status == muster.SendSent && sent[inv.ID] == "" {
+				rec.SendLatency(inv.Kind, time.Since(start))
+			}
+			rec.Email(inv.Kind, string(inv.Locale), outcomes[outs[i].Status])
 		})
 	}
 	wg.Wait()
@@ -195,6 +213,7 @@ func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string,
 		return out
 	}
 	out.Error = err.Error()
+	recorder(s.Metrics).EmailError(inv.Kind, mail.Reason(err))
 	if mail.IsPermanent(err) || inv.Attempts >= s.Attempts || last {
 		out.Status = muster.SendFailed
 		s.Log.Warn("invitation failed", "invitation", inv.ID, "attempts", inv.Attempts, "error", err)
@@ -207,6 +226,13 @@ func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string,
 	}
 	out.RetryAt = s.Now().Add(backoff(base)(inv.Attempts-1, err, nil))
 	return out
+}
+
+// outcomes names each recorded status as the email metrics count it.
+var outcomes = map[string]string{
+	muster.SendSent:     OutcomeSent,
+	muster.SendRetrying: OutcomeRetried,
+	muster.SendFailed:   OutcomeFailed,
 }
 
 // outcomeWindow is how long a sent email's outcome keeps being written
@@ -282,12 +308,18 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 	if err != nil {
 		return nil, &mail.PermanentError{Err: err}
 	}
-	return &mail.Message{
+	m := &mail.Message{
 		To:        d.Email,
 		ToName:    d.FullName,
 		MessageID: "invitation-" + id + "@" + s.Domain,
 		Content:   *content,
-	}, nil
+	}
+	if inv.Kind == muster.InviteRemind && inv.MembershipID != nil {
+		// RFC 8058: the mail client posts to this URL to stop reminders.
+		token := s.Signer.Sign(UnsubscribePurpose, strconv.FormatInt(*inv.MembershipID, 10), unsubscribeDays*24*time.Hour)
+		m.Unsubscribe = s.APIURL + "/v1/unsubscribe?" + url.Values{"token": {token}}.Encode()
+	}
+	return m, nil
 }
 
 // BatchStore is what sending a batch needs beyond SendStore.

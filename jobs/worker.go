@@ -197,3 +197,12 @@ func (a logger) Fatal(args ...any) {
 	a.l.Error(fmt.Sprint(args...), "component", "asynq")
 	os.Exit(1)
 }
+
+// RedisLog hands go-redis's log lines to slog: pass it to redis.SetLogger.
+// Otherwise they go to the standard logger, bypassing slog.
+type RedisLog struct{ Log *slog.Logger }
+
+// Printf logs one go-redis line, as a warning: go-redis logs only trouble.
+func (r RedisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.Log.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
+}

@@ -20,6 +20,9 @@ type Message struct {
 	// so that a retry after an unclear failure reads as the same message to
 	// receivers that drop duplicates.
 	MessageID string
+	// Unsubscribe is a one-click unsubscribe URL (RFC 8058): sent as
+	// List-Unsubscribe with List-Unsubscribe-Post. "" for none.
+	Unsubscribe string
 	Content
 }
 
@@ -55,6 +58,10 @@ func build(from *mail.Address, m *Message) (*gomail.Msg, error) {
 	msg.ToMailAddress(to)
 	msg.Subject(oneLine(m.Subject))
 	msg.SetMessageIDWithValue(oneLine(m.MessageID))
+	if m.Unsubscribe != "" {
+		msg.SetGenHeader("List-Unsubscribe", "<"+oneLine(m.Unsubscribe)+">")
+		msg.SetGenHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+	}
 	msg.SetDate()
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"strconv"
@@ -213,4 +214,25 @@ func classify(err error) error {
 		return &PermanentError{Err: err}
 	}
 	return err
+}
+
+// Reason names why a send failed, in a few words fit for a metric label:
+// the SMTP reply code when the server gave one ("smtp_550"), or the stage
+// that failed.
+func Reason(err error) string {
+	var se *gomail.SendError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &se) && se.ErrorCode() > 0:
+		return fmt.Sprintf("smtp_%d", se.ErrorCode())
+	case errors.As(err, &se) && se.Reason == gomail.ErrConnCheck, errors.As(err, new(net.Error)):
+		return "connection"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case IsPermanent(err):
+		return "message" // refused before it left: a bad address, a template
+	default:
+		return "other"
+	}
 }

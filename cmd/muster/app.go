@@ -22,6 +22,7 @@ import (
 	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/console"
 	"github.com/muster-dev/muster/internal/httpapi"
+	"github.com/muster-dev/muster/internal/limit"
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/postgres"
@@ -61,6 +62,7 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, mig
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, db: db, metrics: metrics.New()}
+	a.metrics.WatchOwed(db.OwedByAge, log)
 	if a.redis, err = jobs.NewRedis(cfg.RedisURL); err != nil {
 		a.close()
 		return nil, err
@@ -156,7 +158,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	_, domain, _ := strings.Cut(from.Address, "@")
 	send := &jobs.Sender{
 		Store: a.db, Mail: sender, Render: render, Signer: signer, Sent: jobs.NewSentLog(a.redis), AppURL: a.cfg.AppURL,
-		Domain: domain, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now,
+		Domain: domain, APIURL: a.cfg.PublicURL, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now, Metrics: a.metrics,
 	}
 	bulk := *send
 	bulk.Mail = bulkSender
@@ -168,9 +170,9 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		},
 		Merger: &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
 		Reminders: &jobs.Reminders{
-			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log,
+			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log, Metrics: a.metrics,
 		},
-		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log, Slots: jobs.NewSlots(a.cfg.ImportConcurrency)},
+		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log, Slots: jobs.NewSlots(a.cfg.ImportConcurrency), Metrics: a.metrics},
 	}
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, ImportConcurrency: a.cfg.ImportConcurrency,
@@ -208,11 +210,11 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		{Name: "postgres", Ping: a.db.PingContext},
 		{Name: "redis", Ping: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
 	}, a.log, httpapi.Options{
-		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret,
+		ResendInterval: a.cfg.ResendInterval, SignupSecret: a.cfg.SignupSecret, MailEventsSecret: a.cfg.MailEventsSecret,
 		Metrics: a.metrics, MetricsHandler: a.metrics.Handler(),
-		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}, ReadOnly: true}),
-		MonitorWrite: asynqmon.New(asynqmon.Options{RootPath: "/asynq/write", RedisConnOpt: sharedRedis{a.redis}}),
+		Monitor:      a.monitor(),
 		ImportLimits: a.limits(),
+		Limiter:      a.limiter(),
 	})
 	// The queues' sizes and latencies, read from Redis at each scrape.
 	a.metrics.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(a.redis)))
@@ -230,14 +232,33 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 		Addr:              a.cfg.HTTPAddr,
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// A fallback: the API gives each body its own deadline (30 s,
+		// 10 minutes for uploads) and lifts it once the body is read.
+		ReadTimeout: 15 * time.Minute,
+		IdleTimeout: 2 * time.Minute,
 	}, nil
+}
+
+// monitor is the Asynq web UI as QUEUE_MONITOR allows it: read-only
+// unless "write"; nil when "off".
+func (a *app) monitor() http.Handler {
+	if a.cfg.QueueMonitor == "off" {
+		return nil
+	}
+	return asynqmon.New(asynqmon.Options{
+		RootPath: "/asynq", RedisConnOpt: sharedRedis{a.redis}, ReadOnly: a.cfg.QueueMonitor != "write",
+	})
 }
 
 // actions are what the API and the command line do, over this process's
 // database and queue.
 func (a *app) actions() *actions.Actions {
-	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval})
+	return actions.New(a.db, a.queue, a.log, actions.Options{ResendInterval: a.cfg.ResendInterval, Limiter: a.limiter()})
+}
+
+// limiter counts the LIMIT_* limits in Redis.
+func (a *app) limiter() *limit.Limiter {
+	return limit.New(a.redis, a.cfg.Limits, a.log)
 }
 
 // console builds the web console, which mails sign-in links itself.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/muster-dev/muster/internal/actions"
@@ -26,37 +26,65 @@ const (
 	workerHint = 10 * time.Second
 )
 
+// importOptions are the flags of muster import.
+type importOptions struct {
+	account int64
+	report  string
+	preview bool
+	mapping string // JSON
+	confirm int64
+}
+
+func (e *cli) importCommand() *cobra.Command {
+	var o importOptions
+	cmd := &cobra.Command{
+		Use:   "import (--account ID [--errors PATH] [--mapping JSON] [--preview] FILE | --confirm PREVIEW_ID [--mapping JSON])",
+		Short: "Import contractors from an .xlsx or .csv file into an account",
+		Long: `Import contractors from an .xlsx or .csv file into an account, with a progress bar,
+or preview the import first (--preview) and run the preview later (--confirm).
+A worker must be running (serve or worker).
+
+Exit status: 0 all rows imported (or skipped), 1 the file was rejected or
+an error stopped the command, 2 wrong usage, 3 some rows failed (see the
+error report), would fail (a preview) or the import was cancelled.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("confirm") {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return importFile(cmd, o, path, e.getenv, e.stdout, e.stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&o.account, "account", 0, "the account to import the contractors into")
+	f.StringVar(&o.report, "errors", "", "where to save the failed rows as .xlsx (default: FILE without its extension + .errors.xlsx)")
+	f.BoolVar(&o.preview, "preview", false, "a dry run: classify every row, write and send nothing")
+	f.StringVar(&o.mapping, "mapping", "", `columns to read, overriding detection: {"email": "C", "full_name": "Контакт"}`)
+	f.Int64Var(&o.confirm, "confirm", 0, "run the preview with this id as an import (no FILE)")
+	cmd.MarkFlagsOneRequired("account", "confirm")
+	cmd.MarkFlagsMutuallyExclusive("account", "confirm")
+	cmd.MarkFlagsMutuallyExclusive("preview", "confirm")
+	cmd.MarkFlagsMutuallyExclusive("errors", "preview")
+	return cmd
+}
+
 // importFile is `muster import --account ID FILE`. It talks to PostgreSQL
 // and Redis directly, with the same configuration as the other commands:
 // it stores the file and queues the import exactly as the API does, then
 // follows the import that a worker (serve or worker) runs, and prints the
-// summary. A rejected file exits with status 1 (exitRejected), an import
-// with failed rows with status 3 (exitRowsFailed).
-func importFile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	account := fs.Int64("account", 0, "the account to import the contractors into")
-	report := fs.String("errors", "", "where to save the failed rows as .xlsx (default: FILE without its extension + .errors.xlsx)")
-	preview := fs.Bool("preview", false, "a dry run: classify every row, write and send nothing")
-	mappingJSON := fs.String("mapping", "", `columns to read, overriding detection: {"email": "C", "full_name": "Контакт"}`)
-	confirm := fs.Int64("confirm", 0, "run the preview with this id as an import (no FILE)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, importUsage)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return errUsage
-	}
-	if *confirm > 0 && (fs.NArg() != 0 || *preview) || *confirm <= 0 && (*account <= 0 || fs.NArg() != 1) {
-		fmt.Fprint(stderr, importUsage)
-		return errUsage
-	}
-	mapping, err := workbook.ParseMapping([]byte(*mappingJSON))
+// summary. A rejected file exits with status 1, an import with failed
+// rows with status 3 (exitRowsFailed).
+func importFile(cmd *cobra.Command, o importOptions, path string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx := cmd.Context()
+	mapping, err := workbook.ParseMapping([]byte(o.mapping))
 	if e := muster.AsError(err); e != nil {
-		fmt.Fprintln(stderr, "muster import:", e.Message)
-		return errUsage
+		return usageError(cmd, fmt.Errorf("--mapping: %s", e.Message))
 	}
 	a, err := open(ctx, getenv, stderr, false)
 	if err != nil {
@@ -64,11 +92,10 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer a.close()
 	var im *muster.Import
-	path := fs.Arg(0)
-	if *confirm > 0 {
-		im, err = a.confirm(ctx, *confirm, mapping)
+	if o.confirm > 0 {
+		im, err = a.confirm(ctx, o.confirm, mapping)
 	} else {
-		im, err = a.upload(ctx, actions.Upload{AccountID: *account, FileName: path, Mapping: mapping, Preview: *preview}, path)
+		im, err = a.upload(ctx, actions.Upload{AccountID: o.account, FileName: path, Mapping: mapping, Preview: o.preview}, path)
 	}
 	if e := muster.AsError(err); e != nil {
 		return errors.New(e.Message)
@@ -76,7 +103,7 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	if *confirm > 0 {
+	if o.confirm > 0 {
 		path = im.FileName // the report goes to the working directory
 	}
 	if im, err = a.follow(ctx, im, stderr); err != nil {
@@ -85,10 +112,11 @@ func importFile(ctx context.Context, args []string, getenv func(string) string, 
 	if im.Mode == muster.ModePreview {
 		return previewSummary(im, stdout)
 	}
-	if *report == "" {
-		*report = strings.TrimSuffix(path, filepath.Ext(path)) + ".errors.xlsx"
+	report := o.report
+	if report == "" {
+		report = strings.TrimSuffix(path, filepath.Ext(path)) + ".errors.xlsx"
 	}
-	return a.summary(ctx, im, *report, stdout)
+	return a.summary(ctx, im, report, stdout)
 }
 
 // confirm runs a finished preview as an import and queues it.
@@ -273,14 +301,6 @@ func (a *app) summary(ctx context.Context, im *muster.Import, reportPath string,
 	fmt.Fprintf(stdout, "  error report: %s (also GET /v1/imports/%d/errors?format=xlsx); fix the rows and import it again\n", reportPath, im.ID)
 	return exitError{exitRowsFailed, fmt.Errorf("%d rows failed", im.Failed)}
 }
-
-const importUsage = `usage: muster import --account ID [--errors PATH] [--mapping JSON] [--preview] FILE
-       muster import --confirm PREVIEW_ID [--mapping JSON]
-
-Exit status: 0 all rows imported (or skipped), 1 the file was rejected or
-an error stopped the command, 2 wrong usage, 3 some rows failed (see the
-error report), would fail (a preview) or the import was cancelled.
-`
 
 func (a *app) saveReport(ctx context.Context, im *muster.Import, path string) error {
 	header, err := a.db.ImportHeader(ctx, im.ID)

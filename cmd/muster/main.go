@@ -1,5 +1,6 @@
 // Command muster runs Muster: the admin API, the job worker and the
-// scheduler, together (serve) or one role per process.
+// scheduler, together (serve) or one role per process, and the commands
+// around them. Each subcommand lives in its own file.
 package main
 
 import (
@@ -7,46 +8,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/muster-dev/muster/internal/config"
+	"github.com/muster-dev/muster/internal/metrics"
+	"github.com/muster-dev/muster/jobs"
 )
-
-const usage = `Usage: muster <command> [flags]
-
-Commands:
-  serve       run the API, the worker and the scheduler in one process
-              (creates the database if missing and migrates it first)
-  web         run the admin API only
-  worker      run the job worker only
-  scheduler   run the scheduler only
-  migrate     create the database if missing and apply migrations
-  import --account ID [--errors PATH] FILE
-              import contractors from an .xlsx or .csv file into an account,
-              with a progress bar (a worker must be running: serve or worker)
-  token create --staff | --client ID | --manager ID [--name NAME]
-              print a new API token
-  bench [--quick] [--runs N] [--only 1,2,…] [--port P]
-              measure the email pipeline against baselines (see README.md,
-              "Benchmarks"); it empties the Redis database of REDIS_URL
-
-Configuration comes from environment variables; see README.md.
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	logThroughSlog(os.Getenv, os.Stderr)
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, "muster:", err)
-		}
+		fmt.Fprintln(os.Stderr, "muster:", err)
 		os.Exit(exitCode(err))
 	}
 }
 
-var errUsage = errors.New("usage")
+// cli is what every command runs with: tests give their own.
+type cli struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
 
-// Exit statuses besides 0 and 1 (an error, a rejected file).
+// Exit statuses besides 0 and 1 (an error, a rejected file): 2 for a
+// mistyped command line, 3 for an import with failed rows.
 const (
 	exitUsage      = 2
 	exitRowsFailed = 3
@@ -63,11 +55,8 @@ func (e exitError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
 	var e exitError
-	switch {
-	case errors.As(err, &e):
+	if errors.As(err, &e) {
 		return e.code
-	case errors.Is(err, errUsage):
-		return exitUsage
 	}
 	return 1
 }
@@ -75,27 +64,79 @@ func exitCode(err error) int {
 // run is main without the process: tests call it with their own
 // environment and a context they cancel.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errUsage
+	e := &cli{getenv: getenv, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "muster",
+		Short: "Muster invites contractors, imports them, follows their onboarding and merges dashboards",
+		Long: `Muster invites contractors, imports them, follows their onboarding and merges dashboards.
+
+Configuration comes from environment variables; see README.md.`,
+		Version:       version(),
+		SilenceErrors: true, // main prints the error once
+		SilenceUsage:  true, // a mistyped command line gets a pointer to --help instead
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve", "web", "worker", "scheduler":
-		return serve(ctx, cmd, getenv, stderr)
-	case "migrate":
-		return migrate(ctx, getenv, stderr)
-	case "token":
-		return token(ctx, rest, getenv, stdout, stderr)
-	case "import":
-		return importFile(ctx, rest, getenv, stdout, stderr)
-	case "bench":
-		return benchmark(ctx, rest, getenv, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	// Cobra checks required and exclusive flags only after this hook; check
+	// them first, so that ran means the command line was right.
+	ran := false
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := cmd.ValidateRequiredFlags(); err != nil {
+			return err
+		}
+		if err := cmd.ValidateFlagGroups(); err != nil {
+			return err
+		}
+		ran = true
 		return nil
-	default:
-		fmt.Fprintf(stderr, "muster: unknown command %q\n\n%s", cmd, usage)
-		return errUsage
 	}
+	root.SetVersionTemplate("muster {{.Version}}\n")
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(e.serveCommands()...)
+	root.AddCommand(e.migrateCommand(), e.importCommand(), e.tokenCommand(), e.mailCommand(), e.benchCommand(), e.versionCommand())
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && !ran {
+		return usageError(cmd, err)
+	}
+	return err
+}
+
+// usageError is a mistyped command line: exit status 2, and a pointer to
+// the command's help.
+func usageError(cmd *cobra.Command, err error) error {
+	return exitError{exitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
+}
+
+// version names the build: the module version, the commit and Go's version.
+func version() string {
+	v := metrics.Build()
+	s := v.Version
+	if v.Revision != "" {
+		s += " " + v.Revision
+	}
+	return s + " " + v.GoVersion
+}
+
+func (e *cli) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit and Go version of this build",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(e.stdout, "muster", version())
+		},
+	}
+}
+
+// logThroughSlog sends the log lines of libraries that do not take a
+// logger through slog too: the standard logger's (net/http, asynqmon) and
+// go-redis's. They are process-wide, so main sets them, not run.
+func logThroughSlog(getenv func(string) string, stderr io.Writer) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return // the command reports the bad variable
+	}
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
+	redis.SetLogger(jobs.RedisLog{Log: log.With("component", "go-redis")})
 }

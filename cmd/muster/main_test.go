@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -22,7 +23,11 @@ import (
 	"github.com/muster-dev/muster/internal/smtptest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	redistest.Stop()
+	os.Exit(code)
+}
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
@@ -115,6 +120,17 @@ func TestServeInvitesEndToEnd(t *testing.T) {
 	if m.Subject != "ООО Ромашка приглашает вас в команду «ООО Ромашка»" || !strings.Contains(m.Text, "Здравствуйте, Анна!") {
 		t.Errorf("got %q:\n%s", m.Subject, m.Text)
 	}
+	// The sent count follows the SMTP server's acceptance by a moment.
+	var body string
+	sent := `muster_emails_total{kind="invite",locale="ru",outcome="sent"} 1`
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(body, sent) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		body = s.get(t, "/metrics", tok)
+	}
+	for _, want := range []string{`muster_build_info{goversion="go`, `muster_emails_owed{age="under_1m"} 0`, sent} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -138,15 +154,33 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	}
 }
 
-func TestUnknownCommandShowsUsage(t *testing.T) {
+func TestCommandLine(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"frobnicate"}, env(nil), &out, &out); err == nil || !strings.Contains(out.String(), "Usage: muster") {
-		t.Errorf("err %v, output %q", err, out.String())
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), args, env(nil), &out, &out)
+		return out.String(), err
 	}
-	out.Reset()
-	if err := run(context.Background(), []string{"token", "create", "--staff", "--client", "3"}, env(nil), &out, &out); err == nil {
-		t.Error("token create with two kinds should fail")
+	for _, args := range [][]string{{"frobnicate"}, {"token", "create", "--staff", "--client", "3"}, {"token", "create"}, {"import", "team.xlsx"}, {"mail", "1", "2"}} {
+		if _, err := cli(args...); err == nil || !strings.Contains(err.Error(), "--help' for usage") || exitCode(err) != exitUsage {
+			t.Errorf("%q: %v (exit %d), want exit %d and a pointer to --help", args, err, exitCode(err), exitUsage)
+		}
+	}
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"serve", "-h"}, {"token", "create", "--help"}, {"import", "-h"}, {"help", "token"}} {
+		if out, err := cli(args...); err != nil || !strings.Contains(out, "Usage:") {
+			t.Errorf("%q: %v, output %q; want usage and success", args, err, out)
+		}
+	}
+	want := "muster " + version() + "\n"
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if out, err := cli(args...); err != nil || out != want || !strings.Contains(out, "go1.") {
+			t.Errorf("%q: %v, %q, want %q", args, err, out, want)
+		}
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if out, err := cli("completion", shell); err != nil || !strings.Contains(out, "muster") || len(out) < 500 {
+			t.Errorf("completion %s: %v, %d bytes", shell, err, len(out))
+		}
 	}
 }
 
@@ -210,4 +244,24 @@ func TestServeManagerAcceptsTheEmailedLink(t *testing.T) {
 	if res["manager"].(map[string]any)["status"] != "active" || !strings.HasPrefix(res["token"].(string), "mst_") {
 		t.Fatalf("accept: %v", res)
 	}
+}
+
+// get fetches a path of the served API with a token and returns the body.
+func (s *served) get(t testing.TB, path, token string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", s.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }

@@ -9,8 +9,35 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/muster-dev/muster/jobs"
 )
+
+// serveCommands are the roles: all of them in one process, or one each.
+func (e *cli) serveCommands() []*cobra.Command {
+	roles := []struct{ name, short string }{
+		{"serve", "Run the API, the worker and the scheduler in one process (creates and migrates the database first)"},
+		{"web", "Run the admin API only"},
+		{"worker", "Run the job worker only"},
+		{"scheduler", "Run the periodic tasks only"},
+	}
+	out := make([]*cobra.Command, len(roles))
+	for i, r := range roles {
+		out[i] = &cobra.Command{
+			Use: r.name, Short: r.short, Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), r.name, e.getenv, e.stderr) },
+		}
+	}
+	return out
+}
+
+func (e *cli) migrateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use: "migrate", Short: "Create the database if it is missing and apply the migrations", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return migrate(cmd.Context(), e.getenv, e.stderr) },
+	}
+}
 
 // serve runs one role, or all of them for "serve", until ctx ends; then it
 // stops taking work and lets running jobs finish.

@@ -31,6 +31,7 @@ type Store interface {
 	ImportStore
 	ManagerStore
 	MergeStore
+	TokenStore
 }
 
 // Options tune the actions; a zero field means its default.
@@ -40,6 +41,9 @@ type Options struct {
 	ResendInterval time.Duration
 	// TmpDir holds uploads while they are checked ("" for the system's).
 	TmpDir string
+	// Limiter bounds invitations, imports, resends and emails per
+	// recipient (Limit); nil: no limits.
+	Limiter Limiter
 }
 
 // Actions carries out what the entry points ask for.
@@ -50,6 +54,7 @@ type Actions struct {
 	imports     ImportStore
 	managers    ManagerStore
 	merges      MergeStore
+	tokens      TokenStore
 	queue       Queue
 	log         *slog.Logger
 	opts        Options
@@ -61,7 +66,7 @@ func New(store Store, queue Queue, log *slog.Logger, opts Options) *Actions {
 		opts.ResendInterval = 10 * time.Minute
 	}
 	return &Actions{
-		invites: store, contractors: store, events: store, imports: store, managers: store, merges: store,
+		invites: store, contractors: store, events: store, imports: store, managers: store, merges: store, tokens: store,
 		queue: queue, log: log, opts: opts,
 	}
 }

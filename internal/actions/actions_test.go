@@ -22,7 +22,11 @@ import (
 	"github.com/muster-dev/muster/jobs"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	redistest.Stop()
+	os.Exit(code)
+}
 
 type bundle struct {
 	db      *postgres.DB

@@ -144,6 +144,9 @@ func UploadError(err error, lim workbook.Limits) error {
 	if errors.As(err, &tooBig) {
 		return muster.Errorf(muster.KindTooLarge, "file_too_large", "the file is larger than the limit of %d bytes; split it into smaller files", lim.OrDefaults().MaxBytes)
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return err // the API answers 408
+	}
 	return muster.Invalid("invalid_upload", "the upload could not be read: %v", err)
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/muster-dev/muster/internal/muster"
 )
 
 // Config is the whole configuration. Load fills it from the environment.
@@ -52,6 +54,14 @@ type Config struct {
 	// AppURL is the platform's web app, linked from emails (APP_URL).
 	// Default http://localhost:3000.
 	AppURL string
+	// PublicURL is where the API is reached from outside (PUBLIC_URL), for
+	// links in emails to the API itself: the one-click unsubscribe of
+	// reminders. Use https in production (RFC 8058). Default http://HTTP_ADDR.
+	PublicURL string
+	// MailEventsSecret lets the mail provider post delivery, bounce and
+	// complaint reports with an HMAC signature (MAIL_EVENTS_SECRET, 32+
+	// characters). Empty: staff tokens only.
+	MailEventsSecret string
 	// SecretKey signs invitation links (SECRET_KEY, 32+ characters). Empty:
 	// one is generated once and kept in the database, shared by all processes.
 	SecretKey string
@@ -105,6 +115,14 @@ type Config struct {
 	// together; more is refused as a decompression bomb before anything is
 	// inflated (IMPORT_MAX_UNZIPPED_BYTES). Default 1GiB.
 	ImportMaxUnzipped int64
+	// Limits are the rate limits by muster.Limit* name (LIMIT_INVITATIONS,
+	// LIMIT_IMPORTS, LIMIT_RESENDS, LIMIT_RECIPIENT: "120/m,5000/d", or
+	// none). Defaults: muster.DefaultLimits.
+	Limits map[string][]muster.Rate
+	// QueueMonitor is what the Asynq web UI at /asynq/ allows staff
+	// (QUEUE_MONITOR): read (default), write (retry, delete, pause; only
+	// from the UI's own origin) or off.
+	QueueMonitor string
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Default info.
 	LogLevel slog.Level
 	// LogFormat is text or json (LOG_FORMAT). Default text.
@@ -144,9 +162,13 @@ func Load(getenv func(string) string) (*Config, error) {
 		ImportMaxBytes:    r.size("IMPORT_MAX_BYTES", 50<<20),
 		ImportMaxRows:     r.int("IMPORT_MAX_ROWS", 200_000, 1, 1_048_576),
 		ImportMaxUnzipped: r.size("IMPORT_MAX_UNZIPPED_BYTES", 1<<30),
+		Limits:            r.limits(),
+		QueueMonitor:      r.oneOf("QUEUE_MONITOR", "read", "read", "write", "off"),
 		LogLevel:          r.level("LOG_LEVEL"),
 		LogFormat:         r.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
+	c.PublicURL = strings.TrimRight(r.url("PUBLIC_URL", "http://"+c.HTTPAddr, "http", "https"), "/")
+	c.MailEventsSecret = r.secret("MAIL_EVENTS_SECRET")
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -311,4 +333,18 @@ func (r *reader) oneOf(name, def string, allowed ...string) string {
 	}
 	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	return def
+}
+
+// limits reads LIMIT_<NAME> for each of muster.DefaultLimits.
+func (r *reader) limits() map[string][]muster.Rate {
+	out := make(map[string][]muster.Rate, len(muster.DefaultLimits))
+	for what, def := range muster.DefaultLimits {
+		name := "LIMIT_" + strings.ToUpper(what)
+		rates, err := muster.ParseRates(r.str(name, def))
+		if err != nil {
+			r.fail(name, "%v", err)
+		}
+		out[what] = rates
+	}
+	return out
 }

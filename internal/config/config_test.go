@@ -56,3 +56,25 @@ func TestFirstBadVariableIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// The queue monitor is read-only and the limits are on unless changed.
+func TestSecurityDefaultsAndLimits(t *testing.T) {
+	t.Parallel()
+	c, err := Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.QueueMonitor != "read" || c.PublicURL != "http://127.0.0.1:8080" ||
+		len(c.Limits["invitations"]) != 2 || c.Limits["recipient"][0].N != 10 || c.Limits["recipient"][0].Per != 24*time.Hour {
+		t.Errorf("defaults: monitor %q, public %q, limits %v", c.QueueMonitor, c.PublicURL, c.Limits)
+	}
+	env := map[string]string{"LIMIT_IMPORTS": "none", "LIMIT_RESENDS": "5/m", "QUEUE_MONITOR": "write"}
+	if c, err = Load(func(k string) string { return env[k] }); err != nil || c.Limits["imports"] != nil || c.Limits["resends"][0].N != 5 || c.QueueMonitor != "write" {
+		t.Errorf("overrides: %v %+v", err, c)
+	}
+	for k, v := range map[string]string{"LIMIT_INVITATIONS": "10/week", "QUEUE_MONITOR": "rw", "LIMIT_RECIPIENT": "0/d"} {
+		if _, err := Load(func(name string) string { return map[string]string{k: v}[name] }); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+}

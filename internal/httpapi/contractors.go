@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 )
 
@@ -52,7 +53,11 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.app.Invite(r.Context(), in)
+	var res *muster.Invited
+	err = s.app.Limit(r.Context(), actions.Limited{What: muster.LimitInvitations, ClientID: acc.ClientID, Email: in.Email}, func() (err error) {
+		res, err = s.app.Invite(r.Context(), in)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -152,7 +157,15 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inv, err := s.app.Resend(r.Context(), acc.ID, cid)
+	card, err := s.store.ContractorCard(r.Context(), acc.ID, cid)
+	if err != nil {
+		return err
+	}
+	var inv *muster.Invitation
+	err = s.app.Limit(r.Context(), actions.Limited{What: muster.LimitResends, ClientID: acc.ClientID, Email: card.Contractor.Email}, func() (err error) {
+		inv, err = s.app.Resend(r.Context(), acc.ID, cid)
+		return err
+	})
 	if err != nil {
 		return err
 	}

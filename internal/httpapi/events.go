@@ -5,8 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -25,18 +27,9 @@ const signatureTolerance = 5 * time.Minute
 // contractorEvent: POST /v1/contractor-events, from the platform's sign-up
 // app. It is authenticated by a staff token or by a signature.
 func (s *Server) contractorEvent(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
-	if err != nil {
-		return muster.Errorf(muster.KindTooLarge, "body_too_large", "an event is at most 64 KiB")
-	}
-	if sig := r.Header.Get(SignatureHeader); sig != "" {
-		if err := s.verifySignature(sig, body); err != nil {
-			return err
-		}
-	} else if err := s.authStaff(r); err != nil {
+	if err := s.signedOrStaff(w, r, s.opts.SignupSecret, "SIGNUP_SECRET"); err != nil {
 		return err
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	var req struct {
 		Email     string `json:"email"`
 		Type      string `json:"type"`
@@ -60,6 +53,29 @@ func (s *Server) contractorEvent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// signedOrStaff authenticates a request from another system: signed with
+// secret (named by variable in errors) in the SignatureHeader, or sent
+// with a staff token. It reads the body (at most 64 KiB) to check the
+// signature and puts it back for decode.
+func (s *Server) signedOrStaff(w http.ResponseWriter, r *http.Request, secret, variable string) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	if err != nil {
+		return muster.Errorf(muster.KindTooLarge, "body_too_large", "an event is at most 64 KiB")
+	}
+	if sig := r.Header.Get(SignatureHeader); sig != "" {
+		if err := s.verifySignature(sig, body, secret, variable); err != nil {
+			return err
+		}
+	} else if err := s.authStaff(r); err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
+}
+
 // authStaff authenticates the bearer token of a request that did not come
 // through s.authed, and requires staff.
 func (s *Server) authStaff(r *http.Request) error {
@@ -72,14 +88,14 @@ func (s *Server) authStaff(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return staffOnly(*a, "post onboarding events without the sign-up app's signature")
+	return staffOnly(*a, "post events without a signature")
 }
 
-func (s *Server) verifySignature(header string, body []byte) error {
+func (s *Server) verifySignature(header string, body []byte, secret, variable string) error {
 	bad := muster.Errorf(muster.KindUnauthenticated, "invalid_signature",
 		"the %s header is missing parts, expired or does not match the body", SignatureHeader)
-	if s.opts.SignupSecret == "" {
-		return muster.Errorf(muster.KindUnauthenticated, "signatures_disabled", "signed events are off: SIGNUP_SECRET is not set; use a staff token")
+	if secret == "" {
+		return muster.Errorf(muster.KindUnauthenticated, "signatures_disabled", "signed events are off: %s is not set; use a staff token", variable)
 	}
 	var ts, sig string
 	for _, part := range strings.Split(header, ",") {
@@ -99,7 +115,7 @@ func (s *Server) verifySignature(header string, body []byte) error {
 	if age := s.opts.Now().Sub(time.Unix(sec, 0)); age > signatureTolerance || age < -signatureTolerance {
 		return bad
 	}
-	mac := hmac.New(sha256.New, []byte(s.opts.SignupSecret))
+	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(ts + "."))
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {

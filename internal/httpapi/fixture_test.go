@@ -31,6 +31,7 @@ type dashboard struct {
 	merge      int64  // a dry-run merge of sibling into this dashboard
 	imported   int64  // a finished import into account, with a failed row
 	target     int64  // an invited viewer of account, not accepted yet
+	spareToken int64  // the id of a second client token
 	managers   map[string]int64
 	tokens     map[string]string // by actor; "anon" is no token
 }
@@ -48,6 +49,12 @@ func (b *testBundle) dashboard(t *testing.T, name string) *dashboard {
 	}
 	var err error
 	if d.tokens["client"], err = b.db.CreateToken(ctx, muster.TokenClient, d.clientID, 0, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = b.db.CreateToken(ctx, muster.TokenClient, d.clientID, 0, "spare"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.db.Get(&d.spareToken, `SELECT max(id) FROM api_tokens WHERE client_id = $1 AND name = 'spare'`, d.clientID); err != nil {
 		t.Fatal(err)
 	}
 	var owner int64

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/muster-dev/muster/internal/httpapi/apidoc"
 )
 
 // healthz says the process is up; it touches nothing else.
@@ -29,4 +31,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": results})
 	return nil
+}
+
+// openapi: GET /v1/openapi.json, the API's contract.
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
+	d, err := apidoc.Spec()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(d.JSON)
+	return err
 }

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,12 +15,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/muster-dev/muster/internal/actions"
+	"github.com/muster-dev/muster/internal/httpapi/apidoc"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/internal/workbook"
@@ -45,12 +49,18 @@ type Store interface {
 	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
 	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
 	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
+	ListTokens(ctx context.Context, f muster.TokenFilter) ([]muster.Token, error)
+	SearchClients(ctx context.Context, q muster.ClientQuery) ([]muster.Client, error)
 	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
 	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
 	FindImport(ctx context.Context, id int64) (*muster.Import, error)
 	ListImports(ctx context.Context, accountID, before int64, limit int) ([]*muster.Import, error)
 	ImportHeader(ctx context.Context, id int64) ([]string, error)
 	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
+	ApplyMailEvent(ctx context.Context, ev muster.MailEvent) (*muster.MailEventResult, error)
+	ListSuppressions(ctx context.Context, email string, limit int) ([]muster.Suppression, error)
+	ClearSuppression(ctx context.Context, email string) error
+	StopReminders(ctx context.Context, membershipID int64) error
 }
 
 // Check is a named readiness probe (PostgreSQL, Redis).
@@ -77,18 +87,26 @@ type Options struct {
 	// SignupSecret verifies the HMAC signature of onboarding events from
 	// the sign-up app. Empty: those events need a staff token.
 	SignupSecret string
+	// MailEventsSecret verifies the signature of the mail provider's
+	// reports (POST /v1/mail-events), as SignupSecret does for the sign-up
+	// app. Empty: those reports need a staff token.
+	MailEventsSecret string
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 	// Metrics records every request; MetricsHandler serves GET /metrics.
 	Metrics        Observer
 	MetricsHandler http.Handler
-	// Monitor is the Asynq web UI, read-only, served under /asynq/ to
-	// staff; MonitorWrite is the same UI with its retry, archive and delete
-	// actions, under /asynq/write/, where staff go when they mean to act.
-	Monitor      http.Handler
-	MonitorWrite http.Handler
+	// Monitor is the Asynq web UI, served under /asynq/ to staff.
+	Monitor http.Handler
 	// ImportLimits bound uploads (zero fields: workbook's defaults).
 	ImportLimits workbook.Limits
+	// Limiter bounds invitations, imports, resends and emails per
+	// recipient; nil: no limits.
+	Limiter actions.Limiter
+	// BodyTimeout bounds the time to read a request's body, so a client
+	// that trickles one cannot hold a connection and a goroutine; uploads
+	// get UploadTimeout. Defaults 30 seconds and 10 minutes.
+	BodyTimeout, UploadTimeout time.Duration
 	// TmpDir holds uploads while they are checked ("" for the system's).
 	TmpDir string
 }
@@ -104,10 +122,16 @@ func New(store Store, queue actions.Queue, signer *signed.Signer, checks []Check
 	if len(opts) > 0 {
 		s.opts = opts[0]
 	}
+	if s.opts.BodyTimeout == 0 {
+		s.opts.BodyTimeout = 30 * time.Second
+	}
+	if s.opts.UploadTimeout == 0 {
+		s.opts.UploadTimeout = 10 * time.Minute
+	}
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
 	}
-	s.app = actions.New(store, queue, log, actions.Options{ResendInterval: s.opts.ResendInterval, TmpDir: s.opts.TmpDir})
+	s.app = actions.New(store, queue, log, actions.Options{ResendInterval: s.opts.ResendInterval, TmpDir: s.opts.TmpDir, Limiter: s.opts.Limiter})
 	s.routes()
 	return s
 }
@@ -135,6 +159,8 @@ func (s *Server) Routes() []string { return slices.Clone(s.mux.patterns) }
 func (s *Server) routes() {
 	s.mux.Handle("GET /healthz", s.public(s.healthz))
 	s.mux.Handle("GET /readyz", s.public(s.readyz))
+	s.mux.Handle("GET /v1/openapi.json", s.public(s.openapi))
+	s.mux.Handle("GET /v1/docs/", http.StripPrefix("/v1/docs/", http.FileServerFS(apidoc.UI())))
 	s.mux.Handle("POST /v1/clients", s.authed(s.createClient))
 	s.mux.Handle("POST /v1/clients/{id}/accounts", s.authed(s.createAccount))
 	s.mux.Handle("POST /v1/accounts/{id}/invitations", s.authed(s.invite))
@@ -155,13 +181,20 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/managers/{id}", s.authed(s.readManager))
 	s.mux.Handle("PATCH /v1/managers/{id}", s.authed(s.editManager))
 	s.mux.Handle("POST /v1/managers/{id}/resend", s.authed(s.resendManager))
+	s.mux.Handle("DELETE /v1/managers/{id}", s.authed(s.removeManager))
+	s.mux.Handle("GET /v1/tokens", s.authed(s.listTokens))
+	s.mux.Handle("DELETE /v1/tokens/{id}", s.authed(s.revokeToken))
+	s.mux.Handle("GET /v1/clients", s.authed(s.searchClients))
 	s.mux.Handle("POST /v1/manager-invitations/accept", s.public(s.acceptManager))
+	s.mux.Handle("POST /v1/mail-events", s.public(s.mailEvent))
+	s.mux.Handle("GET /v1/suppressions", s.authed(s.listSuppressions))
+	s.mux.Handle("DELETE /v1/suppressions/{email}", s.authed(s.clearSuppression))
+	s.mux.Handle("POST /v1/unsubscribe", s.public(s.unsubscribe))
 	s.mux.Handle("POST /v1/merges", s.authed(s.createMerge))
 	s.mux.Handle("GET /v1/merges", s.authed(s.listMerges))
 	s.mux.Handle("GET /v1/merges/{id}", s.authed(s.readMerge))
 	s.mux.Handle("GET /metrics", s.authed(s.staffHandler(s.opts.MetricsHandler)))
-	s.mux.Handle("/asynq/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.Monitor))))
-	s.mux.Handle("/asynq/write/", s.basicOrBearer(s.authed(s.staffHandler(s.opts.MonitorWrite))))
+	s.mux.Handle("/asynq/", s.monitorGuard(s.basicOrBearer(s.authed(s.staffHandler(s.opts.Monitor)))))
 	s.mux.Handle("POST /v1/accounts/{id}/imports", s.authed(s.upload))
 	s.mux.Handle("GET /v1/accounts/{id}/imports", s.authed(s.importHistory))
 	s.mux.Handle("POST /v1/imports/{id}/cancel", s.authed(s.cancelImport))
@@ -179,11 +212,17 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.Header.Get("X-Request-Id")
-	if id == "" || len(id) > 64 {
+	if !validRequestID(id) {
 		id = newRequestID()
 	}
-	w.Header().Set("X-Request-Id", id)
+	h := w.Header()
+	h.Set("X-Request-Id", id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	// Every answer is one tenant's data or carries a secret (a manager's
+	// first token): no cache keeps it.
+	h.Set("Cache-Control", "no-store")
 	rec := &StatusRecorder{ResponseWriter: w, Status: http.StatusOK}
+	s.bodyDeadline(rec, r, start)
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in handler", "request_id", id, "panic", p)
@@ -197,6 +236,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	s.mux.ServeHTTP(rec, r)
+}
+
+// bodyDeadline gives the request's body BodyTimeout to arrive, and lifts
+// the deadline once it has: net/http reads on in the background to notice
+// a client that leaves, and a deadline left set would cancel a long
+// answer (an import's event stream) as if the client had gone.
+func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request, start time.Time) {
+	rc := http.NewResponseController(w)
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		_ = rc.SetReadDeadline(time.Time{}) // errors: a server without deadlines
+		return
+	}
+	_ = rc.SetReadDeadline(start.Add(s.opts.BodyTimeout))
+	r.Body = &deadlineBody{ReadCloser: r.Body, done: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+}
+
+// deadlineBody calls done when the body has been read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && b.done != nil {
+		b.done()
+		b.done = nil
+	}
+	return n, err
 }
 
 // handlerFunc is an HTTP handler that returns its error.
@@ -237,6 +305,22 @@ var statusOf = map[muster.Kind]int{
 	muster.KindRateLimited:     http.StatusTooManyRequests,
 	muster.KindTooLarge:        http.StatusRequestEntityTooLarge,
 	muster.KindUnsupported:     http.StatusUnsupportedMediaType,
+	muster.KindTimeout:         http.StatusRequestTimeout,
+}
+
+// inputError recognizes a failure the request's input caused below the
+// validation: a body that did not arrive in time, a value PostgreSQL
+// refuses as data (SQLSTATE class 22: a NUL byte, a number out of range).
+// Validation should have caught the second; this keeps it a 400, not a 500.
+func inputError(err error) *muster.Error {
+	var state interface{ SQLState() string }
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return muster.Errorf(muster.KindTimeout, "body_timeout", "the request body did not arrive in time")
+	case errors.As(err, &state) && strings.HasPrefix(state.SQLState(), "22"):
+		return muster.Invalid("invalid_input", "a value in the request is not acceptable (SQLSTATE %s)", state.SQLState())
+	}
+	return nil
 }
 
 // Status is the HTTP status of an error: its kind's, or 500 for an error
@@ -252,6 +336,11 @@ func Status(err error) int {
 // errors are logged and shown as a bare "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := muster.AsError(err)
+	if e == nil {
+		if e = inputError(err); e != nil {
+			s.log.Warn("input refused below validation", "method", r.Method, "path", r.URL.Path, "error", err)
+		}
+	}
 	if e == nil {
 		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err,
 			"request_id", w.Header().Get("X-Request-Id"))
@@ -282,12 +371,29 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct != "" && ct != "application/json" && ct != "application/x-www-form-urlencoded" {
 		return muster.Errorf(muster.KindUnsupported, "unsupported_media_type", "send the body as application/json, not %s", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return muster.Errorf(muster.KindTooLarge, "body_too_large", "the body is larger than %d bytes", tooBig.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return err // 408
+	case err != nil:
+		return muster.Invalid("invalid_body", "the body could not be read: %v", err)
+	}
+	// JSON decoding would quietly turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		at := invalidUTF8At(body)
+		if field := fieldBefore(body[:at]); field != "" {
+			return muster.Invalid("invalid_"+field, "%s is not valid UTF-8 (byte %d of the body)", field, at+1)
+		}
+		return muster.Invalid("invalid_json", "the body is not valid UTF-8 (byte %d)", at+1)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	var tooBig *http.MaxBytesError
 	switch {
 	case err == nil:
 		if dec.More() {
@@ -300,13 +406,37 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return muster.Invalid("invalid_json", "malformed JSON at byte %d: %v", syntax.Offset, err)
 	case errors.As(err, &typ):
 		return muster.Invalid("invalid_json", "field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
-	case errors.As(err, &tooBig):
-		return muster.Errorf(muster.KindTooLarge, "body_too_large", "the body is larger than %d bytes", tooBig.Limit)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return muster.Invalid("unknown_field", "%s is not a field of this request", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return muster.Invalid("invalid_json", "malformed JSON: %v", err)
 	}
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// fieldBefore names the object key whose value holds the end of b: the
+// last `"key":` before it, when the key is a plain snake_case name.
+func fieldBefore(b []byte) string {
+	i := bytes.LastIndex(b, []byte(`":`))
+	if i < 0 {
+		return ""
+	}
+	j := bytes.LastIndexByte(b[:i], '"')
+	key := string(b[j+1 : i])
+	if j < 0 || key == "" || strings.TrimFunc(key, func(r rune) bool { return r == '_' || r >= 'a' && r <= 'z' }) != "" {
+		return ""
+	}
+	return key
 }
 
 // pathID reads the numeric path parameter param, the id of a what.
@@ -344,11 +474,28 @@ func (r *StatusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (r *StatusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // Flush lets event streams through the recorder.
 func (r *StatusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// validRequestID accepts what tracing systems send (UUIDs, hex, base64url,
+// dotted ids) and nothing that could forge a log line or a header.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func newRequestID() string {

@@ -50,7 +50,13 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return muster.Invalid("invalid_mode", "mode %q is neither import nor preview", mode)
 	}
+	// Counted as it starts: a refused file cost the server its reading.
+	if err := s.app.Limit(r.Context(), actions.Limited{What: muster.LimitImports, ClientID: acc.ClientID}, func() error { return nil }); err != nil {
+		return err
+	}
 	lim := s.opts.ImportLimits.OrDefaults()
+	// A file takes longer to arrive than a JSON body.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.UploadTimeout))
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBytes+1<<20) // room for the multipart framing
 	mr, err := r.MultipartReader()
 	if err != nil {

@@ -174,7 +174,7 @@ func TestImportRoundTrip(t *testing.T) {
 		t.Errorf("re-upload imported %v", st.body)
 	}
 	var name string
-	if err := b.db.Get(&name, `SELECT full_name FROM contractors WHERE email = 'fixed@example.test'`); err != nil || name != `=HYPERLINK("http://evil.test","click")` {
+	if err := b.db.Get(&name, `SELECT full_name FROM memberships WHERE email = 'fixed@example.test'`); err != nil || name != `=HYPERLINK("http://evil.test","click")` {
 		t.Errorf("the name came back as %q (%v); it should be exactly what was typed", name, err)
 	}
 	if n := b.counts(t); n[1] != 4 {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/jobs"
@@ -58,7 +59,12 @@ func (s *Server) inviteManager(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	m, inv, err := s.app.InviteManager(r.Context(), a, in)
+	var m *muster.Manager
+	var inv *muster.Invitation
+	err = s.app.Limit(r.Context(), actions.Limited{What: muster.LimitInvitations, ClientID: clientID, Email: in.Email}, func() (err error) {
+		m, inv, err = s.app.InviteManager(r.Context(), a, in)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -73,7 +79,11 @@ func (s *Server) resendManager(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inv, err := s.app.ResendManager(r.Context(), m.ID)
+	var inv *muster.Invitation
+	err = s.app.Limit(r.Context(), actions.Limited{What: muster.LimitResends, ClientID: m.ClientID, Email: m.Email}, func() (err error) {
+		inv, err = s.app.ResendManager(r.Context(), m.ID)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -430,6 +430,10 @@ func TestAcceptanceTokens(t *testing.T) {
 	res = expect(t, b.do(t, "POST", path("/v1/clients/{id}/managers", d.clientID), d.tokens["admin"],
 		map[string]any{"email": "late@acme.test", "role": "viewer", "account_ids": []int64{d.account}}), 202)
 	late := num(obj(res.body["manager"])["id"])
+	// Past the resend interval (the first email was queued 11 minutes ago).
+	if _, err := b.db.Exec(`UPDATE invitations SET queued_at = now() - interval '11 minutes' WHERE manager_id = $1`, late); err != nil {
+		t.Fatal(err)
+	}
 	res = expect(t, b.do(t, "POST", path("/v1/managers/{id}/resend", late), d.tokens["admin"], nil), 202)
 	if inv := obj(res.body["invitation"]); inv["kind"] != "manager" || num(inv["manager_id"]) != late {
 		t.Fatalf("resent invitation %v", inv)

@@ -37,3 +37,22 @@ func (s *Server) basicOrBearer(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// monitorGuard keeps the Asynq web UI from being framed by another site
+// or driven by one: a browser keeps Basic credentials and sends them with
+// any site's form POST, so changes must come from the UI's own pages
+// (Sec-Fetch-Site, or Origin against Host, as http.CrossOriginProtection
+// reads them).
+func (s *Server) monitorGuard(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+		w.Header().Set("X-Frame-Options", "DENY")
+		if err := cop.Check(r); err != nil {
+			s.writeError(w, r, muster.Errorf(muster.KindForbidden, "cross_origin",
+				"the queue monitor takes changes only from its own pages, not from another site"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -32,17 +32,17 @@ func Incomplete(c *Contractor) bool {
 
 // BuildStages lists the onboarding stages of a contractor in an account.
 // The invitation is "sent" at its first successful email, or "failed" when
-// every email so far failed.
+// every email so far failed or hard-bounced.
 func BuildStages(c *Contractor, m *Membership, invs []Invitation) []Stage {
 	invited := m.InvitedAt
 	sent := Stage{Name: "invitation_sent"}
 	failed := false
 	for _, inv := range invs {
 		switch {
+		case inv.Status == SendFailed || inv.Status == SendBounced:
+			failed = true
 		case inv.SentAt != nil && (sent.At == nil || inv.SentAt.Before(*sent.At)):
 			sent.At = inv.SentAt
-		case inv.Status == SendFailed:
-			failed = true
 		}
 	}
 	if sent.At == nil && failed {

@@ -34,13 +34,16 @@ func Rejoin(email string, accountID int64, existing Membership) error {
 // ContractorCancel says why an email to a contractor must not go out any
 // more, or "" if it still should: the contractor was excluded, or
 // registered before a sign-up email left (an "added" notice is for the
-// registered, so it still goes).
-func ContractorCancel(kind, memberStatus string, registered bool) string {
+// registered, so it still goes), or unsubscribed from this account's
+// reminders.
+func ContractorCancel(kind, memberStatus string, registered, unsubscribed bool) string {
 	switch {
 	case memberStatus == MemberExcluded:
 		return "the contractor was excluded from the account"
 	case registered && kind != InviteAdded:
 		return "the contractor registered before it was sent"
+	case unsubscribed && kind == InviteRemind:
+		return "the contractor unsubscribed from reminders"
 	}
 	return ""
 }
@@ -60,12 +63,12 @@ func ManagerCancel(managerStatus string) string {
 // ReminderDue decides whether a contractor gets a reminder at now, and
 // which step it is (1 for the first). Reminders go only to contractors
 // still invited (not registered, not excluded) whose invitation was
-// delivered; step k is due schedule[k-1] after the invitation, and once
+// delivered and who did not unsubscribe from them; step k is due schedule[k-1] after the invitation, and once
 // every step of the schedule was sent there are no more. The reminder
 // sweep (postgres.QueueReminders) applies the same rule to every
 // membership in one statement; a test holds the two to each other.
-func ReminderDue(memberStatus, sendStatus string, invitedAt time.Time, sent int, now time.Time, schedule []time.Duration) (step int, due bool) {
-	if memberStatus != MemberInvited || sendStatus != SendSent || sent >= len(schedule) {
+func ReminderDue(memberStatus, sendStatus string, unsubscribed bool, invitedAt time.Time, sent int, now time.Time, schedule []time.Duration) (step int, due bool) {
+	if memberStatus != MemberInvited || sendStatus != SendSent || unsubscribed || sent >= len(schedule) {
 		return 0, false
 	}
 	if invitedAt.Add(schedule[sent]).After(now) {

@@ -52,9 +52,15 @@ func TestCancelReasons(t *testing.T) {
 		{InviteSignup, MemberExcluded, false, "the contractor was excluded from the account"},
 		{InviteAdded, MemberExcluded, true, "the contractor was excluded from the account"},
 	} {
-		if got := ContractorCancel(tc.kind, tc.member, tc.registered); got != tc.want {
+		if got := ContractorCancel(tc.kind, tc.member, tc.registered, false); got != tc.want {
 			t.Errorf("%s to a %s contractor (registered %v): %q, want %q", tc.kind, tc.member, tc.registered, got, tc.want)
 		}
+	}
+	if got := ContractorCancel(InviteRemind, MemberInvited, false, true); got != "the contractor unsubscribed from reminders" {
+		t.Errorf("a reminder after unsubscribing: %q", got)
+	}
+	if got := ContractorCancel(InviteResend, MemberInvited, false, true); got != "" {
+		t.Errorf("a resend after unsubscribing from reminders: %q", got)
 	}
 	for status, want := range map[string]string{
 		ManagerInvited: "",
@@ -88,12 +94,15 @@ func TestReminderDue(t *testing.T) {
 		{"invitation not delivered yet", MemberInvited, SendRetrying, 0, 100 * time.Hour, 0},
 		{"invitation failed", MemberInvited, SendFailed, 0, 100 * time.Hour, 0},
 	} {
-		step, due := ReminderDue(tc.member, tc.send, invited, tc.sent, invited.Add(tc.after), schedule)
+		step, due := ReminderDue(tc.member, tc.send, false, invited, tc.sent, invited.Add(tc.after), schedule)
 		if step != tc.step || due != (tc.step > 0) {
 			t.Errorf("%s: step %d due %v, want step %d", tc.name, step, due, tc.step)
 		}
 	}
-	if _, due := ReminderDue(MemberInvited, SendSent, invited, 0, invited.Add(1000*time.Hour), nil); due {
+	if _, due := ReminderDue(MemberInvited, SendSent, true, invited, 0, invited.Add(1000*time.Hour), schedule); due {
+		t.Error("a reminder after unsubscribing")
+	}
+	if _, due := ReminderDue(MemberInvited, SendSent, false, invited, 0, invited.Add(1000*time.Hour), nil); due {
 		t.Error("no schedule: no reminders")
 	}
 }

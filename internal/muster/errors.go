@@ -22,6 +22,7 @@ const (
 	KindRateLimited                 // allowed again later (Error.RetryAfter)
 	KindTooLarge                    // the payload is larger than a configured limit
 	KindUnsupported                 // a media type we do not read
+	KindTimeout                     // the request did not arrive in time
 )
 
 // Error is an application error with a stable machine-readable code and a

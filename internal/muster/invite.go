@@ -2,6 +2,7 @@ package muster
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -82,6 +83,9 @@ var (
 	ErrHandled = errors.New("invitation already handled")
 	// ErrClaimed: another worker holds the lease; try again after it ends.
 	ErrClaimed = errors.New("invitation is being sent by another worker")
+	// ErrCancelled: the invitation was cancelled as it was claimed, its
+	// reason gone; the error is a *Cancelled and also ErrHandled.
+	ErrCancelled = fmt.Errorf("invitation cancelled: %w", ErrHandled)
 )
 
 // Unsent is an invitation waiting for a worker, as the requeue sweep sees it.
@@ -92,6 +96,15 @@ type Unsent struct {
 	ImportID    *int64 `db:"import_id"`
 	ImportBatch *int   `db:"import_batch"`
 }
+
+// Cancelled is the error of claiming an invitation that was cancelled then.
+type Cancelled struct {
+	Kind   string
+	Locale Locale
+}
+
+func (c *Cancelled) Error() string        { return ErrCancelled.Error() }
+func (c *Cancelled) Is(target error) bool { return target == ErrCancelled || target == ErrHandled }
 
 // Outcome is what became of one claimed attempt at an email: Status is
 // SendSent (with MessageID and At), SendRetrying (another attempt is due,

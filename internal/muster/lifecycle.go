@@ -33,6 +33,10 @@ type Event struct {
 // maxClockSkew is how far in the future an event's time may lie.
 const maxClockSkew = 5 * time.Minute
 
+// earliestEvent bounds an event's time from below: an "at" of year 1 is a
+// client's zero value, not a sign-up.
+var earliestEvent = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // NewEvent validates an event. now bounds its time: the sign-up app's
 // clock may run a little ahead, not hours.
 func NewEvent(email, typ, at, fullName, phone, taxStatus string, now time.Time) (Event, error) {
@@ -46,6 +50,9 @@ func NewEvent(email, typ, at, fullName, phone, taxStatus string, now time.Time) 
 	}
 	if ev.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
 		return ev, Invalid("invalid_at", "at %q is not an RFC 3339 time such as 2026-11-22T10:30:00Z", at)
+	}
+	if ev.At.Before(earliestEvent) {
+		return ev, Invalid("invalid_at", "at %s is before %s; no one signed up then", at, earliestEvent.Format("2006"))
 	}
 	if ev.At.After(now.Add(maxClockSkew)) {
 		return ev, Invalid("invalid_at", "at %s is in the future", at)

@@ -33,7 +33,7 @@ var Stages = []string{
 // ListSorts are the keys a list can be sorted by; "-" before one reverses it.
 var ListSorts = []string{"invited_at", "registered_at", "full_name"}
 
-var sendStatuses = []string{SendQueued, SendSending, SendRetrying, SendSent, SendFailed, SendCancelled}
+var sendStatuses = []string{SendQueued, SendSending, SendRetrying, SendSent, SendFailed, SendCancelled, SendBounced, SendComplained}
 
 // Page sizes.
 const (
@@ -67,6 +67,9 @@ func NewListQuery(accountID int64, v url.Values) (ListQuery, error) {
 	q := ListQuery{AccountID: accountID, Columns: DefaultListColumns, Sort: "-invited_at", Limit: DefaultPageSize}
 	for name, vals := range v {
 		val := strings.TrimSpace(vals[len(vals)-1])
+		if err := CheckText(name, name+val, true); err != nil {
+			return q, err // PostgreSQL would refuse a NUL or invalid UTF-8 with a 500
+		}
 		switch name {
 		case "columns":
 			q.Columns = nil

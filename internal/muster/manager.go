@@ -160,3 +160,23 @@ func (a Actor) AuthorizeManager(m *Manager, act Action) error {
 	}
 	return nil
 }
+
+// AuthorizeRemoval checks that the actor may remove manager m: a manager
+// of the dashboard's managers, never the owner, and for an admin only one
+// whose accounts it was all given, since removal takes every one of them.
+func (a Actor) AuthorizeRemoval(m *Manager) error {
+	if err := a.AuthorizeManager(m, ManageManagers); err != nil {
+		return err
+	}
+	if m.Role == RoleOwner {
+		return Conflict("owner_not_removable", "manager %d is the owner of the dashboard and cannot be removed", m.ID)
+	}
+	if a.Limited() {
+		for _, id := range m.AccountIDs {
+			if !slices.Contains(a.AccountIDs, id) {
+				return Errorf(KindForbidden, "forbidden", "manager %d has accounts role %q was not given; only a manager with all of them may remove them", m.ID, a.Role)
+			}
+		}
+	}
+	return nil
+}

@@ -155,18 +155,30 @@ const (
 
 // Membership is a contractor inside one account.
 type Membership struct {
-	ID           int64      `db:"id" json:"id"`
-	AccountID    int64      `db:"account_id" json:"account_id"`
-	ContractorID int64      `db:"contractor_id" json:"contractor_id"`
-	Feature      string     `db:"feature" json:"feature"`
-	Notes        string     `db:"notes" json:"notes"`
-	Locale       Locale     `db:"locale" json:"locale"`
-	Status       string     `db:"status" json:"status"`
-	SendStatus   string     `db:"send_status" json:"send_status"` // of the latest email
-	ManagerIDs   []int64    `db:"-" json:"manager_ids"`
-	InvitedAt    time.Time  `db:"invited_at" json:"invited_at"`
-	LinkedAt     *time.Time `db:"linked_at" json:"linked_at"`
-	ExcludedAt   *time.Time `db:"excluded_at" json:"excluded_at"`
+	ID           int64   `db:"id" json:"id"`
+	AccountID    int64   `db:"account_id" json:"account_id"`
+	ContractorID int64   `db:"contractor_id" json:"contractor_id"`
+	Feature      string  `db:"feature" json:"feature"`
+	Notes        string  `db:"notes" json:"notes"`
+	Locale       Locale  `db:"locale" json:"locale"`
+	Status       string  `db:"status" json:"status"`
+	SendStatus   string  `db:"send_status" json:"send_status"` // of the latest email
+	ManagerIDs   []int64 `db:"-" json:"manager_ids"`
+	// The contractor's name and phone as this account shows them: the
+	// contractor's own once registered, else what this client typed. They
+	// are shown as the contractor's (SeenIn), not here.
+	FullName   string     `db:"full_name" json:"-"`
+	Phone      string     `db:"phone" json:"-"`
+	InvitedAt  time.Time  `db:"invited_at" json:"invited_at"`
+	LinkedAt   *time.Time `db:"linked_at" json:"linked_at"`
+	ExcludedAt *time.Time `db:"excluded_at" json:"excluded_at"`
+}
+
+// SeenIn is the contractor as one account shows them: the global profile
+// with that account's name and phone, never another client's.
+func (c Contractor) SeenIn(m Membership) Contractor {
+	c.FullName, c.Phone = m.FullName, m.Phone
+	return c
 }
 
 // Invitation kinds: what an outgoing email is for.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormalizeEmail(t *testing.T) {
@@ -32,6 +33,60 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 }
 
+// Invisible and bidirectional characters, address literals, invalid UTF-8
+// and NULs are refused with the field's name; IDN keeps working.
+func TestHostileText(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		"vic\u200btim@example.com", // zero-width space
+		"victim@exa\u200dmple.com", // zero-width joiner
+		"\u202emoc.elpmaxe@mitciv", // right-to-left override
+		"x@[127.0.0.1]",
+		"x@[IPv6:::1]",
+		"anna\xff@example.com",
+		"anna\x00@example.com",
+		"anna@example.com\ufeff",
+	} {
+		_, err := NormalizeEmail("owner_email", in)
+		if ErrorCode(err) != "invalid_email" || !strings.Contains(err.Error(), "owner_email") {
+			t.Errorf("NormalizeEmail(%q) = %v; want invalid_email naming owner_email", in, err)
+		}
+	}
+	for _, in := range []string{"Victor\u202e", "Vic\u200btor", "Vi\x00ctor", "Vic\xfftor", "\u2066Victor\u2069"} {
+		_, err := CleanLine("full_name", in, MaxNameLen)
+		if ErrorCode(err) != "invalid_full_name" || !strings.Contains(err.Error(), "full_name") {
+			t.Errorf("CleanLine(%q) = %v; want invalid_full_name", in, err)
+		}
+	}
+	for _, in := range []string{"note\u202e", "no\x00te", "no\xfete"} {
+		if _, err := CleanText("notes", in, 100); ErrorCode(err) != "invalid_notes" {
+			t.Errorf("CleanText(%q) = %v; want invalid_notes", in, err)
+		}
+	}
+	// What people really type stays: IDN, emoji with joiners in notes,
+	// a typed replacement character.
+	if got, err := NormalizeEmail("email", "Иван@Пример.РФ"); err != nil || got != "иван@пример.рф" {
+		t.Errorf("IDN: %q, %v", got, err)
+	}
+	if _, err := NormalizeEmail("email", "anna@xn--e1afmkfd.xn--p1ai"); err != nil {
+		t.Errorf("punycode: %v", err)
+	}
+	for _, in := range []string{"Designer 👩\u200d💻", "mark \ufffd kept"} {
+		if got, err := CleanText("notes", in, 100); err != nil || got != in {
+			t.Errorf("CleanText(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := NewEvent("a@example.com", EventRegistered, "0001-01-01T00:00:00Z", "", "", "", time.Now()); ErrorCode(err) != "invalid_at" {
+		t.Errorf("event of year 1: %v", err)
+	}
+	if _, err := NewListQuery(1, map[string][]string{"q": {"a\x00b"}}); ErrorCode(err) != "invalid_q" {
+		t.Errorf("NUL in q: %v", err)
+	}
+	if _, err := NewListQuery(1, map[string][]string{"cursor": {"\xff"}}); ErrorCode(err) != "invalid_cursor" {
+		t.Errorf("invalid UTF-8 in cursor: %v", err)
+	}
+}
+
 func TestParseLocale(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]Locale{"": Russian, "ru": Russian, "RU": Russian, "ru-RU": Russian, "en": English, "en_US": English, " En ": English} {
@@ -48,7 +103,7 @@ func TestParseLocale(t *testing.T) {
 
 func TestCleanText(t *testing.T) {
 	t.Parallel()
-	got, err := CleanText("feature", " line one\r\nline two\rthree\x00\x07 <b>kept</b> ", 100)
+	got, err := CleanText("feature", " line one\r\nline two\rthree\x07 <b>kept</b> ", 100)
 	if err != nil || got != "line one\nline two\nthree <b>kept</b>" {
 		t.Errorf("CleanText = %q, %v", got, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 
@@ -83,4 +85,22 @@ func getClient(ctx context.Context, q sqlx.QueryerContext, id int64, c *muster.C
 		return fmt.Errorf("find client %d: %w", id, err)
 	}
 	return nil
+}
+
+// SearchClients finds dashboards for staff: q is an id, a piece of an owner
+// email, or a piece of a name (any case); empty lists all. Pages go in id
+// order.
+func (db *DB) SearchClients(ctx context.Context, q muster.ClientQuery) ([]muster.Client, error) {
+	id, _ := strconv.ParseInt(q.Q, 10, 64)
+	like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Q) + "%"
+	out := []muster.Client{}
+	err := db.SelectContext(ctx, &out, `SELECT `+clientColumns+` FROM clients c
+		WHERE c.id > $1
+		  AND ($2 = '' OR c.id = $3 OR c.name ILIKE $4
+		       OR EXISTS (SELECT 1 FROM managers m WHERE m.client_id = c.id AND m.role = 'owner' AND m.status <> 'revoked' AND m.email ILIKE $4))
+		ORDER BY c.id LIMIT $5`, q.After, q.Q, id, like, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("search clients %q: %w", q.Q, err)
+	}
+	return out, nil
 }

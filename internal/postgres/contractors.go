@@ -16,7 +16,7 @@ import (
 const (
 	contractorColumns = `id, email, full_name, phone, registered_at, phone_verified_at, tax_status,
 		tax_status_set_at, payment_method_linked_at, created_at`
-	membershipColumns = `id, account_id, contractor_id, feature, notes, locale, status, send_status,
+	membershipColumns = `id, account_id, contractor_id, feature, notes, locale, status, send_status, full_name, phone,
 		invited_at, linked_at, excluded_at`
 )
 
@@ -47,6 +47,7 @@ func (db *DB) ContractorCard(ctx context.Context, accountID, contractorID int64)
 	if card.Tasks, err = tasksOf(ctx, db, m.ID); err != nil {
 		return nil, err
 	}
+	card.Contractor = card.Contractor.SeenIn(card.Membership)
 	card.Stages = muster.BuildStages(&card.Contractor, &card.Membership, card.Invitations)
 	card.Incomplete = muster.Incomplete(&card.Contractor)
 	return &card, nil
@@ -130,20 +131,8 @@ func (db *DB) Resend(ctx context.Context, accountID, contractorID int64, interva
 		case muster.MemberActive:
 			return muster.Conflict("already_registered", "contractor %d has registered and is linked to account %d; there is nothing to resend", contractorID, accountID)
 		}
-		var wait float64
-		err = tx.GetContext(ctx, &wait, `
-			SELECT COALESCE(EXTRACT(EPOCH FROM max(queued_at) + make_interval(secs => $2) - now()), 0)
-			  FROM invitations WHERE membership_id = $1`, m.ID, interval.Seconds())
-		if err != nil {
-			return fmt.Errorf("check resend throttle: %w", err)
-		}
-		if wait > 0 {
-			retry := time.Duration(wait * float64(time.Second))
-			e := muster.Errorf(muster.KindRateLimited, "resend_throttled",
-				"an invitation was sent to contractor %d less than %s ago; the next is allowed in %s",
-				contractorID, interval, retry.Round(time.Second))
-			e.RetryAfter = retry
-			return e
+		if err := throttleResend(ctx, tx, "membership_id", m.ID, interval, fmt.Sprintf("contractor %d", contractorID)); err != nil {
+			return err
 		}
 		return queueResend(ctx, tx, m, &inv)
 	})
@@ -151,6 +140,27 @@ func (db *DB) Resend(ctx context.Context, accountID, contractorID int64, interva
 		return nil, err
 	}
 	return &inv, nil
+}
+
+// throttleResend refuses a resend when an email of the same membership or
+// manager (column: membership_id or manager_id) was queued less than
+// interval ago; the caller holds that row's lock.
+func throttleResend(ctx context.Context, tx *sqlx.Tx, column string, id int64, interval time.Duration, who string) error {
+	var wait float64
+	err := tx.GetContext(ctx, &wait, `
+		SELECT COALESCE(EXTRACT(EPOCH FROM max(queued_at) + make_interval(secs => $2) - now()), 0)
+		  FROM invitations WHERE `+column+` = $1`, id, interval.Seconds())
+	if err != nil {
+		return fmt.Errorf("check resend throttle: %w", err)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	retry := time.Duration(wait * float64(time.Second))
+	e := muster.Errorf(muster.KindRateLimited, "resend_throttled",
+		"an invitation was sent to %s less than %s ago; the next is allowed in %s", who, interval, retry.Round(time.Second))
+	e.RetryAfter = retry
+	return e
 }
 
 // queueResend queues the invitation again, in the membership's language,

@@ -118,19 +118,17 @@ func writeRows(ctx context.Context, tx *sqlx.Tx, b *muster.ImportBatch, res *mus
 }
 
 func upsertContractors(ctx context.Context, tx *sqlx.Tx, rows []*muster.ImportRow) (map[string]*member, error) {
-	emails, names, phones := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+	emails := make([]string, len(rows))
 	for i, r := range rows {
-		emails[i], names[i], phones[i] = r.Email, r.FullName, r.Phone
+		emails[i] = r.Email
 	}
-	// As in Invite, a name or phone typed by one client fills a blank one
-	// but never overwrites what is there.
+	// As in Invite, the name and phone a client typed go to its
+	// memberships, not to the global profile.
 	q, err := tx.QueryContext(ctx, `
-		INSERT INTO contractors (email, full_name, phone)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-		ON CONFLICT (email) DO UPDATE
-		   SET full_name = CASE WHEN contractors.full_name = '' THEN EXCLUDED.full_name ELSE contractors.full_name END,
-		       phone = CASE WHEN contractors.phone = '' THEN EXCLUDED.phone ELSE contractors.phone END
-		RETURNING id, email, registered_at IS NOT NULL`, pq.StringArray(emails), pq.StringArray(names), pq.StringArray(phones))
+		INSERT INTO contractors (email)
+		SELECT * FROM unnest($1::text[])
+		ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
+		RETURNING id, email, registered_at IS NOT NULL`, pq.StringArray(emails))
 	if err != nil {
 		return nil, fmt.Errorf("upsert contractors: %w", err)
 	}
@@ -165,27 +163,30 @@ func status(registered bool) string {
 // list shows are copied in the same statement, by a join, rather than by
 // the row trigger that does it for inserts that leave them out.
 func insertMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*member) (map[int64]bool, error) {
-	ids, features, locales, statuses := memberArrays(ms)
+	ids, features, locales, statuses, names, phones := memberArrays(ms)
 	return queryMemberships(ctx, tx, "insert memberships", ms, `
 		INSERT INTO memberships (account_id, contractor_id, feature, locale, status, linked_at,
 		       email, full_name, phone, registered_at, phone_verified_at, tax_status, tax_status_set_at, payment_method_linked_at)
 		SELECT $1, t.c, t.f, t.l, t.s, CASE WHEN t.s = 'active' THEN now() END,
-		       c.email, c.full_name, c.phone, c.registered_at, c.phone_verified_at, c.tax_status, c.tax_status_set_at, c.payment_method_linked_at
-		  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(c, f, l, s)
+		       c.email, COALESCE(NULLIF(c.full_name, ''), t.n), COALESCE(NULLIF(c.phone, ''), t.p),
+		       c.registered_at, c.phone_verified_at, c.tax_status, c.tax_status_set_at, c.payment_method_linked_at
+		  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(c, f, l, s, n, p)
 		  JOIN contractors c ON c.id = t.c
 		 ORDER BY t.c
 		ON CONFLICT (account_id, contractor_id) DO NOTHING
-		RETURNING contractor_id, id`, accountID, ids, features, locales, statuses)
+		RETURNING contractor_id, id`, accountID, ids, features, locales, statuses, names, phones)
 }
 
 // memberArrays are the statements' parameters: one array per column.
-func memberArrays(ms []*member) (ids pq.Int64Array, features, locales, statuses pq.StringArray) {
+func memberArrays(ms []*member) (ids pq.Int64Array, features, locales, statuses, names, phones pq.StringArray) {
 	n := len(ms)
 	ids, features, locales, statuses = make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	names, phones = make([]string, n), make([]string, n)
 	for i, m := range ms {
 		ids[i], features[i], locales[i], statuses[i] = m.contractorID, m.row.Feature, string(m.row.Locale), status(m.registered)
+		names[i], phones[i] = m.row.FullName, m.row.Phone
 	}
-	return ids, features, locales, statuses
+	return ids, features, locales, statuses, names, phones
 }
 
 // queryMemberships runs a statement returning (contractor_id, membership
@@ -222,7 +223,7 @@ func reviveMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*
 	if len(ms) == 0 {
 		return nil, nil
 	}
-	ids, features, locales, statuses := memberArrays(ms)
+	ids, features, locales, statuses, names, phones := memberArrays(ms)
 	return queryMemberships(ctx, tx, "revive memberships", ms, `
 		WITH old AS (
 		     SELECT m.id FROM memberships m
@@ -231,10 +232,12 @@ func reviveMemberships(ctx context.Context, tx *sqlx.Tx, accountID int64, ms []*
 		     unassigned AS (DELETE FROM membership_managers WHERE membership_id IN (SELECT id FROM old))
 		UPDATE memberships m
 		   SET status = t.s, feature = t.f, locale = t.l, invited_at = now(), excluded_at = NULL,
-		       linked_at = CASE WHEN t.s = 'active' THEN now() END, send_status = 'queued'
-		  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(c, f, l, s)
+		       linked_at = CASE WHEN t.s = 'active' THEN now() END, send_status = 'queued',
+		       full_name = COALESCE(NULLIF(c.full_name, ''), t.n), phone = COALESCE(NULLIF(c.phone, ''), t.p)
+		  FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(c, f, l, s, n, p)
+		  JOIN contractors c ON c.id = t.c
 		 WHERE m.id IN (SELECT id FROM old) AND m.contractor_id = t.c
-		RETURNING m.contractor_id, m.id`, accountID, ids, features, locales, statuses)
+		RETURNING m.contractor_id, m.id`, accountID, ids, features, locales, statuses, names, phones)
 }
 
 func assignImportManagers(ctx context.Context, tx *sqlx.Tx, ms []*member) error {

@@ -22,8 +22,9 @@ const invitationColumns = `id, membership_id, manager_id, kind, locale, status, 
 // (muster.ErrClaimed for the others); a lease left by a killed worker
 // expires and the invitation becomes claimable again. An invitation that
 // was sent, failed or cancelled is muster.ErrHandled. One whose reason
-// vanished (the contractor was excluded, or registered before a sign-up
-// email left; the manager accepted or was revoked) is cancelled here.
+// vanished is cancelled here and reported as *muster.Cancelled (which is
+// also ErrHandled): the contractor was excluded, or registered before a
+// sign-up email left; the manager accepted or was revoked.
 func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration) (*muster.Delivery, error) {
 	got, errs, err := db.ClaimInvitations(ctx, []int64{id}, lease)
 	if err != nil {
@@ -59,15 +60,15 @@ func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Dura
 		got[d.Invitation.ID] = d
 	}
 	errs := map[int64]error{}
-	claimed := make(map[int64]bool, len(invs))
-	for _, inv := range invs {
-		claimed[inv.ID] = true
+	claimed := make(map[int64]*muster.Invitation, len(invs))
+	for i := range invs {
+		claimed[invs[i].ID] = &invs[i]
 	}
 	for _, id := range ids {
-		switch {
+		switch inv := claimed[id]; {
 		case got[id] != nil:
-		case claimed[id]:
-			errs[id] = muster.ErrHandled // cancelled: its reason vanished
+		case inv != nil: // cancelled: its reason vanished
+			errs[id] = &muster.Cancelled{Kind: inv.Kind, Locale: inv.Locale}
 		default:
 			errs[id] = whyUnclaimable(ctx, db, id)
 		}
@@ -86,11 +87,14 @@ type contractorDelivery struct {
 	Feature      string     `db:"feature"`
 	MemberStatus string     `db:"member_status"`
 	RegisteredAt *time.Time `db:"registered_at"`
+	Unsubscribed bool       `db:"unsubscribed"`
 }
 
+// The name is the membership's: the contractor's own once registered, else
+// what this client typed, never another client's.
 const contractorDeliverySQL = `
-		SELECT m.id AS membership_id, c.email, c.full_name, a.name AS account_name, cl.name AS client_name,
-		       m.feature, m.status AS member_status, c.registered_at
+		SELECT m.id AS membership_id, c.email, m.full_name, a.name AS account_name, cl.name AS client_name,
+		       m.feature, m.status AS member_status, c.registered_at, m.reminders_stopped_at IS NOT NULL AS unsubscribed
 		FROM memberships m
 		JOIN contractors c ON c.id = m.contractor_id
 		JOIN accounts a ON a.id = m.account_id
@@ -101,7 +105,7 @@ const contractorDeliverySQL = `
 func (row *contractorDelivery) fill(d *muster.Delivery) (cancel string) {
 	d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
 		row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
-	return muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil)
+	return muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil, row.Unsubscribed)
 }
 
 // readManagerDelivery fills d for a manager's invitation: the dashboard,
@@ -275,28 +279,35 @@ func deliveries(ctx context.Context, tx sqlx.ExtContext, invs []muster.Invitatio
 	for i := range rows {
 		byMember[rows[i].MembershipID] = &rows[i]
 	}
-	var out []*muster.Delivery
-	var cancelIDs []int64
-	var reasons []string
-	for _, inv := range invs {
+	ds := make([]*muster.Delivery, len(invs))
+	why := make([]string, len(invs))
+	for i, inv := range invs {
 		d := &muster.Delivery{Invitation: inv}
-		var reason string
 		var err error
 		switch {
 		case inv.Kind == muster.InviteMerged:
 			err = readMergeDelivery(ctx, tx, d)
 		case inv.ManagerID != nil:
-			reason, err = readManagerDelivery(ctx, tx, d)
+			why[i], err = readManagerDelivery(ctx, tx, d)
 		case byMember[*inv.MembershipID] == nil:
 			err = fmt.Errorf("membership %d not found", *inv.MembershipID)
 		default:
-			reason = byMember[*inv.MembershipID].fill(d)
+			why[i] = byMember[*inv.MembershipID].fill(d)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read invitation %d: %w", inv.ID, err)
 		}
-		if reason != "" {
-			cancelIDs, reasons = append(cancelIDs, inv.ID), append(reasons, reason)
+		ds[i] = d
+	}
+	if err := suppress(ctx, tx, ds, why); err != nil {
+		return nil, err
+	}
+	var out []*muster.Delivery
+	var cancelIDs []int64
+	var reasons []string
+	for i, d := range ds {
+		if why[i] != "" {
+			cancelIDs, reasons = append(cancelIDs, d.Invitation.ID), append(reasons, why[i])
 			continue
 		}
 		out = append(out, d)
@@ -354,6 +365,32 @@ func (db *DB) TakeUnsent(ctx context.Context, olderThan time.Duration, limit int
 		RETURNING id, kind, import_id, import_batch`, olderThan.Seconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("take unsent invitations: %w", err)
+	}
+	return out, nil
+}
+
+// OwedByAge counts the emails not sent yet by how long ago they were
+// queued, through the partial index on unsent invitations.
+func (db *DB) OwedByAge(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Age string `db:"age"`
+		N   int64  `db:"n"`
+	}
+	err := db.SelectContext(ctx, &rows, `
+		SELECT CASE WHEN age < interval '1 minute' THEN 'under_1m'
+		            WHEN age < interval '10 minutes' THEN '1m_10m'
+		            WHEN age < interval '1 hour' THEN '10m_1h'
+		            WHEN age < interval '1 day' THEN '1h_1d'
+		            ELSE 'over_1d' END AS age, count(*) AS n
+		FROM (SELECT now() - queued_at AS age FROM invitations
+		      WHERE status IN ('queued', 'sending', 'retrying')) owed
+		GROUP BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("count owed emails: %w", err)
+	}
+	out := map[string]int64{"under_1m": 0, "1m_10m": 0, "10m_1h": 0, "1h_1d": 0, "over_1d": 0}
+	for _, r := range rows {
+		out[r.Age] = r.N
 	}
 	return out, nil
 }

@@ -42,6 +42,7 @@ func (db *DB) Invite(ctx context.Context, in muster.Invite) (*muster.Invited, er
 		return nil, err
 	}
 	out.Membership.ManagerIDs = append([]int64{}, in.ManagerIDs...)
+	out.Contractor = out.Contractor.SeenIn(out.Membership)
 	return &out, nil
 }
 
@@ -70,13 +71,12 @@ func checkManagers(ctx context.Context, tx *sqlx.Tx, acc *muster.Account, ids []
 }
 
 func upsertContractor(ctx context.Context, tx *sqlx.Tx, in muster.Invite, c *muster.Contractor) error {
-	// The profile is global: a name typed by one client fills a blank one
-	// but never overwrites what the contractor or another client gave.
+	// The profile is global and holds only what the contractor gave: the
+	// name a client typed goes to its membership (joinAccount).
 	err := tx.GetContext(ctx, c, `
-		INSERT INTO contractors (email, full_name) VALUES ($1, $2)
-		ON CONFLICT (email) DO UPDATE
-		   SET full_name = CASE WHEN contractors.full_name = '' THEN EXCLUDED.full_name ELSE contractors.full_name END
-		RETURNING `+contractorColumns, in.Email, in.FullName)
+		INSERT INTO contractors (email) VALUES ($1)
+		ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
+		RETURNING `+contractorColumns, in.Email)
 	if err != nil {
 		return fmt.Errorf("upsert contractor: %w", err)
 	}
@@ -85,10 +85,10 @@ func upsertContractor(ctx context.Context, tx *sqlx.Tx, in muster.Invite, c *mus
 
 func joinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contractorID int64, join muster.Join, m *muster.Membership) error {
 	err := tx.GetContext(ctx, m, `
-		INSERT INTO memberships (account_id, contractor_id, feature, locale, status, linked_at)
-		VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)
+		INSERT INTO memberships (account_id, contractor_id, feature, locale, status, linked_at, full_name)
+		VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END, $7)
 		ON CONFLICT (account_id, contractor_id) DO NOTHING
-		RETURNING `+membershipColumns, in.AccountID, contractorID, in.Feature, in.Locale, join.Status, join.Linked)
+		RETURNING `+membershipColumns, in.AccountID, contractorID, in.Feature, in.Locale, join.Status, join.Linked, in.FullName)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = rejoinAccount(ctx, tx, in, contractorID, join.Status, m)
 	}
@@ -115,8 +115,9 @@ func rejoinAccount(ctx context.Context, tx *sqlx.Tx, in muster.Invite, contracto
 	err = tx.GetContext(ctx, m, `
 		UPDATE memberships
 		   SET status = $2, feature = $3, locale = $4, invited_at = now(), excluded_at = NULL,
-		       linked_at = CASE WHEN $2 = 'active' THEN now() END, send_status = 'queued'
-		 WHERE id = $1 RETURNING `+membershipColumns, m.ID, status, in.Feature, in.Locale)
+		       linked_at = CASE WHEN $2 = 'active' THEN now() END, send_status = 'queued',
+		       full_name = COALESCE(NULLIF((SELECT full_name FROM contractors WHERE id = contractor_id), ''), $5)
+		 WHERE id = $1 RETURNING `+membershipColumns, m.ID, status, in.Feature, in.Locale, in.FullName)
 	if err != nil {
 		return fmt.Errorf("revive membership: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -82,7 +83,7 @@ func (db *DB) InviteManager(ctx context.Context, in muster.ManagerInvite) (*must
 // ResendManagerInvitation queues a new invitation email for a manager who
 // has not accepted yet, for a link that expired or an email that was lost.
 // Earlier links stay valid until they expire; the first one used wins.
-func (db *DB) ResendManagerInvitation(ctx context.Context, managerID int64) (*muster.Invitation, error) {
+func (db *DB) ResendManagerInvitation(ctx context.Context, managerID int64, interval time.Duration) (*muster.Invitation, error) {
 	var inv muster.Invitation
 	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
 		var m muster.Manager
@@ -96,6 +97,9 @@ func (db *DB) ResendManagerInvitation(ctx context.Context, managerID int64) (*mu
 		if m.Status != muster.ManagerInvited {
 			return muster.Conflict("manager_not_invited",
 				"manager %d is %s; only an invitation that was not accepted yet can be sent again", managerID, m.Status)
+		}
+		if err := throttleResend(ctx, tx, "manager_id", managerID, interval, fmt.Sprintf("manager %d", managerID)); err != nil {
+			return err
 		}
 		return queueManagerInvitation(ctx, tx, managerID, m.Locale, &inv)
 	})
@@ -306,4 +310,34 @@ func findManager(ctx context.Context, q sqlx.QueryerContext, id int64, m *muster
 	}
 	*m = row.manager()
 	return nil
+}
+
+// RemoveManager revokes a manager: their tokens stop working and their
+// access ends at once, while the profile, the accounts they had and what
+// they did stay for history. Removing a removed manager changes nothing.
+// The owner is not removed.
+func (db *DB) RemoveManager(ctx context.Context, id int64) (*muster.Manager, error) {
+	var m muster.Manager
+	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT id FROM managers WHERE id = $1 FOR UPDATE`, id); err != nil {
+			return fmt.Errorf("lock manager %d: %w", id, err)
+		}
+		if err := findManager(ctx, tx, id, &m); err != nil {
+			return err
+		}
+		if m.Role == muster.RoleOwner {
+			return muster.Conflict("owner_not_removable", "manager %d is the owner of the dashboard and cannot be removed", id)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE managers SET status = 'revoked' WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("revoke manager %d: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE manager_id = $1 AND revoked_at IS NULL`, id); err != nil {
+			return fmt.Errorf("revoke tokens of manager %d: %w", id, err)
+		}
+		return findManager(ctx, tx, id, &m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
 }

@@ -28,7 +28,7 @@ func (db *DB) QueueReminders(ctx context.Context, now time.Time, schedule []time
 		    SELECT m.id, m.locale, m.invited_at,
 		           (SELECT count(*)::int FROM invitations r WHERE r.membership_id = m.id AND r.kind = 'reminder') AS done
 		      FROM memberships m
-		     WHERE m.status = 'invited' AND m.send_status = 'sent'
+		     WHERE m.status = 'invited' AND m.send_status = 'sent' AND m.reminders_stopped_at IS NULL
 		       AND m.invited_at <= $1::timestamptz - make_interval(secs => ($2::float8[])[1])
 		), queued AS (
 		    INSERT INTO invitations (membership_id, kind, locale, step, enqueued_at)

@@ -24,16 +24,20 @@ func TestQueueRemindersAgreesWithReminderDue(t *testing.T) {
 		member, send string
 		age          time.Duration
 		sent         int
+		unsubscribed bool
 	}
 	var states []state
 	for _, member := range []string{muster.MemberInvited, muster.MemberActive, muster.MemberExcluded} {
 		for _, send := range []string{muster.SendQueued, muster.SendSent, muster.SendFailed} {
 			for _, age := range []time.Duration{time.Hour, 80 * time.Hour, 200 * time.Hour} {
 				for sent := range 3 {
-					states = append(states, state{member, send, age, sent})
+					states = append(states, state{member, send, age, sent, false})
 				}
 			}
 		}
+	}
+	for sent := range 3 {
+		states = append(states, state{muster.MemberInvited, muster.SendSent, 200 * time.Hour, sent, true})
 	}
 	want := map[int64]int{} // membership → the step it is due, 0 for none
 	for i, s := range states {
@@ -50,11 +54,12 @@ func TestQueueRemindersAgreesWithReminderDue(t *testing.T) {
 		if _, err := db.ExecContext(ctx, `UPDATE invitations SET status = $2 WHERE id = $1`, res.Invitation.ID, s.send); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ExecContext(ctx, `UPDATE memberships SET status = $2, send_status = $3, invited_at = $4 WHERE id = $1`,
-			mid, s.member, s.send, now.Add(-s.age)); err != nil {
+		if _, err := db.ExecContext(ctx, `UPDATE memberships SET status = $2, send_status = $3, invited_at = $4,
+			reminders_stopped_at = CASE WHEN $5 THEN now() END WHERE id = $1`,
+			mid, s.member, s.send, now.Add(-s.age), s.unsubscribed); err != nil {
 			t.Fatal(err)
 		}
-		step, _ := muster.ReminderDue(s.member, s.send, now.Add(-s.age), s.sent, now, schedule)
+		step, _ := muster.ReminderDue(s.member, s.send, s.unsubscribed, now.Add(-s.age), s.sent, now, schedule)
 		want[mid] = step
 	}
 	ids, err := db.QueueReminders(ctx, now, schedule)

@@ -138,3 +138,34 @@ func hashToken(plain string) []byte {
 	sum := sha256.Sum256([]byte(plain))
 	return sum[:]
 }
+
+const tokenColumns = `id, kind, name, client_id, manager_id, created_at, last_used_at, revoked_at`
+
+// ListTokens lists the tokens within f, newest first, revoked ones too.
+func (db *DB) ListTokens(ctx context.Context, f muster.TokenFilter) ([]muster.Token, error) {
+	out := []muster.Token{}
+	err := db.SelectContext(ctx, &out, `SELECT `+tokenColumns+` FROM api_tokens
+		WHERE ($1::bigint = 0 OR client_id = $1) AND ($2::bigint = 0 OR manager_id = $2)
+		ORDER BY id DESC`, f.ClientID, f.ManagerID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeToken revokes token id if it is within f; revoking a revoked token
+// changes nothing. A token outside f is not found.
+func (db *DB) RevokeToken(ctx context.Context, id int64, f muster.TokenFilter) (*muster.Token, error) {
+	var t muster.Token
+	err := db.GetContext(ctx, &t, `
+		UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now())
+		WHERE id = $1 AND ($2::bigint = 0 OR client_id = $2) AND ($3::bigint = 0 OR manager_id = $3)
+		RETURNING `+tokenColumns, id, f.ClientID, f.ManagerID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, muster.NotFound("token_not_found", "token %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revoke token %d: %w", id, err)
+	}
+	return &t, nil
+}

@@ -7,22 +7,20 @@ package smtptest
 import (
 	"bytes"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	mustermail "github.com/muster-dev/muster/mail"
 )
 
 // Message is one accepted email.
@@ -287,49 +285,10 @@ func parse(raw []byte) (*Message, error) {
 		return nil, fmt.Errorf("subject: %w", err)
 	}
 	m := &Message{Raw: raw, Header: msg.Header, Subject: subject, MessageID: msg.Header.Get("Message-Id")}
-	if err := m.walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body); err != nil {
+	if m.Text, m.HTML, err = mustermail.DecodeParts(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func (m *Message) walk(ctype, encoding string, body io.Reader) error {
-	mt, params, err := mime.ParseMediaType(ctype)
-	if err != nil {
-		return fmt.Errorf("content type %q: %w", ctype, err)
-	}
-	if strings.HasPrefix(mt, "multipart/") {
-		mr := multipart.NewReader(body, params["boundary"])
-		for {
-			p, err := mr.NextRawPart()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if err := m.walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); err != nil {
-				return err
-			}
-		}
-	}
-	switch strings.ToLower(encoding) {
-	case "quoted-printable":
-		body = quotedprintable.NewReader(body)
-	case "base64":
-		body = base64.NewDecoder(base64.StdEncoding, body) // skips line breaks itself
-	}
-	data, err := io.ReadAll(body)
-	if err != nil {
-		return err
-	}
-	switch mt {
-	case "text/plain":
-		m.Text = string(data)
-	case "text/html":
-		m.HTML = string(data)
-	}
-	return nil
 }
 
 type quiet struct{}

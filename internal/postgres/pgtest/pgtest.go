@@ -2,9 +2,15 @@
 // tests of one package and of different packages can run in parallel.
 //
 // Main migrates a template database once per test binary; New clones it
-// for one test and drops the clone when the test ends. Databases are named
-// after the process id, and ones left by a killed run are dropped on the
-// next start.
+// for one test and drops the clone when the test ends.
+//
+// Each test binary is a run with a random id. It holds a session-level
+// advisory lock on that id for as long as it lives, and every database it
+// creates carries a comment naming the run. A run drops only databases
+// with such a comment whose run no longer holds its lock: PostgreSQL
+// releases the lock when the owner's connection ends, whichever machine
+// or container it ran in, so a live run's databases are never touched,
+// and databases created by anything else are never looked at.
 package pgtest
 
 import (
@@ -13,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"strconv"
@@ -34,7 +41,17 @@ func ServerURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
+// lockSpace is the first key of the two-key advisory locks runs hold, so
+// they do not collide with the application's own advisory locks.
+const lockSpace = 0x70677473 // "pgts"
+
+// marker starts the comment on every database pgtest creates.
+const marker = "pgtest run "
+
 var (
+	admin    *sql.DB
+	lock     *sql.Conn // holds this run's advisory lock while the binary lives
+	run      int32
 	template string
 	counter  atomic.Int64
 )
@@ -43,7 +60,6 @@ var (
 // TestMain: os.Exit(pgtest.Main(m)).
 func Main(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	template = fmt.Sprintf("muster_tpl_%d", os.Getpid())
 	err := setup(ctx)
 	cancel()
 	if err != nil {
@@ -53,18 +69,39 @@ func Main(m *testing.M) int {
 	code := m.Run()
 	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := dropAll(ctx, func(name string) bool { return pidOf(name) == strconv.Itoa(os.Getpid()) }); err != nil {
+	if err := drop(ctx, template); err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest: cleanup:", err)
 	}
+	_ = lock.Close()
+	_ = admin.Close()
 	return code
 }
 
 func setup(ctx context.Context) error {
-	if err := dropAll(ctx, func(name string) bool { return !alive(pidOf(name)) }); err != nil {
+	var err error
+	admin, err = sql.Open("postgres", ServerURL())
+	if err != nil {
 		return err
 	}
-	if err := exec(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(template)); err != nil {
-		return fmt.Errorf("create template: %w", err)
+	if lock, err = admin.Conn(ctx); err != nil {
+		return fmt.Errorf("connect (is PostgreSQL running at %s?): %w", ServerURL(), err)
+	}
+	for {
+		run = rand.Int32()
+		var ok bool
+		if err := lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockSpace, run).Scan(&ok); err != nil {
+			return fmt.Errorf("take the run lock: %w", err)
+		}
+		if ok {
+			break
+		}
+	}
+	if err := sweep(ctx); err != nil {
+		return err
+	}
+	template = fmt.Sprintf("pgtest_%d_tpl", run)
+	if err := create(ctx, template, ""); err != nil {
+		return err
 	}
 	db, err := postgres.Open(ctx, urlFor(template), discard)
 	if err != nil {
@@ -93,17 +130,17 @@ func NewURL(t testing.TB) string {
 	if template == "" {
 		t.Fatal("pgtest: call pgtest.Main from TestMain")
 	}
-	name := fmt.Sprintf("muster_t_%d_%d", os.Getpid(), counter.Add(1))
+	name := fmt.Sprintf("pgtest_%d_%d", run, counter.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := exec(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)+` TEMPLATE `+pq.QuoteIdentifier(template)); err != nil {
-		t.Fatalf("pgtest: create %s: %v", name, err)
+	if err := create(ctx, name, template); err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := exec(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(name)+` WITH (FORCE)`); err != nil {
-			t.Errorf("pgtest: drop %s: %v", name, err)
+		if err := drop(ctx, name); err != nil {
+			t.Errorf("pgtest: %v", err)
 		}
 	})
 	return urlFor(name)
@@ -120,58 +157,78 @@ func urlFor(name string) string {
 	return u.String()
 }
 
-func exec(ctx context.Context, stmt string) error {
-	db, err := sql.Open("postgres", ServerURL())
-	if err != nil {
-		return err
+// create creates a database, from a template when one is given, and marks
+// it as this run's.
+func create(ctx context.Context, name, from string) error {
+	stmt := `CREATE DATABASE ` + pq.QuoteIdentifier(name)
+	if from != "" {
+		stmt += ` TEMPLATE ` + pq.QuoteIdentifier(from)
 	}
-	defer db.Close()
-	_, err = db.ExecContext(ctx, stmt)
-	return err
-}
-
-// dropAll drops the test databases whose names match.
-func dropAll(ctx context.Context, match func(name string) bool) error {
-	db, err := sql.Open("postgres", ServerURL())
-	if err != nil {
-		return err
+	if _, err := admin.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
 	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'muster\_t\_%' OR datname LIKE 'muster\_tpl\_%'
-		ORDER BY datname COLLATE "C"`) // clones (muster_t_) sort before templates
-	if err != nil {
-		return fmt.Errorf("list test databases (is PostgreSQL running at %s?): %w", ServerURL(), err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return err
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, n := range names {
-		if !match(n) {
-			continue
-		}
-		if _, err := db.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(n)+` WITH (FORCE)`); err != nil {
-			return fmt.Errorf("drop %s: %w", n, err)
-		}
+	comment := pq.QuoteLiteral(marker + strconv.FormatInt(int64(run), 10))
+	if _, err := admin.ExecContext(ctx, `COMMENT ON DATABASE `+pq.QuoteIdentifier(name)+` IS `+comment); err != nil {
+		return fmt.Errorf("mark %s: %w", name, err)
 	}
 	return nil
 }
 
-// pidOf extracts the process id from muster_t_<pid>_<n> or muster_tpl_<pid>.
-func pidOf(name string) string {
-	rest := strings.TrimPrefix(strings.TrimPrefix(name, "muster_tpl_"), "muster_t_")
-	pid, _, _ := strings.Cut(rest, "_")
-	return pid
+func drop(ctx context.Context, name string) error {
+	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(name)+` WITH (FORCE)`); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	return nil
 }
 
-func alive(pid string) bool {
-	_, err := os.Stat("/proc/" + pid)
-	return err == nil
+// sweep drops the databases of runs that ended without cleaning up: those
+// marked by pgtest whose run's lock is free. Taking that lock while
+// dropping keeps two sweeping runs from racing.
+func sweep(ctx context.Context) error {
+	rows, err := admin.QueryContext(ctx, `SELECT datname, shobj_description(oid, 'pg_database')
+		FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE $1
+		ORDER BY datname LIKE '%\_tpl', datname`, marker+"%") // clones before their template
+	if err != nil {
+		return fmt.Errorf("list test databases: %w", err)
+	}
+	owners := map[string]int32{}
+	var names []string
+	for rows.Next() {
+		var name, comment string
+		if err := rows.Scan(&name, &comment); err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(strings.TrimPrefix(comment, marker), 10, 32)
+		if err != nil {
+			continue // not a comment pgtest wrote
+		}
+		owners[name] = int32(id)
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	conn, err := admin.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, name := range names {
+		owner := owners[name]
+		var free bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockSpace, owner).Scan(&free); err != nil {
+			return fmt.Errorf("check run %d: %w", owner, err)
+		}
+		if !free {
+			continue // its run is alive
+		}
+		err := drop(ctx, name)
+		if _, uerr := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockSpace, owner); err == nil {
+			err = uerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

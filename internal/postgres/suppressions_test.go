@@ -1,0 +1,47 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/muster-dev/muster/internal/muster"
+)
+
+// The bulk claim checks the suppression list too: an import's email to a
+// suppressed address is cancelled, the others are handed out.
+func TestBulkClaimSkipsSuppressed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, acc := setup(t)
+	var importID int64
+	if err := db.GetContext(ctx, &importID, `INSERT INTO imports (account_id, file_name, format, size, sha256)
+		VALUES ($1, 'team.csv', 'csv', 1, 'x') RETURNING id`, acc.ID); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	for _, email := range []string{"gone@example.test", "fine@example.test"} {
+		res, err := invite(t, db, acc.ID, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[email] = res.Invitation.ID
+		if _, err := db.ExecContext(ctx, `UPDATE invitations SET import_id = $2, import_batch = 1 WHERE id = $1`, res.Invitation.ID, importID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO suppressions (email, reason) VALUES ('gone@example.test', 'bounced')`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.ClaimBulk(ctx, 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Email != "fine@example.test" {
+		t.Fatalf("claimed %+v", got)
+	}
+	gone, err := db.FindInvitation(ctx, ids["gone@example.test"])
+	if err != nil || gone.Status != muster.SendCancelled {
+		t.Errorf("the suppressed address's email: %+v %v", gone, err)
+	}
+}
