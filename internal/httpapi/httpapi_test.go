@@ -67,7 +67,7 @@ func setupWith(t testing.TB, tune func(*httpapi.Options, *redis.Client), checks 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := httpapi.Options{
 		Metrics: m, MetricsHandler: m.Handler(),
-		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{rdb.Client}, ReadOnly: true}),
+		Monitor:      asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: sharedRedis{rdb.Client}}),
 		ImportLimits: workbook.Limits{MaxBytes: 1 << 20},
 		Limiter:      limit.New(rdb.Client, defaultLimits(t), log),
 	}
