@@ -43,10 +43,14 @@ const (
 
 // Timeouts of one attempt.
 const (
-	// sendTimeout bounds one attempt at sending an email; the PostgreSQL
-	// lease outlives it, so a lease never ends while its attempt may run.
-	sendTimeout = time.Minute
-	sendLease   = 2 * sendTimeout
+	// sendTimeout bounds one attempt at handing an email to SMTP (the
+	// exchange is cut at it); the PostgreSQL lease outlives it by the time
+	// the outcome write gets, so a lease never ends while its attempt may
+	// still run. The lease is also what an email claimed by a worker that
+	// died waits for. A send task's deadline is the lease.
+	sendTimeout    = 10 * time.Second
+	outcomeTimeout = 10 * time.Second
+	sendLease      = sendTimeout + outcomeTimeout
 	// importTimeout bounds one attempt at an import (or a batch of its
 	// emails); a 100k-row file takes seconds, so this only catches a
 	// wedged worker.
@@ -68,8 +72,8 @@ func emailRetries(sendAttempts int) int { return sendAttempts + 5 }
 
 // kinds is the catalogue proper.
 var kinds = map[string]kind{
-	TypeSend:       {queue: QueueCritical, retries: emailRetries, timeout: sendTimeout},
-	TypeRemindSend: {queue: QueueDefault, retries: emailRetries, timeout: sendTimeout},
+	TypeSend:       {queue: QueueCritical, retries: emailRetries, timeout: sendLease},
+	TypeRemindSend: {queue: QueueDefault, retries: emailRetries, timeout: sendLease},
 	TypeImportSend: {queue: QueueBulk, retries: emailRetries, timeout: importTimeout},
 	TypeImport:     {queue: QueueImports, retries: fixed(20), timeout: importTimeout},
 	TypeMerge:      {queue: QueueDefault, retries: fixed(10)},

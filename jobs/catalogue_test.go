@@ -46,8 +46,8 @@ func TestTasksCarryTheirKindsOptions(t *testing.T) {
 		retry   int
 		timeout time.Duration
 	}{
-		{SendArgs{InvitationID: 7}, QueueCritical, "send:7", 15, sendTimeout},
-		{RemindSendArgs{InvitationID: 7}, QueueDefault, "send:7", 15, sendTimeout},
+		{SendArgs{InvitationID: 7}, QueueCritical, "send:7", 15, sendLease},
+		{RemindSendArgs{InvitationID: 7}, QueueDefault, "send:7", 15, sendLease},
 		{ImportSendArgs{ImportID: 3, Batch: 2000}, QueueBulk, "import:3:send:2000", 15, importTimeout},
 		{ImportArgs{ImportID: 3}, QueueImports, "import:3", 20, importTimeout},
 		{MergeArgs{MergeID: 4}, QueueDefault, "merge:4", 10, 0},

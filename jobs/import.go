@@ -19,8 +19,9 @@ import (
 
 const (
 	// importLease is how long an import may go without a heartbeat before
-	// another worker may take it over.
-	importLease = time.Minute
+	// another worker may take it over: the most a killed worker's import
+	// waits. Heartbeats come every importLease/3, so two can be missed.
+	importLease = 15 * time.Second
 	// defaultBatch is Importer.BatchSize's default.
 	defaultBatch = 2000
 )
@@ -190,7 +191,7 @@ func (im *Importer) download(ctx context.Context, id int64, path string) error {
 }
 
 func (im *Importer) heartbeat(ctx context.Context, id int64) {
-	t := time.NewTicker(importLease / 6)
+	t := time.NewTicker(importLease / 3)
 	defer t.Stop()
 	for {
 		select {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/muster-dev/muster/internal/muster"
 )
@@ -24,19 +25,40 @@ type RequeueStore interface {
 // longer than After is enqueued again. Task ids make that a no-op for the
 // ones Redis still holds; the ones Redis lost (a flush, a failover, a
 // crash before the first enqueue) go out.
+//
+// With Redis set, each sweep also notices within seconds what would
+// otherwise wait for REQUEUE_AFTER or Asynq's own slow recovery: a Redis
+// that lost its data (see lostData), and tasks left running by a worker
+// that died (see orphans).
 type Requeuer struct {
 	Store RequeueStore
 	Queue *Enqueuer
 	Tasks *asynq.Inspector // finds and deletes archived tasks to replace
 	After time.Duration
+	Redis redis.UniversalClient
 	Log   *slog.Logger
 }
 
 const requeueBatch = 1000
 
-// Process sweeps until nothing older than After is left.
+// Process sweeps until nothing older than After is left, or nothing at all
+// when Redis lost its data.
 func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
-	merges, err := r.Store.TakeOpenMerges(ctx, r.After)
+	after := r.After
+	if r.Redis != nil {
+		lost, err := r.lostData(ctx)
+		if err != nil {
+			return err
+		}
+		if lost {
+			r.Log.Warn("Redis may have lost data (its marker is missing or names another server: a restart, a failover, or the first sweep): enqueueing every open task again")
+			after = 0
+		}
+		if err := r.orphans(ctx); err != nil {
+			r.Log.Warn("orphaned tasks not checked", "error", err) // the rest of the sweep still helps
+		}
+	}
+	merges, err := r.Store.TakeOpenMerges(ctx, after)
 	if err != nil {
 		return err
 	}
@@ -47,7 +69,7 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 	}
 	total := 0
 	for {
-		batch, err := r.Store.TakeUnsent(ctx, r.After, requeueBatch)
+		batch, err := r.Store.TakeUnsent(ctx, after, requeueBatch)
 		if err != nil {
 			return err
 		}
@@ -64,7 +86,11 @@ func (r *Requeuer) Process(ctx context.Context, _ RequeueArgs) error {
 	}
 	// Imports nobody is running (Redis lost the task, or every attempt
 	// died) go back to the queue too; StartImport lets only one run.
-	imports, err := r.Store.TakeStaleImports(ctx, max(r.After, importLease))
+	stale := max(after, importLease)
+	if after == 0 {
+		stale = 0
+	}
+	imports, err := r.Store.TakeStaleImports(ctx, stale)
 	if err != nil {
 		return err
 	}

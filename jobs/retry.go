@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -11,11 +13,12 @@ import (
 )
 
 // Every handler decides Asynq's next step here: retry after the backoff
-// (any other error), never again (permanent), or nothing to do (nil).
+// (any other error), retry soon without counting (transient), never again
+// (permanent), or nothing to do (nil).
 
 // claimed turns the error of claiming a task's row in PostgreSQL into the
 // task's result; stop says the handler returns it at once. A row already
-// handled is done; one another worker holds is retried after the backoff;
+// handled is done; one another worker holds is retried soon (transient);
 // a missing one is never found later.
 func claimed(err error, what string, id int64) (stop bool, result error) {
 	switch {
@@ -51,4 +54,29 @@ func lastAttempt(ctx context.Context) bool {
 	n, ok1 := asynq.GetRetryCount(ctx)
 	max, ok2 := asynq.GetMaxRetry(ctx)
 	return ok1 && ok2 && n >= max
+}
+
+// outageRetry is the delay before a task that met an outage (PostgreSQL or
+// Redis unreachable) or another worker's lease runs again. Such a try is
+// not the task's failure: it does not count against its retries, and its
+// delay does not grow, so the work resumes within seconds of the outage
+// ending instead of after a doubled backoff.
+const outageRetry = 3 * time.Second
+
+// transient reports whether a task's error is an outage or another
+// worker's lease: try again soon, and do not count it as a failure.
+func transient(err error) bool {
+	return errors.Is(err, muster.ErrClaimed) || (Unavailable(err) && !errors.Is(err, context.Canceled))
+}
+
+// retryDelay is backoff's doubling delay, but outageRetry (±20%) after a
+// transient error.
+func retryDelay(base time.Duration) asynq.RetryDelayFunc {
+	doubling := backoff(base)
+	return func(n int, err error, t *asynq.Task) time.Duration {
+		if transient(err) {
+			return time.Duration(float64(outageRetry) * (0.8 + 0.4*rand.Float64()))
+		}
+		return doubling(n, err, t)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -34,24 +35,32 @@ type WorkerConfig struct {
 type Worker struct {
 	servers []*asynq.Server
 	mux     *asynq.ServeMux
+	log     *slog.Logger
+	running sync.WaitGroup // handlers that have not returned
 }
+
+// handlerGrace is how long Shutdown waits, after Asynq gave up on the
+// running handlers, for them to return: long enough for a send to record
+// its outcome (10 s) and an import to release its claim (5 s).
+const handlerGrace = 15 * time.Second
 
 // NewWorker builds a worker on rc. It refuses handlers that leave a task
 // kind of the catalogue without a handler.
 func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) (*Worker, error) {
-	mux := asynq.NewServeMux()
-	mux.Use(watchTasks(cfg.Log, cfg.Observe))
-	if err := h.register(mux); err != nil {
+	w := &Worker{mux: asynq.NewServeMux(), log: cfg.Log}
+	w.mux.Use(w.track, watchTasks(cfg.Log, cfg.Observe))
+	if err := h.register(w.mux); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	base := asynq.Config{
 		TaskCheckInterval: cfg.PollInterval,
 		// Retries and scheduled tasks move to their queue at this pace.
 		DelayedTaskCheckInterval: min(max(cfg.PollInterval*10, 50*time.Millisecond), time.Second),
-		RetryDelayFunc:           backoff(cfg.RetryBase),
-		// A worker at its cap of imports hands one back without counting
-		// an attempt (see backoff for the delay).
-		IsFailure:       func(err error) bool { return !errors.Is(err, errImportsBusy) },
+		RetryDelayFunc:           retryDelay(cfg.RetryBase),
+		// An outage, another worker's lease, or a worker at its cap of
+		// imports: the task comes back soon without counting an attempt
+		// (see retryDelay and backoff for the delays).
+		IsFailure:       func(err error) bool { return !transient(err) && !errors.Is(err, errImportsBusy) },
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger{cfg.Log},
 		LogLevel:        asynq.WarnLevel,
@@ -64,14 +73,21 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) (*Worker,
 	imports.Queues = map[string]int{QueueImports: 1}
 	bulk.Concurrency = cfg.BulkConcurrency
 	bulk.Queues = map[string]int{QueueBulk: 1}
-	return &Worker{
-		servers: []*asynq.Server{
-			asynq.NewServerFromRedisClient(rc, interactive),
-			asynq.NewServerFromRedisClient(rc, imports),
-			asynq.NewServerFromRedisClient(rc, bulk),
-		},
-		mux: mux,
-	}, nil
+	w.servers = []*asynq.Server{
+		asynq.NewServerFromRedisClient(rc, interactive),
+		asynq.NewServerFromRedisClient(rc, imports),
+		asynq.NewServerFromRedisClient(rc, bulk),
+	}
+	return w, nil
+}
+
+// track counts running handlers, for Shutdown to wait on.
+func (w *Worker) track(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		w.running.Add(1)
+		defer w.running.Done()
+		return next.ProcessTask(ctx, t)
+	})
 }
 
 // Start begins processing; Shutdown stops it.
@@ -85,13 +101,25 @@ func (w *Worker) Start() error {
 }
 
 // Shutdown stops taking tasks, lets running ones finish within the
-// shutdown timeout, and hands the rest back to their queues.
+// shutdown timeout, and hands the rest back to their queues. When the
+// timeout ends Asynq requeues the tasks still running and cancels their
+// contexts, but does not wait for their handlers; Shutdown does (up to
+// handlerGrace), so that the handlers' last writes (an import's release, a
+// send's outcome) reach PostgreSQL before the process closes it, and
+// another worker takes the work over at once.
 func (w *Worker) Shutdown() {
 	for _, s := range w.servers {
 		s.Stop()
 	}
 	for _, s := range w.servers {
 		s.Shutdown()
+	}
+	done := make(chan struct{})
+	go func() { w.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(handlerGrace):
+		w.log.Warn("handlers still running after the shutdown grace; stopping anyway", "grace", handlerGrace)
 	}
 }
 
@@ -118,7 +146,9 @@ type Periodic struct {
 // DefaultPeriodic is what the scheduler runs: the requeue sweep and the
 // reminder sweep.
 var DefaultPeriodic = []Periodic{
-	{Args: RequeueArgs{}, Every: 30 * time.Second},
+	// Every 5 s: the sweep finds a Redis that lost its data and the tasks of
+	// a worker that died, and recovery waits for it.
+	{Args: RequeueArgs{}, Every: 5 * time.Second},
 	{Args: RemindArgs{}, Every: time.Minute},
 }
 

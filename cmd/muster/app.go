@@ -50,15 +50,20 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// open loads the configuration and connects to PostgreSQL and Redis.
+// open loads the configuration and connects to PostgreSQL and Redis. A
+// server that cannot be reached yet is waited for, until ctx ends: a
+// process started during an outage starts when it ends.
 func open(ctx context.Context, getenv func(string) string, stderr io.Writer, migrate bool) (*app, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
 	}
 	log := newLogger(cfg, stderr)
-	db, err := openDB(ctx, cfg.DatabaseURL, log, migrate)
-	if err != nil {
+	var db *postgres.DB
+	if err := waitUp(ctx, log, "PostgreSQL", func() (err error) {
+		db, err = openDB(ctx, cfg.DatabaseURL, log, migrate)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, db: db, metrics: metrics.New()}
@@ -67,12 +72,36 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, mig
 		a.close()
 		return nil, err
 	}
-	if err := a.redis.Ping(ctx).Err(); err != nil {
+	if err := waitUp(ctx, log, "Redis", func() error {
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("connect to Redis at %s: %w", redactURL(cfg.RedisURL), err)
+		}
+		return nil
+	}); err != nil {
 		a.close()
-		return nil, fmt.Errorf("connect to Redis at %s: %w", redactURL(cfg.RedisURL), err)
+		return nil, err
 	}
 	a.queue = jobs.NewEnqueuer(asynq.NewClientFromRedisClient(a.redis), cfg.SendAttempts)
 	return a, nil
+}
+
+// waitUp calls connect until it succeeds, fails for another reason than
+// an unreachable server, or ctx ends; the delay between tries grows to 5 s.
+func waitUp(ctx context.Context, log *slog.Logger, name string, connect func() error) error {
+	delay := 250 * time.Millisecond
+	for {
+		err := connect()
+		if err == nil || !jobs.Unavailable(err) {
+			return err
+		}
+		log.Warn("waiting for "+name, "retry_in", delay, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }
 
 // openDB connects to PostgreSQL. With migrate, it first creates the
@@ -166,7 +195,8 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		Send:    send,
 		Batches: &jobs.BatchSender{Store: a.db, Send: &bulk},
 		Requeue: &jobs.Requeuer{
-			Store: a.db, Queue: a.queue, Tasks: asynq.NewInspectorFromRedisClient(a.redis), After: a.cfg.RequeueAfter, Log: a.log,
+			Store: a.db, Queue: a.queue, Tasks: asynq.NewInspectorFromRedisClient(a.redis), After: a.cfg.RequeueAfter,
+			Redis: a.redis, Log: a.log,
 		},
 		Merger: &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
 		Reminders: &jobs.Reminders{

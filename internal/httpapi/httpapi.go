@@ -114,6 +114,8 @@ type Options struct {
 // Observer records a request's route pattern, method, status and time.
 type Observer interface {
 	ObserveHTTP(route, method string, code int, d time.Duration)
+	// Email counts an email's outcome that the mail provider reported.
+	Email(kind, locale, outcome string)
 }
 
 // New builds the API and its routes. signer must use the worker's key.

@@ -35,6 +35,9 @@ func (s *Server) mailEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !res.Duplicate && s.opts.Metrics != nil {
+		s.opts.Metrics.Email(res.Invitation.Kind, string(res.Invitation.Locale), ev.Outcome())
+	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -58,6 +59,20 @@ func TestMailEventsSuppressionsAndUnsubscribe(t *testing.T) {
 	if got := post("t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))); got.status != 200 {
 		t.Fatalf("signed: %d", got.status)
 	}
+	if got := post("t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))); got.status != 200 {
+		t.Fatalf("the same report again: %d", got.status)
+	}
+	req, _ := http.NewRequest("GET", b.srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+b.staff)
+	mr, err := b.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	if want := `muster_emails_total{kind="invite",locale="ru",outcome="bounced"} 1` + "\n"; !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %s (a report counts once)", want)
+	}
 	list := expect(t, b.do(t, "GET", path("/v1/accounts/{id}/contractors", acc)+"?send_status=bounced", tok, nil), 200)
 	if rows, _ := list.body["items"].([]any); len(rows) != 1 {
 		t.Errorf("bounced contractors: %v", list.body)
@@ -74,7 +89,7 @@ func TestMailEventsSuppressionsAndUnsubscribe(t *testing.T) {
 
 	// One-click unsubscribe, as a mail client posts it.
 	token := b.signer.Sign(jobs.UnsubscribePurpose, strconv.FormatInt(membership, 10), time.Hour)
-	req, _ := http.NewRequest("POST", b.srv.URL+"/v1/unsubscribe?"+url.Values{"token": {token}}.Encode(), strings.NewReader("List-Unsubscribe=One-Click"))
+	req, _ = http.NewRequest("POST", b.srv.URL+"/v1/unsubscribe?"+url.Values{"token": {token}}.Encode(), strings.NewReader("List-Unsubscribe=One-Click"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r, err := b.srv.Client().Do(req)
 	if err != nil {

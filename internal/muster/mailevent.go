@@ -45,6 +45,15 @@ func (e MailEvent) Suppresses() bool {
 	return e.Type == MailComplained || (e.Type == MailBounced && e.Bounce == BounceHard)
 }
 
+// Outcome names the report as emails are counted: delivered, bounced (a
+// hard bounce), soft_bounced or complained.
+func (e MailEvent) Outcome() string {
+	if e.Type == MailBounced && e.Bounce == BounceSoft {
+		return "soft_bounced"
+	}
+	return e.Type
+}
+
 // NewMailEvent validates a provider's report. The Message-ID is the one
 // Muster gave the email: "invitation-<id>@<domain>", with or without
 // angle brackets.

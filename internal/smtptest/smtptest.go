@@ -45,6 +45,9 @@ type Server struct {
 	msgs     []*Message
 	fail     int // refuse this many more DATA commands
 	failWith *smtp.SMTPError
+	drop     int           // drop this many more connections after DATA
+	stall    time.Duration // how long to stall before dropping them
+	faulted  time.Time     // the last refusal or drop
 	conns    int
 	changed  chan struct{}
 	user     string
@@ -96,6 +99,23 @@ func (s *Server) FailNext(n, code int, text string) {
 	defer s.mu.Unlock()
 	s.fail = n
 	s.failWith = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
+}
+
+// DropNext makes the server read the next n messages and then close the
+// connection without answering, after stalling for stall (0: at once). The
+// messages are not kept: a server that never said 250 did not take them.
+func (s *Server) DropNext(n int, stall time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop, s.stall = n, stall
+}
+
+// Faults returns how many refusals and drops are still to come, and when
+// the last one happened.
+func (s *Server) Faults() (left int, last time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fail + s.drop, s.faulted
 }
 
 // HangNext makes the server stop answering at the next n messages' DATA,
@@ -187,23 +207,37 @@ func (s *Server) refusal() error {
 	return nil
 }
 
+// dropping reports whether to drop this connection, and after how long.
+func (s *Server) dropping() (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.drop == 0 {
+		return 0, false
+	}
+	s.drop--
+	s.attempted()
+	return s.stall, true
+}
+
 // attempted wakes waiters on refused messages too; the lock is held.
 func (s *Server) attempted() {
+	s.faulted = time.Now()
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
 
 type backend struct{ s *Server }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.mu.Lock()
 	b.s.conns++
 	b.s.mu.Unlock()
-	return &session{s: b.s, authed: b.s.user == ""}, nil
+	return &session{s: b.s, conn: c, authed: b.s.user == ""}, nil
 }
 
 type session struct {
 	s      *Server
+	conn   *smtp.Conn
 	authed bool
 	from   string
 	to     []string
@@ -243,6 +277,11 @@ func (se *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	if stall, drop := se.s.dropping(); drop {
+		time.Sleep(stall)
+		se.conn.Close()
+		return errors.New("connection dropped")
 	}
 	se.s.mu.Lock()
 	hang := se.s.hang > 0
