@@ -337,7 +337,7 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 
 // BatchStore is what sending a batch needs beyond SendStore.
 type BatchStore interface {
-	BatchUnsent(ctx context.Context, importID int64, batch int) ([]int64, error)
+	BatchUnsent(ctx context.Context, importID int64, batch int) (owed, held int, err error)
 }
 
 // BatchSender is the handler of TypeImportSend. Every batch task sends the
@@ -377,12 +377,16 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 	if err := ctx.Err(); err != nil {
 		return err // stopping: the rest go out when the task runs again
 	}
-	owed, err := b.Store.BatchUnsent(ctx, args.ImportID, args.Batch)
-	if err != nil {
+	owed, held, err := b.Store.BatchUnsent(ctx, args.ImportID, args.Batch)
+	switch {
+	case err != nil:
 		return err
-	}
-	if len(owed) > 0 {
-		return fmt.Errorf("import %d batch %d: emails to try again: %d", args.ImportID, args.Batch, len(owed))
+	case owed > 0:
+		return fmt.Errorf("import %d batch %d: emails to try again: %d", args.ImportID, args.Batch, owed)
+	case held > 0:
+		// Under another worker's lease, perhaps a dead one's: come back
+		// soon, so that they go out as soon as the lease ends.
+		return fmt.Errorf("import %d batch %d: %d emails: %w", args.ImportID, args.Batch, held, muster.ErrClaimed)
 	}
 	return nil
 }

@@ -64,15 +64,23 @@ type Merged struct {
 	URL      string
 }
 
+// Signin is a one-time link that signs a manager in to the console.
+type Signin struct {
+	To
+	URL     string // the signed, single-use link
+	Minutes int    // how long it works
+}
+
 func (Invite) Template() string   { return "invite" }
 func (Resend) Template() string   { return "resend" }
 func (Reminder) Template() string { return "reminder" }
 func (Added) Template() string    { return "added" }
 func (Manager) Template() string  { return "manager" }
 func (Merged) Template() string   { return "merged" }
+func (Signin) Template() string   { return "signin" }
 
 // Kinds lists one value of every kind, for tests that must cover them all.
-var Kinds = []Data{Invite{}, Resend{}, Reminder{}, Added{}, Manager{}, Merged{}}
+var Kinds = []Data{Invite{}, Resend{}, Reminder{}, Added{}, Manager{}, Merged{}, Signin{}}
 
 // ForDelivery is the data of the email an invitation sends, by its kind;
 // url is its link and days how long that link is valid.

@@ -41,6 +41,7 @@ func goldenCases() map[string]mail.Data {
 		"merged-source-owner":    merged(muster.AudienceSourceOwner, "Дизайн (Ромашка-2)"),
 		"merged-manager":         merged(muster.AudienceManager, "Маркетинг"),
 		"merged-manager-nothing": merged(muster.AudienceManager),
+		"signin":                 mail.Signin{To: to, URL: "http://console.test/signin/link?token=abc.def", Minutes: 15},
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/config"
+	"github.com/muster-dev/muster/internal/console"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/limit"
 	"github.com/muster-dev/muster/internal/locale"
@@ -247,9 +248,19 @@ func (a *app) web(ctx context.Context) (*http.Server, error) {
 	})
 	// The queues' sizes and latencies, read from Redis at each scrape.
 	a.metrics.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(a.redis)))
+	con, err := a.console(signer)
+	if err != nil {
+		return nil, err
+	}
+	// The API keeps its paths; every other path is the console's.
+	mux := http.NewServeMux()
+	for _, p := range []string{"/v1/", "/healthz", "/readyz", "/metrics", "/asynq/"} {
+		mux.Handle(p, api)
+	}
+	mux.Handle("/", con)
 	return &http.Server{
 		Addr:              a.cfg.HTTPAddr,
-		Handler:           api,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		// A fallback: the API gives each body its own deadline (30 s,
 		// 10 minutes for uploads) and lifts it once the body is read.
@@ -278,6 +289,27 @@ func (a *app) actions() *actions.Actions {
 // limiter counts the LIMIT_* limits in Redis.
 func (a *app) limiter() *limit.Limiter {
 	return limit.New(a.redis, a.cfg.Limits, a.log)
+}
+
+// console builds the web console, which mails sign-in links itself.
+func (a *app) console(signer *signed.Signer) (*console.Server, error) {
+	bundle, err := locale.Load()
+	if err != nil {
+		return nil, err
+	}
+	render, err := mail.NewRenderer(bundle)
+	if err != nil {
+		return nil, err
+	}
+	sender, from, err := a.mailer()
+	if err != nil {
+		return nil, err
+	}
+	_, domain, _ := strings.Cut(from.Address, "@")
+	return console.New(a.db, a.actions(), a.log, console.Options{
+		URL: a.cfg.ConsoleURL, Mail: sender, Render: render, Domain: domain, Signer: signer, Bundle: bundle, Monitor: "/asynq/",
+		ImportLimits: a.limits(),
+	})
 }
 
 // sharedRedis hands the process's Redis client to the Asynq web UI.

@@ -48,6 +48,9 @@ type Config struct {
 	// interface. Empty: no metrics port. The web role serves /metrics on
 	// HTTP_ADDR to staff tokens instead.
 	MetricsAddr string
+	// ConsoleURL is where people reach the console, linked from sign-in
+	// emails (CONSOLE_URL). Default http:// plus HTTP_ADDR.
+	ConsoleURL string
 	// AppURL is the platform's web app, linked from emails (APP_URL).
 	// Default http://localhost:3000.
 	AppURL string
@@ -142,6 +145,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		HTTPAddr:          r.str("HTTP_ADDR", "127.0.0.1:8080"),
 		MetricsAddr:       r.str("METRICS_ADDR", ""),
 		AppURL:            strings.TrimRight(r.url("APP_URL", "http://localhost:3000", "http", "https"), "/"),
+		ConsoleURL:        strings.TrimRight(r.url("CONSOLE_URL", "", "http", "https"), "/"),
 		SecretKey:         r.secret("SECRET_KEY"),
 		Concurrency:       r.int("WORKER_CONCURRENCY", 10, 1, 1000),
 		BulkConcurrency:   r.int("BULK_CONCURRENCY", 4, 1, 1000),
@@ -167,6 +171,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.MailEventsSecret = r.secret("MAIL_EVENTS_SECRET")
 	if r.err != nil {
 		return nil, r.err
+	}
+	if c.ConsoleURL == "" {
+		c.ConsoleURL = "http://" + c.HTTPAddr
 	}
 	return c, nil
 }

@@ -48,20 +48,11 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	name, err := muster.CleanLine("name", req.Name, muster.MaxNameLen)
+	name, err := muster.AccountName(req.Name)
 	if err != nil {
 		return err
 	}
-	if name == "" {
-		return muster.Invalid("invalid_name", "name is empty")
-	}
-	// A manager who reaches only some accounts is given the new one, or
-	// they could not see what they made.
-	var grantTo int64
-	if a := actor(r); a.Limited() {
-		grantTo = a.ManagerID
-	}
-	acc, err := s.store.CreateAccountFor(r.Context(), grantTo, clientID, name, req.BasedOnAccountID)
+	acc, err := s.store.CreateAccountFor(r.Context(), actor(r).AccountGrantee(), clientID, name, req.BasedOnAccountID)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/muster-dev/muster/internal/actions"
@@ -9,15 +10,22 @@ import (
 
 // account reads the {id} account and checks that the actor may do act in it.
 func (s *Server) account(r *http.Request, act muster.Action) (*muster.Account, error) {
+	return Account(r, s.store.FindAccount, actor(r), act)
+}
+
+// Account reads the account named by the request's {id} and checks that
+// a may do act in it: an account out of reach is not found, a role that
+// may not act is forbidden. The API and the console authorize the same way.
+func Account(r *http.Request, find func(context.Context, int64) (*muster.Account, error), a muster.Actor, act muster.Action) (*muster.Account, error) {
 	id, err := pathID(r, "id", "account")
 	if err != nil {
 		return nil, err
 	}
-	acc, err := s.store.FindAccount(r.Context(), id)
+	acc, err := find(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
-	if err := actor(r).AuthorizeAccount(acc, act); err != nil {
+	if err := a.AuthorizeAccount(acc, act); err != nil {
 		return nil, err
 	}
 	return acc, nil

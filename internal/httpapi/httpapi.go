@@ -223,7 +223,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer is one tenant's data or carries a secret (a manager's
 	// first token): no cache keeps it.
 	h.Set("Cache-Control", "no-store")
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &StatusRecorder{ResponseWriter: w, Status: http.StatusOK}
 	s.bodyDeadline(rec, r, start)
 	defer func() {
 		if p := recover(); p != nil {
@@ -231,10 +231,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(rec, r, fmt.Errorf("panic: %v", p))
 		}
 		took := time.Since(start)
-		s.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		s.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
 			"duration", took, "request_id", id)
 		if s.opts.Metrics != nil {
-			s.opts.Metrics.ObserveHTTP(r.Pattern, r.Method, rec.status, took)
+			s.opts.Metrics.ObserveHTTP(r.Pattern, r.Method, rec.Status, took)
 		}
 	}()
 	s.mux.ServeHTTP(rec, r)
@@ -323,6 +323,15 @@ func inputError(err error) *muster.Error {
 		return muster.Invalid("invalid_input", "a value in the request is not acceptable (SQLSTATE %s)", state.SQLState())
 	}
 	return nil
+}
+
+// Status is the HTTP status of an error: its kind's, or 500 for an error
+// that is not a muster.Error.
+func Status(err error) int {
+	if e := muster.AsError(err); e != nil {
+		return statusOf[e.Kind]
+	}
+	return http.StatusInternalServerError
 }
 
 // writeError answers with the error's status and stable code. Internal
@@ -455,21 +464,23 @@ func actor(r *http.Request) muster.Actor {
 	return a
 }
 
-type statusRecorder struct {
+// StatusRecorder remembers the status a handler wrote, for logs and
+// metrics; the API and the console both use it.
+type StatusRecorder struct {
 	http.ResponseWriter
-	status int
+	Status int
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
+func (r *StatusRecorder) WriteHeader(code int) {
+	r.Status = code
 	r.ResponseWriter.WriteHeader(code)
 }
 
 // Unwrap lets http.ResponseController reach the connection (deadlines).
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *StatusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Flush lets event streams through the recorder.
-func (r *statusRecorder) Flush() {
+func (r *StatusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

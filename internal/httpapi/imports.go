@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -240,6 +242,18 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return StreamImport(r.Context(), w, s.store.FindImport, im, func(im *muster.Import) (string, error) {
+		data, err := json.Marshal(im)
+		return string(data), err
+	}, s.log)
+}
+
+// StreamImport writes an import's progress as Server-Sent Events until it
+// is finished or the reader goes: a "progress" event each time data(im)
+// changes (the import is read every 250 ms), then a "done" event. The API
+// sends JSON, the console HTML; data must be one line.
+func StreamImport(ctx context.Context, w http.ResponseWriter, find func(context.Context, int64) (*muster.Import, error),
+	im *muster.Import, data func(*muster.Import) (string, error), log *slog.Logger) error {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		return errors.New("event stream: the response writer cannot flush")
@@ -251,9 +265,9 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) error {
 	tick := time.NewTicker(eventEvery)
 	defer tick.Stop()
 	id := im.ID
-	var last []byte
+	var last string
 	for {
-		data, err := json.Marshal(im)
+		d, err := data(im)
 		if err != nil {
 			return err
 		}
@@ -261,26 +275,26 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) error {
 		if im.Finished() {
 			event = "done"
 		}
-		if string(data) != string(last) || im.Finished() {
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data)
+		if d != last || im.Finished() {
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, d)
 			flusher.Flush()
-			last = data
+			last = d
 		}
 		if im.Finished() {
 			return nil
 		}
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
-		if im, err = s.store.FindImport(r.Context(), id); err != nil {
-			if r.Context().Err() != nil {
+		if im, err = find(ctx, id); err != nil {
+			if ctx.Err() != nil {
 				return nil
 			}
 			// The status line is sent: report in the stream and stop.
 			fmt.Fprintf(w, "event: error\ndata: {\"error\":{\"code\":\"internal\",\"message\":\"progress unavailable\"}}\n\n")
-			s.log.Error("import events", "import", id, "error", err)
+			log.Error("import events", "import", id, "error", err)
 			return nil
 		}
 	}
@@ -322,20 +336,33 @@ func (s *Server) importErrors(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) errorWorkbook(w http.ResponseWriter, r *http.Request, im *muster.Import) error {
-	header, err := s.store.ImportHeader(r.Context(), im.ID)
+	return WriteErrorWorkbook(r.Context(), w, s.store, s.opts.TmpDir, im)
+}
+
+// ErrorStore reads the rows of an import that failed.
+type ErrorStore interface {
+	ImportHeader(ctx context.Context, id int64) ([]string, error)
+	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
+}
+
+// WriteErrorWorkbook answers with the workbook of an import's failed rows:
+// the file's own header and cells plus a reason column. The API and the
+// console both serve it.
+func WriteErrorWorkbook(ctx context.Context, w http.ResponseWriter, store ErrorStore, tmpDir string, im *muster.Import) error {
+	header, err := store.ImportHeader(ctx, im.ID)
 	if err != nil {
 		return err
 	}
 	// Built in a temporary file first: an error halfway must still be a
-	// JSON error, not half a workbook.
-	tmp, err := os.CreateTemp(s.opts.TmpDir, "muster-report-")
+	// clean error answer, not half a workbook.
+	tmp, err := os.CreateTemp(tmpDir, "muster-report-")
 	if err != nil {
 		return fmt.Errorf("error report: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	err = workbook.WriteErrorReport(tmp, header, func(add func([]string, string) error) error {
-		return s.store.ImportErrors(r.Context(), im.ID, func(fr muster.FailedRow) error { return add(fr.Raw, fr.Reason()) })
+		return store.ImportErrors(ctx, im.ID, func(fr muster.FailedRow) error { return add(fr.Raw, fr.Reason()) })
 	})
 	if err != nil {
 		return err

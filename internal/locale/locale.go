@@ -18,20 +18,27 @@ import (
 // Bundle holds the messages of every language.
 type Bundle struct {
 	b     *i18n.Bundle
-	files map[muster.Locale]*i18n.MessageFile
+	files map[muster.Locale][]*i18n.MessageFile
 }
 
-// Load reads active.<lang>.toml for every language Muster writes in.
+// files are the message files of each language: the emails' and the
+// console's.
+var files = []string{"active", "console"}
+
+// Load reads active.<lang>.toml and console.<lang>.toml for every
+// language Muster writes in.
 func Load() (*Bundle, error) {
-	b := &Bundle{b: i18n.NewBundle(language.Russian), files: map[muster.Locale]*i18n.MessageFile{}}
+	b := &Bundle{b: i18n.NewBundle(language.Russian), files: map[muster.Locale][]*i18n.MessageFile{}}
 	b.b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
 	for _, l := range muster.Locales {
-		name := "active." + string(l) + ".toml"
-		f, err := b.b.LoadMessageFileFS(locales.FS, name)
-		if err != nil {
-			return nil, fmt.Errorf("load locale %s: %w", name, err)
+		for _, file := range files {
+			name := file + "." + string(l) + ".toml"
+			f, err := b.b.LoadMessageFileFS(locales.FS, name)
+			if err != nil {
+				return nil, fmt.Errorf("load locale %s: %w", name, err)
+			}
+			b.files[l] = append(b.files[l], f)
 		}
-		b.files[l] = f
 	}
 	return b, nil
 }
@@ -69,7 +76,7 @@ func (t Translator) N(id string, count int, data map[string]any) (string, error)
 // can check that every language has every key and the plural forms it needs.
 func (b *Bundle) Messages(l muster.Locale) map[string]*i18n.Message {
 	out := map[string]*i18n.Message{}
-	if f := b.files[l]; f != nil {
+	for _, f := range b.files[l] {
 		for _, m := range f.Messages {
 			out[m.ID] = m
 		}

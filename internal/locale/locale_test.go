@@ -6,6 +6,7 @@ import (
 
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/muster"
+	"github.com/muster-dev/muster/locales"
 )
 
 func TestEveryLanguageHasEveryKey(t *testing.T) {
@@ -91,6 +92,27 @@ func TestManagerAccountsPlural(t *testing.T) {
 		}
 		if !strings.HasSuffix(got, want) {
 			t.Errorf("N(%d) = %q, want it to end in %q", count, got, want)
+		}
+	}
+}
+
+// The console's strings share the bundle with the emails': a key defined
+// in both files would silently replace the email's message.
+func TestConsoleKeysDoNotShadowEmailKeys(t *testing.T) {
+	t.Parallel()
+	for _, l := range muster.Locales {
+		emails, err := locales.FS.ReadFile("active." + string(l) + ".toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		console, err := locales.FS.ReadFile("console." + string(l) + ".toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(console), "\n") {
+			if strings.HasPrefix(line, "[") && strings.Contains(string(emails), "\n"+line+"\n") {
+				t.Errorf("%s: console key %s is also an email key", l, line)
+			}
 		}
 	}
 }

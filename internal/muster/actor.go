@@ -147,3 +147,22 @@ func ActorFrom(ctx context.Context) (Actor, bool) {
 	a, ok := ctx.Value(actorKey{}).(Actor)
 	return a, ok
 }
+
+// AccountGrantee is the manager a new account this actor creates is given
+// to: a limited manager, or they could not see what they made; 0 for
+// everyone else.
+func (a Actor) AccountGrantee() int64 {
+	if a.Limited() {
+		return a.ManagerID
+	}
+	return 0
+}
+
+// SigninLink is a one-time console sign-in link to email to a manager:
+// the id to sign, and the address and language of the email.
+type SigninLink struct {
+	ID       int64  `db:"id"`
+	Email    string `db:"email"`
+	FullName string `db:"full_name"`
+	Locale   Locale `db:"locale"`
+}

@@ -125,6 +125,9 @@ var taskMoves = map[string][]string{
 // TaskStatuses lists every task status.
 var TaskStatuses = []string{TaskNew, TaskInProgress, TaskDone, TaskAccepted, TaskCancelled}
 
+// TaskMoves lists the statuses a task may move to from status from.
+func TaskMoves(from string) []string { return slices.Clone(taskMoves[from]) }
+
 // CheckTaskMove says whether a task may go from one status to another.
 func CheckTaskMove(from, to string) error {
 	if !slices.Contains(taskMoves[from], to) {

@@ -1,6 +1,9 @@
 package muster
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Client is a company's dashboard. It holds accounts and managers; after a
 // merge it points at the dashboard it was merged into and grants nothing.
@@ -69,6 +72,18 @@ type Account struct {
 	KYBDecidedAt *time.Time `db:"kyb_decided_at" json:"kyb_decided_at,omitempty"`
 }
 
+// AccountName checks the name of a new account.
+func AccountName(raw string) (string, error) {
+	name, err := CleanLine("name", raw, MaxNameLen)
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		return "", Invalid("invalid_name", "name is empty")
+	}
+	return name, nil
+}
+
 // Manager roles. A role is set per dashboard and applies to every account
 // the manager can reach.
 const (
@@ -98,6 +113,12 @@ type Manager struct {
 	InvitedBy  *int64     `db:"invited_by" json:"invited_by,omitempty"` // the inviting manager
 	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
 	AcceptedAt *time.Time `db:"accepted_at" json:"accepted_at,omitempty"`
+}
+
+// ManagesIn reports whether the manager may be assigned contractors of the
+// account: not revoked, and the owner or given the account.
+func (m *Manager) ManagesIn(accountID int64) bool {
+	return m.Status != ManagerRevoked && (m.Role == RoleOwner || slices.Contains(m.AccountIDs, accountID))
 }
 
 // Tax statuses a contractor can declare.

@@ -465,19 +465,21 @@ func (db *DB) UnsentBatches(ctx context.Context, id int64) ([]int, error) {
 	return batches, nil
 }
 
-// BatchUnsent returns the emails of one import batch that are still owed:
-// queued, retrying, or left sending by a worker whose lease ran out.
-func (db *DB) BatchUnsent(ctx context.Context, importID int64, batch int) ([]int64, error) {
-	var ids []int64
-	err := db.SelectContext(ctx, &ids, `
-		SELECT id FROM invitations
-		 WHERE import_id = $1 AND import_batch = $2
-		   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
-		 ORDER BY id`, importID, batch)
+// BatchUnsent counts the emails of one import batch that are still owed:
+// owed are queued, retrying, or left sending by a worker whose lease ran
+// out; held are being sent under a lease that has not run out (by a live
+// worker, or a dead one whose lease still runs).
+func (db *DB) BatchUnsent(ctx context.Context, importID int64, batch int) (owed, held int, err error) {
+	err = db.QueryRowxContext(ctx, `
+		SELECT count(*) FILTER (WHERE status IN ('queued', 'retrying') OR claimed_until < now()),
+		       count(*) FILTER (WHERE status = 'sending' AND claimed_until >= now())
+		  FROM invitations
+		 WHERE import_id = $1 AND import_batch = $2 AND status IN ('queued', 'retrying', 'sending')`,
+		importID, batch).Scan(&owed, &held)
 	if err != nil {
-		return nil, fmt.Errorf("unsent emails of import %d batch %d: %w", importID, batch, err)
+		return 0, 0, fmt.Errorf("unsent emails of import %d batch %d: %w", importID, batch, err)
 	}
-	return ids, nil
+	return owed, held, nil
 }
 
 // TakeStaleImports returns unfinished imports nobody is working on (no

@@ -81,6 +81,30 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*muster.Actor, er
 	if !strings.HasPrefix(token, tokenPrefix) {
 		return nil, errBadToken
 	}
+	// The same round trip records the use, at most once a minute per token
+	// so that a busy token does not rewrite its row on every request.
+	return actorWhere(ctx, db, `
+		WITH used AS (
+		    UPDATE api_tokens SET last_used_at = now()
+		     WHERE hash = $1 AND revoked_at IS NULL
+		       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))
+		`+actorSelect+` AND t.hash = $1`, hashToken(token))
+}
+
+// actorSelect reads the actor of a live token: not revoked, not of a
+// merged-away dashboard, not of a manager who is no longer active.
+const actorSelect = `
+		SELECT t.id, t.kind, t.name, t.client_id, t.manager_id, m.role,
+		       ARRAY(SELECT ma.account_id FROM manager_accounts ma WHERE ma.manager_id = t.manager_id ORDER BY 1) AS account_ids
+		FROM api_tokens t
+		LEFT JOIN clients c ON c.id = t.client_id
+		LEFT JOIN managers m ON m.id = t.manager_id
+		WHERE t.revoked_at IS NULL
+		  AND (t.client_id IS NULL OR c.merged_into_id IS NULL)
+		  AND (t.manager_id IS NULL OR (m.status = 'active' AND m.client_id = t.client_id))`
+
+// actorWhere runs a query built on actorSelect and reads its one actor.
+func actorWhere(ctx context.Context, db *DB, query string, args ...any) (*muster.Actor, error) {
 	var row struct {
 		ID         int64          `db:"id"`
 		Kind       string         `db:"kind"`
@@ -90,21 +114,7 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*muster.Actor, er
 		Role       sql.NullString `db:"role"`
 		AccountIDs pq.Int64Array  `db:"account_ids"`
 	}
-	// The same round trip records the use, at most once a minute per token
-	// so that a busy token does not rewrite its row on every request.
-	err := db.GetContext(ctx, &row, `
-		WITH used AS (
-		    UPDATE api_tokens SET last_used_at = now()
-		     WHERE hash = $1 AND revoked_at IS NULL
-		       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))
-		SELECT t.id, t.kind, t.name, t.client_id, t.manager_id, m.role,
-		       ARRAY(SELECT ma.account_id FROM manager_accounts ma WHERE ma.manager_id = t.manager_id ORDER BY 1) AS account_ids
-		FROM api_tokens t
-		LEFT JOIN clients c ON c.id = t.client_id
-		LEFT JOIN managers m ON m.id = t.manager_id
-		WHERE t.hash = $1 AND t.revoked_at IS NULL
-		  AND (t.client_id IS NULL OR c.merged_into_id IS NULL)
-		  AND (t.manager_id IS NULL OR (m.status = 'active' AND m.client_id = t.client_id))`, hashToken(token))
+	err := db.GetContext(ctx, &row, query, args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadToken
 	}
