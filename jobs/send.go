@@ -138,9 +138,8 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	if stop, res := claimed(err, "invitation", args.InvitationID); stop {
 		return res
 	}
-	outs, recorded := s.sendAll(ctx, []*muster.Delivery{d}, lastAttempt(ctx))
-	out := outs[0]
-	if err := s.settle(ctx, outs, recorded, single.outcomes); err != nil {
+	out := s.sendAll(ctx, []*muster.Delivery{d}, lastAttempt(ctx))[0]
+	if err := s.settle(ctx, []muster.Outcome{out}, single.outcomes); err != nil {
 		return err
 	}
 	switch out.Status {
@@ -159,8 +158,7 @@ func (s *Sender) Remind(ctx context.Context, args RemindSendArgs) error {
 
 // sendAll sends claimed emails concurrently, as many at once as Mail has
 // connections. last: no attempt follows this one, so a failure is final.
-// recorded is done when the Redis records of the sent ones are written.
-func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) (outs []muster.Outcome, recorded *sync.WaitGroup) {
+func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) []muster.Outcome {
 	var again []int64 // claimed before: an earlier attempt may have gone out
 	for _, d := range ds {
 		if d.Invitation.Attempts > 1 {
@@ -173,8 +171,7 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		// PostgreSQL is up; only its outage has no second line then.
 		s.Log.Warn("cannot check Redis for emails sent but not recorded", "error", err)
 	}
-	outs = make([]muster.Outcome, len(ds))
-	recorded = new(sync.WaitGroup)
+	outs := make([]muster.Outcome, len(ds))
 	start, rec := time.Now(), recorder(s.Metrics)
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, max(s.Conns, 1))
@@ -182,7 +179,7 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			outs[i] = s.deliver(ctx, d, sent[d.Invitation.ID], last, recorded)
+			outs[i] = s.deliver(ctx, d, sent[d.Invitation.ID], last)
 			inv := d.Invitation
 			if outs[i].Status == muster.SendSent && sent[inv.ID] == "" {
 				rec.SendLatency(inv.Kind, time.Since(start))
@@ -191,16 +188,13 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		})
 	}
 	wg.Wait()
-	return outs, recorded
+	return outs
 }
 
 // deliver turns one claimed row into a message, hands it to SMTP and says
 // what became of it. sentAs is the Message-ID of an earlier attempt SMTP
 // accepted without PostgreSQL hearing of it: that email is not sent again.
-// The Redis record of a sent email is written on recorded, at once and
-// while the outcome is written to PostgreSQL, not before it: the record
-// starts as early, and a send waits for one round trip instead of two.
-func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string, last bool, recorded *sync.WaitGroup) muster.Outcome {
+func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string, last bool) muster.Outcome {
 	inv := d.Invitation
 	out := muster.Outcome{InvitationID: inv.ID, Attempt: inv.Attempts}
 	if sentAs != "" {
@@ -213,11 +207,9 @@ func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string,
 	}
 	if err == nil {
 		out.Status, out.MessageID, out.At = muster.SendSent, msg.MessageID, s.Now()
-		recorded.Go(func() {
-			if err := s.Sent.Add(context.WithoutCancel(ctx), inv.ID, msg.MessageID); err != nil {
-				s.Log.Warn("cannot record in Redis that an email was sent", "invitation", inv.ID, "error", err)
-			}
-		})
+		if err := s.Sent.Add(ctx, inv.ID, msg.MessageID); err != nil {
+			s.Log.Warn("cannot record in Redis that an email was sent", "invitation", inv.ID, "error", err)
+		}
 		return out
 	}
 	out.Error = err.Error()
@@ -253,11 +245,8 @@ const outcomeWindow = sendLease + time.Minute
 // keeps trying for outcomeWindow when an email went out; then the Redis
 // record has the next claimer mark it sent instead of sending it.
 // Single sends write through shared, one statement for all those that
-// wait together; bulk sets, nil, write on their own. recorded is the
-// Redis records being written: awaited before a retry, since they are what
-// stands between a refused write and a second send, and before they are
-// cleared.
-func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, recorded *sync.WaitGroup, shared *coalescer[[]muster.Outcome, struct{}]) error {
+// wait together; bulk sets, nil, write on their own.
+func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, shared *coalescer[[]muster.Outcome, struct{}]) error {
 	ctx = context.WithoutCancel(ctx)
 	var sent []int64
 	for _, o := range outs {
@@ -282,7 +271,6 @@ func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, recorded *sy
 		if err == nil {
 			if len(sent) > 0 {
 				go func() { // off the send path; records left behind expire
-					recorded.Wait()
 					if err := s.Sent.Forget(ctx, sent); err != nil {
 						s.Log.Warn("cannot clear Redis records of sent emails", "error", err)
 					}
@@ -290,7 +278,6 @@ func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, recorded *sy
 			}
 			return nil
 		}
-		recorded.Wait()
 		if len(sent) == 0 || time.Now().Add(wait).After(give) {
 			return err
 		}
@@ -369,8 +356,7 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 		if len(ds) == 0 {
 			break
 		}
-		outs, recorded := b.Send.sendAll(ctx, ds, last)
-		if err := b.Send.settle(ctx, outs, recorded, nil); err != nil {
+		if err := b.Send.settle(ctx, b.Send.sendAll(ctx, ds, last), nil); err != nil {
 			return err
 		}
 	}
