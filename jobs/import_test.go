@@ -518,7 +518,7 @@ func TestBulkClaimsAreFairAcrossClients(t *testing.T) {
 	if err := b.importer(100).Process(ctx, jobs.ImportArgs{ImportID: small.ID}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.db.ClaimBulk(ctx, 40, time.Minute)
+	got, _, err := b.db.ClaimBulk(ctx, 40, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestBulkClaimsAreFairAcrossClients(t *testing.T) {
 	if len(got) != 40 || perClient["ООО Василёк"] != 20 || perClient["ООО Ромашка"] != 20 {
 		t.Fatalf("claimed %d: %v; want 20 of each client", len(got), perClient)
 	}
-	again, err := b.db.ClaimBulk(ctx, 40, time.Minute)
+	again, _, err := b.db.ClaimBulk(ctx, 40, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 // SendStore is what sending needs from the database.
 type SendStore interface {
 	ClaimInvitations(ctx context.Context, ids []int64, lease time.Duration) (map[int64]*muster.Delivery, map[int64]error, error)
-	ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, error)
+	ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, []muster.Cancelled, error)
 	RecordOutcomes(ctx context.Context, outs []muster.Outcome) error
 }
 
@@ -349,11 +349,14 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 	last := lastAttempt(ctx)
 	n := claimsPerConn * max(b.Send.Conns, 1)
 	for ctx.Err() == nil {
-		ds, err := b.Send.Store.ClaimBulk(ctx, n, sendLease)
+		ds, cancelled, err := b.Send.Store.ClaimBulk(ctx, n, sendLease)
 		if err != nil {
 			return err
 		}
-		if len(ds) == 0 {
+		for _, c := range cancelled {
+			recorder(b.Send.Metrics).Email(c.Kind, string(c.Locale), OutcomeCancelled)
+		}
+		if len(ds) == 0 && len(cancelled) == 0 {
 			break
 		}
 		if err := b.Send.settle(ctx, b.Send.sendAll(ctx, ds, last), nil); err != nil {

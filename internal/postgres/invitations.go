@@ -217,11 +217,11 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []muster.Outcome) error {
 
 // ClaimBulk takes the lease on up to n emails that imports owe, for one
 // attempt each, and returns what they need; the ones whose reason vanished
-// are cancelled instead. It is fair across clients: it takes the oldest
+// are cancelled instead, and returned as such. It is fair across clients: it takes the oldest
 // few of every import that owes emails and deals them out one client at a
 // time, so a client's 20 emails go out in the next claim whatever another
 // client's import has queued. A retrying email waits for its RetryAt.
-func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, error) {
+func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, []muster.Cancelled, error) {
 	var invs []muster.Invitation
 	err := db.SelectContext(ctx, &invs, `
 			WITH RECURSIVE owed(import_id) AS (
@@ -254,10 +254,24 @@ func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*mus
 			  FROM picked WHERE i.id = picked.id
 			RETURNING `+qualified("i", invitationColumns), n, lease.Seconds())
 	if err != nil {
-		return nil, fmt.Errorf("claim bulk emails: %w", err)
+		return nil, nil, fmt.Errorf("claim bulk emails: %w", err)
 	}
 	// Claimed and committed: what the emails need is read under the lease.
-	return deliveries(ctx, db, invs)
+	ds, err := deliveries(ctx, db, invs)
+	if err != nil {
+		return nil, nil, err
+	}
+	kept := make(map[int64]bool, len(ds))
+	for _, d := range ds {
+		kept[d.Invitation.ID] = true
+	}
+	var cancelled []muster.Cancelled
+	for _, inv := range invs {
+		if !kept[inv.ID] {
+			cancelled = append(cancelled, muster.Cancelled{Kind: inv.Kind, Locale: inv.Locale})
+		}
+	}
+	return ds, cancelled, nil
 }
 
 // deliveries reads what the claimed invitations' emails need (contractors'

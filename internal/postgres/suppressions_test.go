@@ -33,12 +33,15 @@ func TestBulkClaimSkipsSuppressed(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `INSERT INTO suppressions (email, reason) VALUES ('gone@example.test', 'bounced')`); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.ClaimBulk(ctx, 10, time.Minute)
+	got, cancelled, err := db.ClaimBulk(ctx, 10, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Email != "fine@example.test" {
 		t.Fatalf("claimed %+v", got)
+	}
+	if len(cancelled) != 1 || cancelled[0].Kind != muster.InviteSignup {
+		t.Errorf("cancelled, as the email metrics count them: %+v", cancelled)
 	}
 	gone, err := db.FindInvitation(ctx, ids["gone@example.test"])
 	if err != nil || gone.Status != muster.SendCancelled {
