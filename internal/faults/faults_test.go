@@ -64,12 +64,12 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "faults: build muster: %v\n%s", err, out)
 		return 1
 	}
-	for port := pgPort; port <= metricsPort; port++ {
-		if !freePort(port) {
-			fmt.Fprintf(os.Stderr, "faults: port %d is taken; the suite needs 18300-18399 to itself\n", port)
-			return 1
-		}
+	release, err := reservePorts()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		return 1
 	}
+	defer release()
 	pgDir := filepath.Join(dir, "pg")
 	if err := os.Mkdir(pgDir, 0o750); err != nil {
 		fmt.Fprintln(os.Stderr, "faults:", err)

@@ -29,14 +29,26 @@ import (
 	"github.com/muster-dev/muster/internal/smtptest"
 )
 
-// Ports: everything the suite starts listens in 18300-18399.
+// Ports: everything the suite starts listens in a block of portSpan ports
+// that TestMain reserves (18300-18330 when it is free), so that two runs
+// on one machine do not meet.
+var (
+	pgPort       int
+	redisPort    int // the single server; a replica or a second server takes the next
+	sentinelPort int // three sentinels: +0 to +2
+	clusterPort  int // three masters: +0 to +2
+	webPort      int
+)
+
+// portSpan is the size of the suite's block of ports.
+const portSpan = 31
+
+// usePorts lays the suite's servers out from base.
+func usePorts(base int) {
+	pgPort, redisPort, sentinelPort, clusterPort, webPort = base, base+1, base+3, base+10, base+20
+}
+
 const (
-	pgPort        = 18300
-	redisPort     = 18301 // the single server; a replica or a second server takes the next
-	sentinelPort  = 18303 // three sentinels: 18303-18305
-	clusterPort   = 18310 // three masters: 18310-18312
-	webPort       = 18320
-	metricsPort   = 18330
 	secretKey     = "faults-suite-secret-key-0123456789abcdef"
 	readyTimeout  = 30 * time.Second
 	settleTimeout = 180 * time.Second
@@ -627,4 +639,32 @@ func freePort(port int) bool {
 	}
 	ln.Close()
 	return true
+}
+
+// reservePorts finds a block of free ports for the suite, from 18300 up in
+// steps of 1000, and holds it with an exclusive lock on a file named after
+// it, so that a second run started at the same moment takes another block.
+// release drops the lock.
+func reservePorts() (release func(), err error) {
+	for base := 18300; base < 30000; base += 1000 {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("muster-faults-ports-%d.lock", base)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("reserve ports: %w", err)
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close()
+			continue
+		}
+		free := true
+		for port := base; port < base+portSpan && free; port++ {
+			free = freePort(port)
+		}
+		if !free {
+			f.Close()
+			continue
+		}
+		usePorts(base)
+		return func() { f.Close() }, nil
+	}
+	return nil, errors.New("no block of free loopback ports between 18300 and 30000")
 }
