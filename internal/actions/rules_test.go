@@ -82,14 +82,7 @@ func TestCardAndTaskRules(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "")
 	ctx := context.Background()
-	in, err := muster.NewInvite(b.account.ID, "anna@example.test", "", "", nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := b.act.Invite(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := b.invite(t, "anna@example.test")
 	cid, acc := res.Contractor.ID, b.account.ID
 	task, err := b.act.CreateTask(ctx, owner, acc, cid, "  Landing page ", "Figma → HTML")
 	if err != nil || task.Title != "Landing page" {
@@ -131,6 +124,20 @@ func TestCardAndTaskRules(t *testing.T) {
 	}
 }
 
+// invite invites email to the bundle's account.
+func (b *bundle) invite(t *testing.T, email string) *muster.Invited {
+	t.Helper()
+	in, err := muster.NewInvite(b.account.ID, email, "", "", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.act.Invite(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // code is err's code, "" for none.
 func code(err error) string {
 	if err == nil {
@@ -149,14 +156,7 @@ func TestMailEventCountsOnceAndUnsubscribe(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "")
 	ctx := context.Background()
-	in, err := muster.NewInvite(b.account.ID, "gone@example.test", "", "", nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := b.act.Invite(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := b.invite(t, "gone@example.test")
 	msgID := "invitation-" + strconv.FormatInt(res.Invitation.ID, 10) + "@muster.test"
 	if _, err := b.db.Exec(`UPDATE invitations SET status = 'sent', sent_at = now(), message_id = $2 WHERE id = $1`, res.Invitation.ID, msgID); err != nil {
 		t.Fatal(err)
