@@ -265,10 +265,11 @@ func (d *Deps) now() func() time.Time {
 	return d.Now
 }
 
-// once returns d's handler value of type H, made by build the first time:
-// a worker runs one of each, which kinds may share (invitation:send and
-// reminder:send share the Sender), and which a test may adjust before the
-// worker starts.
+// once returns d's value of type H, made by build the first time: a
+// worker runs one handler of each type, which kinds may share
+// (invitation:send and reminder:send share the Sender) and a test may
+// adjust before the worker starts, and handlers share what once makes
+// (both senders' SentLog).
 func once[H any](d *Deps, build func() *H) *H {
 	key := (*H)(nil)
 	d.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/muster-dev/muster/internal/config"
 )
@@ -20,8 +21,13 @@ func TestWorkerRefusesAMissingOrDuplicateHandler(t *testing.T) {
 		t.Fatalf("the catalogue: %v", err)
 	}
 	d := deps()
+	d.Redis = redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer d.Redis.Close()
 	if NewSender(d) != NewSender(d) || cap(NewImporter(d).Slots) != 2 {
 		t.Error("one Deps builds one handler of each type: invitation:send and reminder:send share the Sender")
+	}
+	if bulk := NewBatchSender(d).Send; bulk == NewSender(d) || bulk.Sent == nil || bulk.Sent != NewSender(d).Sent {
+		t.Error("the bulk sender is a Sender of its own, sharing the single sender's SentLog")
 	}
 	for _, tc := range []struct {
 		name   string

@@ -91,7 +91,8 @@ func newSender(d *Deps, m mail.Sender) *Sender {
 		Log: d.Log, Now: d.now(), Metrics: d.Metrics,
 	}
 	if d.Redis != nil {
-		s.Sent = NewSentLog(d.Redis)
+		// One log for both senders: its writes are coalesced across them.
+		s.Sent = once(d, func() *SentLog { return NewSentLog(d.Redis) })
 	}
 	return s
 }
