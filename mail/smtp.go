@@ -54,7 +54,6 @@ type idleConn struct {
 	since time.Time
 }
 
-
 // NewSMTP configures a sender from a URL:
 //
 //	smtp://[user:pass@]host[:port][?tls=opportunistic|required|none]
