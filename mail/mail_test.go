@@ -414,16 +414,8 @@ func TestSMTPHungServerDoesNotStallThePool(t *testing.T) {
 func TestSMTPReplacesAConnectionClosedWhileIdle(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t)
-	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 1, Timeout: 5 * time.Second, CheckIdle: time.Nanosecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := sentOnceThenClosed(t, srv, time.Nanosecond)
 	ctx := context.Background()
-	if err := s.Send(ctx, message(t, "anna@example.test")); err != nil {
-		t.Fatal(err)
-	}
-	srv.CloseConns()
 	if err := s.Send(ctx, message(t, "boris@example.test")); err != nil {
 		t.Fatalf("send after the server closed the idle connection: %v", err)
 	}
@@ -439,17 +431,9 @@ func TestSMTPReplacesAConnectionClosedWhileIdle(t *testing.T) {
 func TestSMTPDropsABrokenConnection(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t)
-	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 1, Timeout: 5 * time.Second, CheckIdle: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := sentOnceThenClosed(t, srv, time.Hour)
 	ctx := context.Background()
-	if err := s.Send(ctx, message(t, "anna@example.test")); err != nil {
-		t.Fatal(err)
-	}
-	srv.CloseConns()
-	err = s.Send(ctx, message(t, "boris@example.test"))
+	err := s.Send(ctx, message(t, "boris@example.test"))
 	if err == nil {
 		t.Fatal("a message on a connection the server closed went out")
 	}
@@ -463,4 +447,20 @@ func TestSMTPDropsABrokenConnection(t *testing.T) {
 	if msgs[1].To[0] != "boris@example.test" || srv.Conns() != 2 {
 		t.Errorf("got %d connections and second recipient %v", srv.Conns(), msgs[1].To)
 	}
+}
+
+// sentOnceThenClosed sends one message over a one-connection pool, then has
+// the server close that connection.
+func sentOnceThenClosed(t *testing.T, srv *smtptest.Server, checkIdle time.Duration) *mail.SMTP {
+	t.Helper()
+	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 1, Timeout: 5 * time.Second, CheckIdle: checkIdle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Send(context.Background(), message(t, "anna@example.test")); err != nil {
+		t.Fatal(err)
+	}
+	srv.CloseConns()
+	return s
 }
