@@ -65,6 +65,10 @@ type Sender struct {
 	Metrics       Recorder // nil: nothing recorded
 	Now           func() time.Time
 
+	// Recipients caps the emails one address gets (LIMIT_RECIPIENT; see
+	// capRecipients); nil: no cap.
+	Recipients RecipientLimiter
+
 	single *singles // made at the first single send
 }
 
@@ -142,6 +146,9 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	if err := s.settle(ctx, []muster.Outcome{out}, single.outcomes); err != nil {
 		return err
 	}
+	if out.Postponed {
+		return postpone(out)
+	}
 	switch out.Status {
 	case muster.SendFailed:
 		return permanent(fmt.Errorf("invitation %d failed after %d attempts: %s", out.InvitationID, out.Attempt, out.Error))
@@ -171,6 +178,7 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		// PostgreSQL is up; only its outage has no second line then.
 		s.Log.Warn("cannot check Redis for emails sent but not recorded", "error", err)
 	}
+	ds, capped := s.capRecipients(ctx, ds, sent)
 	outs := make([]muster.Outcome, len(ds))
 	start, rec := time.Now(), recorder(s.Metrics)
 	var wg sync.WaitGroup
@@ -188,7 +196,7 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		})
 	}
 	wg.Wait()
-	return outs
+	return capped(outs)
 }
 
 // deliver turns one claimed row into a message, hands it to SMTP and says

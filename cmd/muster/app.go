@@ -188,6 +188,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	send := &jobs.Sender{
 		Store: a.db, Mail: sender, Render: render, Signer: signer, Sent: jobs.NewSentLog(a.redis), AppURL: a.cfg.AppURL,
 		Domain: domain, APIURL: a.cfg.PublicURL, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now, Metrics: a.metrics,
+		Recipients: a.limiter(),
 	}
 	bulk := *send
 	bulk.Mail = bulkSender
@@ -308,7 +309,7 @@ func (a *app) console(signer *signed.Signer) (*console.Server, error) {
 	_, domain, _ := strings.Cut(from.Address, "@")
 	return console.New(a.db, a.actions(), a.log, console.Options{
 		URL: a.cfg.ConsoleURL, Mail: sender, Render: render, Domain: domain, Signer: signer, Bundle: bundle, Monitor: "/asynq/",
-		ImportLimits: a.limits(),
+		ImportLimits: a.limits(), Limiter: a.limiter(),
 	})
 }
 
