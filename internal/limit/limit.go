@@ -1,6 +1,7 @@
 // Package limit counts what clients do in Redis, so that a limit holds
-// across every web process: invitations, imports and resends per client,
-// emails per recipient. It is GCRA (go-redis's redis_rate), one key per
+// across every process: invitations, imports and resends per client,
+// emails per recipient (taken by the worker that sends them), sign-in
+// links per client IP. It is GCRA (go-redis's redis_rate), one key per
 // window, so a burst up to the window's size is allowed and then one event
 // per Per/N.
 package limit
