@@ -63,3 +63,12 @@ func (c *coalescer[In, Out]) loop() {
 		}
 	}
 }
+
+// shared gives n requests that shared one statement its error.
+func shared[Out any](n int, err error) ([]Out, []error) {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return make([]Out, n), errs
+}

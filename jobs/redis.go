@@ -52,11 +52,21 @@ func NewRedis(raw string) (redis.UniversalClient, error) {
 // here by the next claimer, which records it sent instead of sending it
 // again. A nil *SentLog records nothing.
 type SentLog struct {
-	rc redis.UniversalClient
+	rc   redis.UniversalClient
+	adds *coalescer[sentEmail, struct{}]
+}
+
+type sentEmail struct {
+	id        int64
+	messageID string
 }
 
 // NewSentLog keeps its records in rc.
-func NewSentLog(rc redis.UniversalClient) *SentLog { return &SentLog{rc: rc} }
+func NewSentLog(rc redis.UniversalClient) *SentLog {
+	l := &SentLog{rc: rc}
+	l.adds = &coalescer[sentEmail, struct{}]{run: l.addMany}
+	return l
+}
 
 // sentTTL outlives any outcome still owed: the requeue sweep hands an
 // unsettled email to a worker within minutes.
@@ -64,14 +74,27 @@ const sentTTL = 7 * 24 * time.Hour
 
 func sentKey(id int64) string { return "muster:sent:" + strconv.FormatInt(id, 10) }
 
-// Add records that invitation id went out as messageID.
+// Add records that invitation id went out as messageID. The emails that
+// concurrent sends hand in while one write is under way go in the next,
+// together: one round trip for many emails instead of one each.
 func (l *SentLog) Add(ctx context.Context, id int64, messageID string) error {
 	if l == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	_, err := l.adds.do(sentEmail{id, messageID})
+	return err
+}
+
+func (l *SentLog) addMany(ctx context.Context, sent []sentEmail) ([]struct{}, []error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return l.rc.Set(ctx, sentKey(id), messageID, sentTTL).Err()
+	_, err := l.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range sent {
+			p.Set(ctx, sentKey(s.id), s.messageID, sentTTL)
+		}
+		return nil
+	})
+	return shared[struct{}](len(sent), err)
 }
 
 // Lookup returns the Message-IDs of the invitations among ids that went

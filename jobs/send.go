@@ -121,12 +121,7 @@ func (s *Sender) recordMany(ctx context.Context, sets [][]muster.Outcome) ([]str
 	for _, set := range sets {
 		all = append(all, set...)
 	}
-	err := s.Store.RecordOutcomes(ctx, all)
-	errs := make([]error, len(sets))
-	for i := range errs {
-		errs[i] = err
-	}
-	return make([]struct{}, len(sets)), errs
+	return shared[struct{}](len(sets), s.Store.RecordOutcomes(ctx, all))
 }
 
 // Process sends one invitation: claim it in PostgreSQL, render it in its

@@ -23,7 +23,7 @@ import (
 
 var from = &netmail.Address{Name: "Muster", Address: "no-reply@muster.test"}
 
-func renderer(t *testing.T) *mail.Renderer {
+func renderer(t testing.TB) *mail.Renderer {
 	t.Helper()
 	b, err := locale.Load()
 	if err != nil {

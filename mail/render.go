@@ -48,7 +48,7 @@ func NewRenderer(b *locale.Bundle) (*Renderer, error) {
 // text: the HTML part escapes them.
 func (r *Renderer) Render(l muster.Locale, d Data) (*Content, error) {
 	name := d.Template()
-	v := view{Data: fields(d), Lang: string(l), tr: r.bundle.For(l)}
+	v := view{Data: fields(d), Lang: string(l), tr: r.bundle.For(l), memo: map[string]string{}}
 	var subject, text, html bytes.Buffer
 	if err := r.text.ExecuteTemplate(&subject, name+".subject", v); err != nil {
 		return nil, fmt.Errorf("render %s subject: %w", name, err)
@@ -72,10 +72,20 @@ type view struct {
 	Data map[string]any
 	Lang string
 	tr   locale.Translator
+	memo map[string]string // translations of this email: the text and HTML parts share them
 }
 
 // T translates a message id.
-func (v view) T(id string) (string, error) { return v.tr.T(id, v.Data) }
+func (v view) T(id string) (string, error) {
+	if s, ok := v.memo[id]; ok {
+		return s, nil
+	}
+	s, err := v.tr.T(id, v.Data)
+	if err == nil {
+		v.memo[id] = s
+	}
+	return s, err
+}
 
 // N translates a plural message id for count.
 func (v view) N(id string, count int) (string, error) { return v.tr.N(id, count, v.Data) }

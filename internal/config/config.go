@@ -48,6 +48,10 @@ type Config struct {
 	// interface. Empty: no metrics port. The web role serves /metrics on
 	// HTTP_ADDR to staff tokens instead.
 	MetricsAddr string
+	// PprofAddr serves Go's profiler (net/http/pprof) under /debug/pprof/
+	// (PPROF_ADDR), unauthenticated, in any role: for finding where time
+	// goes, so bind it to loopback. Empty (default): off.
+	PprofAddr string
 	// ConsoleURL is where people reach the console, linked from sign-in
 	// emails (CONSOLE_URL). Default http:// plus HTTP_ADDR.
 	ConsoleURL string
@@ -144,6 +148,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		MailFrom:          r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
 		HTTPAddr:          r.str("HTTP_ADDR", "127.0.0.1:8080"),
 		MetricsAddr:       r.str("METRICS_ADDR", ""),
+		PprofAddr:         r.str("PPROF_ADDR", ""),
 		AppURL:            strings.TrimRight(r.url("APP_URL", "http://localhost:3000", "http", "https"), "/"),
 		ConsoleURL:        strings.TrimRight(r.url("CONSOLE_URL", "", "http", "https"), "/"),
 		SecretKey:         r.secret("SECRET_KEY"),

@@ -5,6 +5,8 @@ package locale
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -19,6 +21,7 @@ import (
 type Bundle struct {
 	b     *i18n.Bundle
 	files map[muster.Locale][]*i18n.MessageFile
+	tr    map[muster.Locale]Translator
 }
 
 // files are the message files of each language: the emails' and the
@@ -40,6 +43,25 @@ func Load() (*Bundle, error) {
 			b.files[l] = append(b.files[l], f)
 		}
 	}
+	// Every email translates a dozen strings, most of them without a
+	// placeholder: those are translated once per language, not per email.
+	plain := map[string]bool{}
+	for _, l := range muster.Locales {
+		for _, m := range b.Messages(l) {
+			if _, seen := plain[m.ID]; !seen {
+				plain[m.ID] = true
+			}
+			for _, form := range []string{m.Zero, m.One, m.Two, m.Few, m.Many, m.Other} {
+				if strings.Contains(form, "{{") {
+					plain[m.ID] = false
+				}
+			}
+		}
+	}
+	b.tr = map[muster.Locale]Translator{}
+	for _, l := range muster.Locales {
+		b.tr[l] = Translator{l: i18n.NewLocalizer(b.b, string(l), string(muster.DefaultLocale)), plain: plain, done: &sync.Map{}}
+	}
 	return b, nil
 }
 
@@ -49,17 +71,32 @@ var strict = &template.TextParser{Option: "missingkey=error"}
 
 // Translator speaks one language.
 type Translator struct {
-	l *i18n.Localizer
+	l     *i18n.Localizer
+	plain map[string]bool // ids of messages without placeholders
+	done  *sync.Map       // id → translation, of plain messages
 }
 
-// For returns a translator for l, falling back to Russian.
+// For returns the translator for l, falling back to Russian.
 func (b *Bundle) For(l muster.Locale) Translator {
-	return Translator{l: i18n.NewLocalizer(b.b, string(l), string(muster.DefaultLocale))}
+	if t, ok := b.tr[l]; ok {
+		return t
+	}
+	return b.tr[muster.DefaultLocale]
 }
 
 // T translates id, filling its placeholders from data.
 func (t Translator) T(id string, data any) (string, error) {
-	return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, TemplateParser: strict})
+	if !t.plain[id] {
+		return t.l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, TemplateParser: strict})
+	}
+	if s, ok := t.done.Load(id); ok {
+		return s.(string), nil
+	}
+	s, err := t.l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateParser: strict})
+	if err == nil {
+		t.done.Store(id, s)
+	}
+	return s, err
 }
 
 // N translates id in the plural form for count; {{.Count}} is count.

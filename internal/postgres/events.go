@@ -34,7 +34,7 @@ func (db *DB) ApplyEvent(ctx context.Context, ev muster.Event) (c *muster.Contra
 		data, _ := json.Marshal(map[string]string{"full_name": ev.FullName, "phone": ev.Phone, "tax_status": ev.TaxStatus})
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO contractor_events (contractor_id, type, at, data) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (contractor_id, type, at) DO NOTHING`, id, ev.Type, ev.At, data)
+			ON CONFLICT (contractor_id, type, at) DO NOTHING`, id, ev.Type, ev.At, string(data))
 		if err != nil {
 			return fmt.Errorf("record event: %w", err)
 		}

@@ -47,12 +47,13 @@ func (r *importRow) out() *muster.Import {
 	return &im
 }
 
-func mappingJSON(m map[string]string) []byte {
+// mappingJSON is a string: jsonb arguments go as text (see Open).
+func mappingJSON(m map[string]string) string {
 	if len(m) == 0 {
-		return []byte("{}")
+		return "{}"
 	}
 	b, _ := json.Marshal(m) // a map of strings always marshals
-	return b
+	return string(b)
 }
 
 // CreateImport stores an uploaded file and queues its import, in one
@@ -249,7 +250,7 @@ func (db *DB) FinishPreview(ctx context.Context, id int64, total int, p *muster.
 	}
 	_, err = db.ExecContext(ctx, `
 		UPDATE imports SET status = 'previewed', preview = $2, total_rows = $3, processed_rows = $3, finished_at = now()
-		 WHERE id = $1 AND status IN ('queued', 'running')`, id, data, total)
+		 WHERE id = $1 AND status IN ('queued', 'running')`, id, string(data), total)
 	if err != nil {
 		return fmt.Errorf("finish preview %d: %w", id, err)
 	}

@@ -293,7 +293,7 @@ func (db *DB) RunMerge(ctx context.Context, id int64, progress func(step string,
 		_, err = tx.ExecContext(ctx, `
 			UPDATE merges SET status = 'done', step = 'done', progress = 100, plan = $2,
 			       started_at = COALESCE(started_at, now()), finished_at = now()
-			 WHERE id = $1`, id, data)
+			 WHERE id = $1`, id, string(data))
 		return err
 	})
 	if err != nil {

@@ -33,10 +33,19 @@ type DB struct {
 
 // Open connects to PostgreSQL and checks the connection.
 func Open(ctx context.Context, dsn string, log *slog.Logger) (*DB, error) {
-	db, err := sqlx.Open("postgres", dsn)
+	cfg, err := pq.NewConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL %s: %w", redact(dsn), err)
+	}
+	// One round trip a statement instead of two: parse, bind and execute
+	// go out together. It sends []byte arguments in binary, so JSON goes
+	// to jsonb columns as text (a string), never as []byte.
+	cfg.BinaryParameters = true
+	conn, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	db := sqlx.NewDb(sql.OpenDB(conn), "postgres")
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxIdleTime(5 * time.Minute)
