@@ -25,7 +25,7 @@ type answer struct {
 	body   string
 }
 
-func post(t *testing.T, c *http.Client, to string, form url.Values, header map[string]string) answer {
+func post(t testing.TB, c *http.Client, to string, form url.Values, header map[string]string) answer {
 	t.Helper()
 	req, _ := http.NewRequest("POST", to, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
