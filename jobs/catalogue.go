@@ -5,19 +5,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/muster-dev/muster/internal/config"
+	"github.com/muster-dev/muster/internal/signed"
+	"github.com/muster-dev/muster/mail"
 )
 
-// The catalogue: every task kind Muster runs, with its arguments and what
-// Asynq must know about its tasks (queue, task id, retry budget, timeout),
-// declared next to the arguments as river's InsertOpts does. A caller
-// enqueues arguments and never chooses a queue. A new kind is, in this
-// file, its Type constant, its Args type, its entry in kinds, a field in
-// Handlers and a line in register; then its handler in a file of its own.
-// NewWorker refuses to start without a handler for every kind.
+// The catalogue: every task kind Muster runs, with its arguments, what
+// Asynq must know about its tasks (queue, task id, retry budget, timeout,
+// period) declared next to the arguments as river's InsertOpts does, and
+// how its handler is built from the worker's Deps. A caller enqueues
+// arguments and never chooses a queue. A new kind is, in this file, its
+// Type constant, its Args type and its entry in kinds (plus its store in
+// Store); then its handler, with the New… function that builds it from
+// Deps, in a file of its own. Nothing else changes: the process hands
+// every worker the same Deps. NewWorker refuses to start when a kind has
+// no handler or two.
 
 // Queues. Interactive work and bulk work run on separate Asynq servers in
 // each worker, so a 100k-row import never delays a single invitation.
@@ -57,7 +69,8 @@ const (
 	importTimeout = 2 * time.Hour
 )
 
-// kind is what Asynq must know about every task of a kind.
+// kind is what Asynq must know about every task of a kind, and how a
+// worker handles them.
 type kind struct {
 	queue string
 	// retries is the retry budget. For emails PostgreSQL counts the
@@ -65,20 +78,41 @@ type kind struct {
 	// to keep retrying until then, hence a few more.
 	retries func(sendAttempts int) int
 	timeout time.Duration // 0: Asynq's default (30 minutes)
+	// every makes the kind periodic: the scheduler enqueues it this often
+	// (its Args have no fields). 0: something enqueues it.
+	every time.Duration
+	// handler builds the kind's handler (see handler); nil is a kind the
+	// worker refuses to start without.
+	handler *builder
 }
 
 func fixed(n int) func(int) int         { return func(int) int { return n } }
 func emailRetries(sendAttempts int) int { return sendAttempts + 5 }
 
-// kinds is the catalogue proper.
-var kinds = map[string]kind{
-	TypeSend:       {queue: QueueCritical, retries: emailRetries, timeout: sendLease},
-	TypeRemindSend: {queue: QueueDefault, retries: emailRetries, timeout: sendLease},
-	TypeImportSend: {queue: QueueBulk, retries: emailRetries, timeout: importTimeout},
-	TypeImport:     {queue: QueueImports, retries: fixed(20), timeout: importTimeout},
-	TypeMerge:      {queue: QueueDefault, retries: fixed(10)},
-	TypeRequeue:    {queue: QueueDefault, retries: fixed(asynqDefaultRetries)},
-	TypeRemind:     {queue: QueueDefault, retries: fixed(asynqDefaultRetries)},
+// kinds is the catalogue proper. init fills it, not its declaration: the
+// handlers enqueue tasks, which reads kinds, and Go refuses that cycle in
+// a variable's initializer.
+var kinds map[string]kind
+
+func init() {
+	kinds = map[string]kind{
+		TypeSend: {queue: QueueCritical, retries: emailRetries, timeout: sendLease,
+			handler: handler(NewSender, (*Sender).Process)},
+		TypeRemindSend: {queue: QueueDefault, retries: emailRetries, timeout: sendLease,
+			handler: handler(NewSender, (*Sender).Remind)},
+		TypeImportSend: {queue: QueueBulk, retries: emailRetries, timeout: importTimeout,
+			handler: handler(NewBatchSender, (*BatchSender).Process)},
+		TypeImport: {queue: QueueImports, retries: fixed(20), timeout: importTimeout,
+			handler: handler(NewImporter, (*Importer).Process)},
+		TypeMerge: {queue: QueueDefault, retries: fixed(10),
+			handler: handler(NewMerger, (*Merger).Process)},
+		// Every 5 s: the sweep finds a Redis that lost its data and the tasks
+		// of a worker that died, and recovery waits for it.
+		TypeRequeue: {queue: QueueDefault, retries: fixed(asynqDefaultRetries), every: 5 * time.Second,
+			handler: handler(NewRequeuer, (*Requeuer).Process)},
+		TypeRemind: {queue: QueueDefault, retries: fixed(asynqDefaultRetries), every: time.Minute,
+			handler: handler(NewReminders, (*Reminders).Process)},
+	}
 }
 
 // asynqDefaultRetries is Asynq's own default, kept for the periodic sweeps
@@ -189,63 +223,120 @@ func newTask(args Args, sendAttempts int, extra ...asynq.Option) (*asynq.Task, e
 	return asynq.NewTask(args.Kind(), payload, append(opts, extra...)...), nil
 }
 
-// registry builds the worker's mux from the handlers, and refuses a kind
-// handled twice or not at all.
-type registry struct {
-	mux  *asynq.ServeMux
-	seen map[string]bool
-	errs []error
+// Store is every store method the handlers use: the sum of the stores
+// their files name. *postgres.DB satisfies it.
+type Store interface {
+	SendStore
+	BatchStore
+	ImportStore
+	MergeStore
+	RequeueStore
+	RemindStore
 }
 
-// handle registers fn, a method of h, as the handler of T's kind. A nil h
-// is a missing handler.
-func handle[T Args, H any](r *registry, h *H, fn func(*H, context.Context, T) error) {
-	var zero T
-	kind := zero.Kind()
-	switch {
-	case h == nil:
-		return // reported by check
-	case r.seen[kind]:
-		r.errs = append(r.errs, fmt.Errorf("task kind %q has two handlers", kind))
-		return
+// Deps is what every handler is built from. The process builds it once
+// and hands it to NewWorker; each kind's entry in kinds says how its
+// handler is made from it, so a new kind changes neither.
+type Deps struct {
+	Store Store
+	Queue *Enqueuer
+	// Redis is the worker's Redis; nil: no sent log, and no lost-data or
+	// orphan checks in the requeue sweep.
+	Redis redis.UniversalClient
+	// Mail sends single emails; BulkMail, on a pool of connections of its
+	// own, the emails imports owe, so that a single invitation never
+	// waits behind bulk ones, hung or not.
+	Mail, BulkMail mail.Sender
+	Render         *mail.Renderer
+	Signer         *signed.Signer // signs the links in emails
+	Config         *config.Config
+	Log            *slog.Logger
+	Metrics        Recorder         // nil: nothing recorded
+	Now            func() time.Time // nil: time.Now
+
+	mu    sync.Mutex
+	built map[any]any // by a nil *H: the handler values once made
+}
+
+func (d *Deps) now() func() time.Time {
+	if d.Now == nil {
+		return time.Now
 	}
-	r.seen[kind] = true
-	r.mux.Handle(kind, typed(func(ctx context.Context, args T) error { return fn(h, ctx, args) }))
+	return d.Now
 }
 
-// check reports every catalogue kind without a handler, and every kind
-// handled twice.
-func (r *registry) check() error {
-	for k := range kinds {
-		if !r.seen[k] {
-			r.errs = append(r.errs, fmt.Errorf("task kind %q has no handler: set its field in jobs.Handlers", k))
+// once returns d's value of type H, made by build the first time: a
+// worker runs one handler of each type, which kinds may share
+// (invitation:send and reminder:send share the Sender) and a test may
+// adjust before the worker starts, and handlers share what once makes
+// (both senders' SentLog).
+func once[H any](d *Deps, build func() *H) *H {
+	key := (*H)(nil)
+	d.mu.Lock()
+	h, ok := d.built[key]
+	d.mu.Unlock()
+	if ok {
+		return h.(*H)
+	}
+	made := build() // unlocked: a builder may build what it shares
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h, ok := d.built[key]; ok {
+		return h.(*H)
+	}
+	if d.built == nil {
+		d.built = map[any]any{}
+	}
+	d.built[key] = made
+	return made
+}
+
+// builder is how a catalogue entry's handler is made; args is the zero
+// value of the arguments it takes.
+type builder struct {
+	args  Args
+	build func(*Deps) asynq.Handler
+}
+
+// handler names a kind's handler: fn, a method of the value build makes
+// from the worker's Deps.
+func handler[T Args, H any](build func(*Deps) *H, fn func(*H, context.Context, T) error) *builder {
+	var zero T
+	return &builder{args: zero, build: func(d *Deps) asynq.Handler {
+		h := build(d)
+		return typed(func(ctx context.Context, args T) error { return fn(h, ctx, args) })
+	}}
+}
+
+// register builds the handler of every kind in cat from d onto mux. It
+// refuses a kind without a handler and a kind handled twice (an entry
+// naming another kind's handler), before building anything.
+func register(mux *asynq.ServeMux, cat map[string]kind, d *Deps) error {
+	var errs []error
+	handlers := map[string]int{}
+	for _, name := range slices.Sorted(maps.Keys(cat)) {
+		b := cat[name].handler
+		switch {
+		case b == nil:
+			errs = append(errs, fmt.Errorf("task kind %q has no handler: name it in its entry of kinds (jobs/catalogue.go)", name))
+			continue
+		case b.args.Kind() != name:
+			errs = append(errs, fmt.Errorf("task kind %q has no handler: its entry of kinds names the handler of %q", name, b.args.Kind()))
+		}
+		handlers[b.args.Kind()]++
+	}
+	for _, name := range slices.Sorted(maps.Keys(handlers)) {
+		if handlers[name] > 1 {
+			errs = append(errs, fmt.Errorf("task kind %q has %d handlers", name, handlers[name]))
 		}
 	}
-	return errors.Join(r.errs...)
-}
-
-// Handlers are the task handlers a worker runs, one for each kind of the
-// catalogue; register pairs them.
-type Handlers struct {
-	Send      *Sender // invitation:send and reminder:send
-	Batches   *BatchSender
-	Import    *Importer
-	Merger    *Merger
-	Requeue   *Requeuer
-	Reminders *Reminders
-}
-
-// register pairs every kind with its handler.
-func (h Handlers) register(mux *asynq.ServeMux) error {
-	r := &registry{mux: mux, seen: map[string]bool{}}
-	handle(r, h.Send, (*Sender).Process)
-	handle(r, h.Send, (*Sender).Remind)
-	handle(r, h.Batches, (*BatchSender).Process)
-	handle(r, h.Import, (*Importer).Process)
-	handle(r, h.Merger, (*Merger).Process)
-	handle(r, h.Requeue, (*Requeuer).Process)
-	handle(r, h.Reminders, (*Reminders).Process)
-	return r.check()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for name, k := range cat {
+		mux.Handle(name, k.handler.build(d))
+	}
+	return nil
 }
 
 // typed adapts a handler of typed args to Asynq. A payload that does not

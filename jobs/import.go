@@ -72,6 +72,18 @@ type Importer struct {
 	Metrics Recorder // nil: nothing recorded
 }
 
+// NewImporter is the worker's Importer: IMPORT_CONCURRENCY imports at
+// once, each file within the IMPORT_* limits.
+func NewImporter(d *Deps) *Importer {
+	return once(d, func() *Importer {
+		c := d.Config
+		return &Importer{
+			Store: d.Store, Queue: d.Queue, Log: d.Log, Slots: NewSlots(c.ImportConcurrency), Metrics: d.Metrics,
+			Limits: workbook.Limits{MaxBytes: c.ImportMaxBytes, MaxRows: c.ImportMaxRows, MaxUnzipped: c.ImportMaxUnzipped},
+		}
+	})
+}
+
 // Slots is a counting semaphore: NewSlots(n) lets n holders in at once.
 type Slots chan struct{}
 

@@ -374,7 +374,7 @@ func TestRequeueSendsImportWorkToTheBulkQueue(t *testing.T) {
 	if err := b.redis.Client.FlushDB(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.handler.Requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
+	if err := b.requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := b.emailsQueued(t, done.ID); n != 1 {
@@ -393,7 +393,6 @@ func TestRequeueSendsImportWorkToTheBulkQueue(t *testing.T) {
 func TestImportThroughTheWorkerSendsEmails(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
-	b.handler.Import = b.importer(0)
 	b.startWorker(t)
 	im, _ := b.upload(t, sheet(t, []any{"Email", "ФИО", "Язык"}, []any{"ru@example.test", "Анна"}, []any{"en@example.test", "Ann", "English"}))
 	if err := b.queue.Import(context.Background(), im.ID); err != nil {
@@ -595,9 +594,9 @@ func TestInteractiveSendsNotBehindHungBulk(t *testing.T) {
 func TestImportSlotsCapConcurrentImports(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
-	b.handler.Import = b.importer(0)
-	b.handler.Import.Slots = jobs.NewSlots(1)
-	b.handler.Import.Slots <- struct{}{} // another import holds the only slot
+	imp := jobs.NewImporter(b.deps) // the worker's
+	imp.Slots = jobs.NewSlots(1)
+	imp.Slots <- struct{}{} // another import holds the only slot
 	b.startWorker(t)
 	im, _ := b.upload(t, sheet(t, []any{"Email"}, []any{"slot@example.test"}))
 	if err := b.queue.Import(context.Background(), im.ID); err != nil {
@@ -621,7 +620,7 @@ func TestImportSlotsCapConcurrentImports(t *testing.T) {
 	if got := b.find(t, im.ID); got.Status != muster.ImportQueued {
 		t.Fatalf("an import waiting for a slot is %s", got.Status)
 	}
-	<-b.handler.Import.Slots
+	<-imp.Slots
 	for b.find(t, im.ID).Status != muster.ImportDone {
 		if time.Now().After(deadline) {
 			t.Fatalf("the import did not run once a slot was free: %+v", b.find(t, im.ID))

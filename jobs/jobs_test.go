@@ -17,6 +17,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/locale"
 	"github.com/muster-dev/muster/internal/metrics"
 	"github.com/muster-dev/muster/internal/muster"
@@ -40,8 +41,9 @@ type testBundle struct {
 	redis   *redistest.DB
 	smtp    *smtptest.Server
 	queue   *jobs.Enqueuer
-	sender  *jobs.Sender
-	handler jobs.Handlers
+	sender  *jobs.Sender   // the worker's
+	requeue *jobs.Requeuer // a sweep without Redis's checks, called directly
+	deps    *jobs.Deps
 	account *muster.Account
 	metrics *metrics.Metrics
 }
@@ -83,20 +85,16 @@ func setup(t testing.TB, o options) *testBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { smtp.Close() })
-	b.sender = &jobs.Sender{
-		Store: b.db, Mail: smtp, Render: render, Signer: signed.New("test-key-test-key-test-key-test-key"),
-		AppURL: "https://app.muster.test", Domain: "muster.test", Attempts: o.attempts, Conns: 4, RetryBase: time.Millisecond,
-		Sent: jobs.NewSentLog(b.redis.Client), Log: log, Now: time.Now, Metrics: b.metrics,
-	}
-	b.handler = jobs.Handlers{
-		Send: b.sender, Batches: &jobs.BatchSender{Store: b.db, Send: b.sender},
-		Requeue: &jobs.Requeuer{
-			Store: b.db, Queue: b.queue, Tasks: asynq.NewInspectorFromRedisClient(b.redis.Client), After: 0, Log: log,
+	b.deps = &jobs.Deps{
+		Store: b.db, Queue: b.queue, Redis: b.redis.Client, Mail: smtp, BulkMail: smtp, Render: render,
+		Signer: signed.New("test-key-test-key-test-key-test-key"), Log: log, Metrics: b.metrics,
+		Config: &config.Config{
+			AppURL: "https://app.muster.test", MailFrom: "Muster <no-reply@muster.test>", SendAttempts: o.attempts,
+			SMTPConns: 4, RetryBase: time.Millisecond, ReminderSchedule: []time.Duration{72 * time.Hour},
 		},
-		Merger:    &jobs.Merger{Store: b.db, Queue: b.queue, Log: log},
-		Import:    b.importer(0),
-		Reminders: &jobs.Reminders{Store: b.db, Queue: b.queue, Schedule: []time.Duration{72 * time.Hour}, Now: time.Now, Log: log},
 	}
+	b.sender = jobs.NewSender(b.deps)
+	b.requeue = &jobs.Requeuer{Store: b.db, Queue: b.queue, Tasks: asynq.NewInspectorFromRedisClient(b.redis.Client), Log: log}
 	_, b.account, err = b.db.CreateClient(context.Background(), muster.ClientDraft{
 		Name: "ООО Ромашка", OwnerEmail: strings.ToLower(t.Name()) + "@owner.test", OwnerLocale: muster.Russian, AccountName: "Ромашка Дизайн",
 	})
@@ -113,7 +111,7 @@ func (b *testBundle) startWorker(t *testing.T) {
 		Concurrency: 4, BulkConcurrency: 2, PollInterval: 20 * time.Millisecond,
 		RetryBase: 20 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, b.handler)
+	}, b.deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,10 +318,10 @@ func TestRedisLosingItsDataLosesNoEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.startWorker(t)
-	if err := b.handler.Requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
+	if err := b.requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.handler.Requeue.Process(ctx, jobs.RequeueArgs{}); err != nil { // a second sweep adds nothing
+	if err := b.requeue.Process(ctx, jobs.RequeueArgs{}); err != nil { // a second sweep adds nothing
 		t.Fatal(err)
 	}
 	b.smtp.Wait(t, 1, 10*time.Second)
@@ -468,7 +466,7 @@ func TestRequeueReplacesArchivedTask(t *testing.T) {
 	if err := inspect.ArchiveTask(jobs.QueueCritical, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.handler.Requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
+	if err := b.requeue.Process(ctx, jobs.RequeueArgs{}); err != nil {
 		t.Fatal(err)
 	}
 	info, err := inspect.GetTaskInfo(jobs.QueueCritical, id)

@@ -25,6 +25,11 @@ type Merger struct {
 	Log   *slog.Logger
 }
 
+// NewMerger is the worker's Merger.
+func NewMerger(d *Deps) *Merger {
+	return once(d, func() *Merger { return &Merger{Store: d.Store, Queue: d.Queue, Log: d.Log} })
+}
+
 // Process runs the merge and sends its notices.
 func (m *Merger) Process(ctx context.Context, args MergeArgs) error {
 	merge, notices, err := m.Store.RunMerge(ctx, args.MergeID, func(step string, percent int) error {

@@ -3,8 +3,6 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +36,6 @@ func TestMergeGivesUpOnItsLastAttempt(t *testing.T) {
 	if _, _, err := b.db.CreateMerge(ctx, muster.MergeRequest{TargetClientID: ids[1], SourceClientIDs: []int64{ids[2]}}, staff); err != nil {
 		t.Fatal(err)
 	}
-	b.handler.Merger = &jobs.Merger{Store: b.db, Queue: b.queue, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	b.startWorker(t)
 	// …but this delivery is its last.
 	payload, _ := json.Marshal(jobs.MergeArgs{MergeID: first.ID})

@@ -16,13 +16,14 @@ import (
 	"github.com/muster-dev/muster/jobs"
 )
 
-// capRecipients puts the bundle's sender under a recipient cap counted in
-// rdb (the bundle's Redis when nil).
+// capRecipients puts the bundle's senders, single and bulk, under a
+// recipient cap counted in rdb (the bundle's Redis when nil).
 func (b *testBundle) capRecipients(rdb redis.UniversalClient, rates ...muster.Rate) {
 	if rdb == nil {
 		rdb = b.redis.Client
 	}
-	b.sender.Recipients = limit.New(rdb, map[string][]muster.Rate{muster.LimitRecipient: rates}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	lim := limit.New(rdb, map[string][]muster.Rate{muster.LimitRecipient: rates}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.sender.Recipients, jobs.NewBatchSender(b.deps).Send.Recipients = lim, lim
 }
 
 // sentTo counts the emails SMTP accepted for addr.
@@ -110,7 +111,7 @@ func TestRecipientCapHoldsForEveryKind(t *testing.T) {
 	b.capRecipients(nil, muster.Rate{N: 3, Per: 12 * time.Second})
 	b.inviteElsewhere(t, victim)
 	imp, batch := b.importOf(t, "Victim@Example.test", "o1@example.test", "o2@example.test")
-	if err := (&jobs.BatchSender{Store: b.db, Send: b.sender}).Process(ctx, jobs.ImportSendArgs{ImportID: imp, Batch: batch}); err != nil {
+	if err := jobs.NewBatchSender(b.deps).Process(ctx, jobs.ImportSendArgs{ImportID: imp, Batch: batch}); err != nil {
 		t.Fatal(err)
 	}
 	var member struct {
@@ -180,7 +181,7 @@ func TestRecipientCapInTheBulkPath(t *testing.T) {
 	b.capRecipients(nil, muster.Rate{N: 1, Per: 2 * time.Second})
 	b.inviteElsewhere(t, "busy@example.test")
 	imp, batch := b.importOf(t, "o1@example.test", "busy@example.test", "o2@example.test")
-	err := (&jobs.BatchSender{Store: b.db, Send: b.sender}).Process(ctx, jobs.ImportSendArgs{ImportID: imp, Batch: batch})
+	err := jobs.NewBatchSender(b.deps).Process(ctx, jobs.ImportSendArgs{ImportID: imp, Batch: batch})
 	if err == nil || !strings.Contains(err.Error(), "emails to try again: 1") {
 		t.Fatalf("the batch: %v; want one email left", err)
 	}

@@ -26,6 +26,17 @@ type Reminders struct {
 	Metrics  Recorder // nil: nothing recorded
 }
 
+// NewReminders is the worker's reminder sweep: REMINDER_SCHEDULE, spread
+// at REMINDER_RATE.
+func NewReminders(d *Deps) *Reminders {
+	return once(d, func() *Reminders {
+		return &Reminders{
+			Store: d.Store, Queue: d.Queue, Schedule: d.Config.ReminderSchedule, Rate: d.Config.ReminderRate, Now: d.now(),
+			Log: d.Log, Metrics: d.Metrics,
+		}
+	})
+}
+
 // Process queues every due reminder.
 func (r *Reminders) Process(ctx context.Context, _ RemindArgs) error {
 	start := time.Now()

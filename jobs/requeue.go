@@ -39,6 +39,18 @@ type Requeuer struct {
 	Log   *slog.Logger
 }
 
+// NewRequeuer is the worker's requeue sweep: what waited REQUEUE_AFTER,
+// and everything at once when Redis lost its data.
+func NewRequeuer(d *Deps) *Requeuer {
+	return once(d, func() *Requeuer {
+		r := &Requeuer{Store: d.Store, Queue: d.Queue, After: d.Config.RequeueAfter, Redis: d.Redis, Log: d.Log}
+		if d.Redis != nil {
+			r.Tasks = asynq.NewInspectorFromRedisClient(d.Redis)
+		}
+		return r
+	})
+}
+
 const requeueBatch = 1000
 
 // Process sweeps until nothing older than After is left, or nothing at all

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	netmail "net/mail"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/muster-dev/muster/internal/limit"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/mail"
@@ -70,6 +73,43 @@ type Sender struct {
 	Recipients RecipientLimiter
 
 	single *singles // made at the first single send
+}
+
+// NewSender is the worker's Sender of single emails (invitations,
+// resends, notices, reminders): one, so that invitation:send and
+// reminder:send share its coalesced statements, over Deps.Mail.
+func NewSender(d *Deps) *Sender {
+	return once(d, func() *Sender { return newSender(d, d.Mail) })
+}
+
+// NewBatchSender is the worker's sender of the emails imports owe, over
+// Deps.BulkMail: connections of their own.
+func NewBatchSender(d *Deps) *BatchSender {
+	return once(d, func() *BatchSender { return &BatchSender{Store: d.Store, Send: newSender(d, d.BulkMail)} })
+}
+
+func newSender(d *Deps, m mail.Sender) *Sender {
+	c := d.Config
+	s := &Sender{
+		Store: d.Store, Mail: m, Render: d.Render, Signer: d.Signer, AppURL: c.AppURL, APIURL: c.PublicURL,
+		Domain: mailDomain(c.MailFrom), Attempts: c.SendAttempts, Conns: c.SMTPConns, RetryBase: c.RetryBase,
+		Log: d.Log, Now: d.now(), Metrics: d.Metrics,
+	}
+	if d.Redis != nil {
+		// One log for both senders: its writes are coalesced across them.
+		s.Sent = once(d, func() *SentLog { return NewSentLog(d.Redis) })
+		s.Recipients = once(d, func() *limit.Limiter { return limit.New(d.Redis, c.Limits, d.Log) })
+	}
+	return s
+}
+
+// mailDomain ends Message-IDs: MAIL_FROM's domain.
+func mailDomain(from string) string {
+	if a, err := netmail.ParseAddress(from); err == nil {
+		from = a.Address
+	}
+	_, domain, _ := strings.Cut(from, "@")
+	return domain
 }
 
 // singles are the shared claim and outcome statements of single sends.

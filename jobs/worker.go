@@ -44,12 +44,16 @@ type Worker struct {
 // its outcome (10 s) and an import to release its claim (5 s).
 const handlerGrace = 15 * time.Second
 
-// NewWorker builds a worker on rc. It refuses handlers that leave a task
-// kind of the catalogue without a handler.
-func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, h Handlers) (*Worker, error) {
+// NewWorker builds a worker on rc, with the handler of every kind of the
+// catalogue built from d. It refuses to start when a kind has no handler
+// or two.
+func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, d *Deps) (*Worker, error) {
+	if d.Config == nil {
+		return nil, errors.New("worker: Deps.Config is not set")
+	}
 	w := &Worker{mux: asynq.NewServeMux(), log: cfg.Log}
 	w.mux.Use(w.track, watchTasks(cfg.Log, cfg.Observe))
-	if err := h.register(w.mux); err != nil {
+	if err := register(w.mux, kinds, d); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	base := asynq.Config{
@@ -138,24 +142,10 @@ func backoff(base time.Duration) asynq.RetryDelayFunc {
 	}
 }
 
-// Periodic is a task the scheduler enqueues every Every.
-type Periodic struct {
-	Args  Args
-	Every time.Duration
-}
-
-// DefaultPeriodic is what the scheduler runs: the requeue sweep and the
-// reminder sweep.
-var DefaultPeriodic = []Periodic{
-	// Every 5 s: the sweep finds a Redis that lost its data and the tasks of
-	// a worker that died, and recovery waits for it.
-	{Args: RequeueArgs{}, Every: 5 * time.Second},
-	{Args: RemindArgs{}, Every: time.Minute},
-}
-
-// NewScheduler registers the periodic tasks. Two schedulers may run: each
-// periodic task is unique for its period, so it is enqueued once.
-func NewScheduler(rc redis.UniversalClient, log *slog.Logger, periodic []Periodic) (*asynq.Scheduler, error) {
+// NewScheduler registers the periodic kinds of the catalogue (those with
+// a period: the requeue sweep and the reminder sweep). Two schedulers may
+// run: each periodic task is unique for its period, so it is enqueued once.
+func NewScheduler(rc redis.UniversalClient, log *slog.Logger) (*asynq.Scheduler, error) {
 	s := asynq.NewSchedulerFromRedisClient(rc, &asynq.SchedulerOpts{
 		Logger:   logger{log},
 		LogLevel: asynq.WarnLevel,
@@ -165,14 +155,19 @@ func NewScheduler(rc redis.UniversalClient, log *slog.Logger, periodic []Periodi
 			}
 		},
 	})
-	for _, p := range periodic {
-		task, err := newTask(p.Args, 0, asynq.Unique(p.Every))
+	for name, k := range kinds {
+		if k.every == 0 {
+			continue
+		}
+		if k.handler == nil {
+			return nil, fmt.Errorf("periodic task kind %q has no handler in the catalogue", name)
+		}
+		task, err := newTask(k.handler.args, 0, asynq.Unique(k.every))
 		if err != nil {
 			return nil, err
 		}
-		spec := fmt.Sprintf("@every %s", p.Every)
-		if _, err := s.Register(spec, task); err != nil {
-			return nil, fmt.Errorf("register %s: %w", p.Args.Kind(), err)
+		if _, err := s.Register(fmt.Sprintf("@every %s", k.every), task); err != nil {
+			return nil, fmt.Errorf("register %s: %w", name, err)
 		}
 	}
 	return s, nil

@@ -408,3 +408,59 @@ func TestSMTPHungServerDoesNotStallThePool(t *testing.T) {
 		t.Fatalf("delivered to %v", got[0].To)
 	}
 }
+
+// A pooled connection the server closed while it sat idle is replaced
+// before the next message, which goes out.
+func TestSMTPReplacesAConnectionClosedWhileIdle(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s := sentOnceThenClosed(t, srv, time.Nanosecond)
+	ctx := context.Background()
+	if err := s.Send(ctx, message(t, "boris@example.test")); err != nil {
+		t.Fatalf("send after the server closed the idle connection: %v", err)
+	}
+	srv.Wait(t, 2, 5*time.Second)
+	if srv.Conns() != 2 {
+		t.Errorf("connections = %d, want 2 (the closed one replaced)", srv.Conns())
+	}
+}
+
+// A connection dropped right after use (no check: it was not idle) fails
+// one message with a temporary error, never a permanent one, and is not
+// reused: the next message goes out on a new connection.
+func TestSMTPDropsABrokenConnection(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s := sentOnceThenClosed(t, srv, time.Hour)
+	ctx := context.Background()
+	err := s.Send(ctx, message(t, "boris@example.test"))
+	if err == nil {
+		t.Fatal("a message on a connection the server closed went out")
+	}
+	if mail.IsPermanent(err) {
+		t.Errorf("a dropped connection is a permanent failure: %v", err)
+	}
+	if err := s.Send(ctx, message(t, "boris@example.test")); err != nil {
+		t.Fatalf("the next message: %v", err)
+	}
+	msgs := srv.Wait(t, 2, 5*time.Second)
+	if msgs[1].To[0] != "boris@example.test" || srv.Conns() != 2 {
+		t.Errorf("got %d connections and second recipient %v", srv.Conns(), msgs[1].To)
+	}
+}
+
+// sentOnceThenClosed sends one message over a one-connection pool, then has
+// the server close that connection.
+func sentOnceThenClosed(t *testing.T, srv *smtptest.Server, checkIdle time.Duration) *mail.SMTP {
+	t.Helper()
+	s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 1, Timeout: 5 * time.Second, CheckIdle: checkIdle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Send(context.Background(), message(t, "anna@example.test")); err != nil {
+		t.Fatal(err)
+	}
+	srv.CloseConns()
+	return s
+}

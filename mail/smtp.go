@@ -23,11 +23,16 @@ type SMTPOptions struct {
 	Conns int     // connections kept open; default 4
 	Rate  float64 // messages per second; 0 means no cap
 	// Timeout bounds connecting, and then each message on a connection
-	// (its NOOP check through the end of DATA); default 10s. A connection
+	// (its NOOP check, if any, through the end of DATA); default 10s. A connection
 	// that times out is closed and its slot goes to a fresh one.
 	Timeout time.Duration
 	// TLS overrides the TLS settings (tests trust their own CA this way).
 	TLS *tls.Config
+	// CheckIdle is how long a pooled connection may sit idle before it is
+	// checked with a NOOP before its next message; default 5s. Servers
+	// close idle connections after minutes: one in steady use skips the
+	// round trip.
+	CheckIdle time.Duration
 }
 
 // SMTP sends over a small pool of reused SMTP connections, so a burst of
@@ -36,10 +41,17 @@ type SMTP struct {
 	client  *gomail.Client // configuration and dialling; connections live in idle
 	from    *mail.Address
 	limiter *rate.Limiter
+	timeout time.Duration
+	check   time.Duration // SMTPOptions.CheckIdle
 	slots   chan struct{} // one per connection that may be open
 	mu      sync.Mutex
-	idle    []*smtp.Client
+	idle    []idleConn
 	closed  bool
+}
+
+type idleConn struct {
+	c     *smtp.Client
+	since time.Time
 }
 
 // NewSMTP configures a sender from a URL:
@@ -62,7 +74,15 @@ func NewSMTP(rawURL string, o SMTPOptions) (*SMTP, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	opts := []gomail.Option{gomail.WithTimeout(o.Timeout)}
+	if o.CheckIdle <= 0 {
+		o.CheckIdle = 5 * time.Second
+	}
+	// go-mail checks every connection with a NOOP before each message and
+	// again before the RSET it sends after it: three round trips of seven
+	// a message. Send checks connections that sat idle instead, and a new
+	// MAIL needs no RSET after a delivered message (RFC 5321, 4.1.4). Nor
+	// can a failed RSET turn an email the server took into a retry.
+	opts := []gomail.Option{gomail.WithTimeout(o.Timeout), gomail.WithoutNoop(), gomail.WithoutRset()}
 	port := 25
 	switch u.Scheme {
 	case "smtps":
@@ -101,7 +121,7 @@ func NewSMTP(rawURL string, o SMTPOptions) (*SMTP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
-	s := &SMTP{client: c, from: o.From, limiter: rate.NewLimiter(rate.Inf, 1), slots: make(chan struct{}, o.Conns)}
+	s := &SMTP{client: c, from: o.From, limiter: rate.NewLimiter(rate.Inf, 1), timeout: o.Timeout, check: o.CheckIdle, slots: make(chan struct{}, o.Conns)}
 	if o.Rate > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
 	}
@@ -109,7 +129,7 @@ func NewSMTP(rawURL string, o SMTPOptions) (*SMTP, error) {
 }
 
 // Send delivers one message on a pooled connection. A pooled connection the
-// server has dropped meanwhile is replaced once, transparently.
+// server dropped while it sat idle is replaced, transparently.
 func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	msg, err := build(s.from, m)
 	if err != nil {
@@ -124,7 +144,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	conn, pooled, err := s.conn(ctx)
+	conn, err := s.conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -132,29 +152,34 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	// connection's lock while it waits for a reply, so nothing can close
 	// it sooner. A stopping worker waits SMTP_TIMEOUT at most.
 	err = s.client.SendWithSMTPClient(conn, msg)
-	if pooled && isConnCheck(err) {
-		_ = conn.Close()
-		if conn, err = s.dial(ctx); err != nil {
-			return err
-		}
-		err = s.client.SendWithSMTPClient(conn, msg)
-	}
 	s.release(conn, err)
 	return classify(err)
 }
 
-func (s *SMTP) conn(ctx context.Context) (c *smtp.Client, pooled bool, err error) {
+// conn takes the connection used last, or dials one. A connection idle
+// longer than CheckIdle is checked first, and replaced if the server dropped it.
+func (s *SMTP) conn(ctx context.Context) (*smtp.Client, error) {
+	var ic idleConn
 	s.mu.Lock()
 	if n := len(s.idle); n > 0 {
-		c = s.idle[n-1]
+		ic = s.idle[n-1]
 		s.idle = s.idle[:n-1]
 	}
 	s.mu.Unlock()
-	if c != nil {
-		return c, true, nil
+	if ic.c != nil && time.Since(ic.since) < s.check {
+		return ic.c, nil
 	}
-	c, err = s.dial(ctx)
-	return c, false, err
+	if ic.c != nil {
+		err := ic.c.UpdateDeadline(s.timeout)
+		if err == nil {
+			err = ic.c.Noop()
+		}
+		if err == nil {
+			return ic.c, nil
+		}
+		_ = ic.c.Close()
+	}
+	return s.dial(ctx)
 }
 
 func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
@@ -170,10 +195,11 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 // the message and reset the transaction itself.
 func (s *SMTP) release(c *smtp.Client, sendErr error) {
 	var se *gomail.SendError
-	keep := sendErr == nil || (errors.As(sendErr, &se) && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPMailFrom))
+	keep := sendErr == nil || (errors.As(sendErr, &se) && se.ErrorCode() > 0 &&
+		(se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPMailFrom))
 	s.mu.Lock()
 	if keep && !s.closed {
-		s.idle = append(s.idle, c)
+		s.idle = append(s.idle, idleConn{c, time.Now()})
 		c = nil
 	}
 	s.mu.Unlock()
@@ -189,17 +215,12 @@ func (s *SMTP) Close() error {
 	s.idle, s.closed = nil, true
 	s.mu.Unlock()
 	var errs []error
-	for _, c := range idle {
-		if err := s.client.CloseWithSMTPClient(c); err != nil {
+	for _, ic := range idle {
+		if err := s.client.CloseWithSMTPClient(ic.c); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func isConnCheck(err error) bool {
-	var se *gomail.SendError
-	return errors.As(err, &se) && se.Reason == gomail.ErrConnCheck
 }
 
 // classify wraps replies that retrying cannot fix: a 5xx refusal of the

@@ -159,11 +159,12 @@ func (a *app) mailer() (mail.Sender, *netmail.Address, error) {
 	return &mail.FileSender{Dir: dir, From: from, Now: time.Now}, from, nil
 }
 
-// worker builds the job worker and its handlers.
+// worker builds the job worker; each kind's handler is built from the one
+// jobs.Deps (jobs/catalogue.go), so a new kind changes nothing here.
 func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	// Interactive and bulk emails have a pool of connections each, so a
 	// single invitation never waits behind bulk ones, hung or not.
-	sender, from, err := a.mailer()
+	sender, _, err := a.mailer()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,32 +185,14 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	_, domain, _ := strings.Cut(from.Address, "@")
-	send := &jobs.Sender{
-		Store: a.db, Mail: sender, Render: render, Signer: signer, Sent: jobs.NewSentLog(a.redis), AppURL: a.cfg.AppURL,
-		Domain: domain, APIURL: a.cfg.PublicURL, Attempts: a.cfg.SendAttempts, Conns: a.cfg.SMTPConns, RetryBase: a.cfg.RetryBase, Log: a.log, Now: time.Now, Metrics: a.metrics,
-		Recipients: a.limiter(),
-	}
-	bulk := *send
-	bulk.Mail = bulkSender
-	h := jobs.Handlers{
-		Send:    send,
-		Batches: &jobs.BatchSender{Store: a.db, Send: &bulk},
-		Requeue: &jobs.Requeuer{
-			Store: a.db, Queue: a.queue, Tasks: asynq.NewInspectorFromRedisClient(a.redis), After: a.cfg.RequeueAfter,
-			Redis: a.redis, Log: a.log,
-		},
-		Merger: &jobs.Merger{Store: a.db, Queue: a.queue, Log: a.log},
-		Reminders: &jobs.Reminders{
-			Store: a.db, Queue: a.queue, Schedule: a.cfg.ReminderSchedule, Rate: a.cfg.ReminderRate, Now: time.Now, Log: a.log, Metrics: a.metrics,
-		},
-		Import: &jobs.Importer{Store: a.db, Queue: a.queue, Limits: a.limits(), Log: a.log, Slots: jobs.NewSlots(a.cfg.ImportConcurrency), Metrics: a.metrics},
-	}
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, ImportConcurrency: a.cfg.ImportConcurrency,
 		PollInterval: a.cfg.PollInterval, RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout,
 		Log: a.log, Observe: a.metrics.ObserveTask,
-	}, h)
+	}, &jobs.Deps{
+		Store: a.db, Queue: a.queue, Redis: a.redis, Mail: sender, BulkMail: bulkSender, Render: render, Signer: signer,
+		Config: a.cfg, Log: a.log, Metrics: a.metrics, Now: time.Now,
+	})
 	if err != nil {
 		sender.Close()
 		bulkSender.Close()

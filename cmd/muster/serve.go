@@ -69,7 +69,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stderr 
 		a.log.Info("worker started", "concurrency", a.cfg.Concurrency, "bulk_concurrency", a.cfg.BulkConcurrency)
 	}
 	if all || role == "scheduler" {
-		s, err := jobs.NewScheduler(a.redis, a.log, jobs.DefaultPeriodic)
+		s, err := jobs.NewScheduler(a.redis, a.log)
 		if err != nil {
 			return err
 		}

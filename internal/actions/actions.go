@@ -1,6 +1,7 @@
 // Package actions is what people and schedules do to Muster: invite,
 // resend, exclude, import a file, record an onboarding event, invite and
-// edit managers, merge dashboards. The JSON API, the command line and the
+// edit managers, merge dashboards, create dashboards and accounts, edit
+// cards and tasks, record the mail provider's reports. The JSON API, the command line and the
 // console call it; they parse and render, actions decides the order of the
 // steps (check, store, then enqueue), and postgres loads and stores.
 //
@@ -32,6 +33,9 @@ type Store interface {
 	ManagerStore
 	MergeStore
 	TokenStore
+	AccountStore
+	CardStore
+	MailStore
 }
 
 // Options tune the actions; a zero field means its default.
@@ -44,6 +48,8 @@ type Options struct {
 	// Limiter bounds invitations, imports, resends and emails per
 	// recipient (Limit); nil: no limits.
 	Limiter Limiter
+	// Emails counts the outcomes the mail provider reports; nil: none.
+	Emails EmailCounter
 }
 
 // Actions carries out what the entry points ask for.
@@ -55,6 +61,9 @@ type Actions struct {
 	managers    ManagerStore
 	merges      MergeStore
 	tokens      TokenStore
+	accounts    AccountStore
+	cards       CardStore
+	mail        MailStore
 	queue       Queue
 	log         *slog.Logger
 	opts        Options
@@ -67,6 +76,7 @@ func New(store Store, queue Queue, log *slog.Logger, opts Options) *Actions {
 	}
 	return &Actions{
 		invites: store, contractors: store, events: store, imports: store, managers: store, merges: store, tokens: store,
+		accounts: store, cards: store, mail: store,
 		queue: queue, log: log, opts: opts,
 	}
 }

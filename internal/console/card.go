@@ -28,7 +28,7 @@ func (s *Server) card(w http.ResponseWriter, r *http.Request, req *request) erro
 }
 
 func (s *Server) renderCard(w http.ResponseWriter, r *http.Request, req *request, acc *muster.Account, cid int64, errs map[string]string, status int) error {
-	c, err := s.store.ContractorCard(r.Context(), acc.ID, cid)
+	c, err := s.store.contractors.ContractorCard(r.Context(), acc.ID, cid)
 	if err != nil {
 		return err
 	}
@@ -62,11 +62,7 @@ func (s *Server) saveCard(w http.ResponseWriter, r *http.Request, req *request) 
 		return err
 	}
 	feature, notes := r.PostFormValue("feature"), r.PostFormValue("notes")
-	u := muster.CardUpdate{Feature: &feature, Notes: &notes}
-	if err := u.Clean(); err != nil {
-		return err
-	}
-	if err := s.store.UpdateCard(r.Context(), acc.ID, cid, u); err != nil {
+	if err := s.actions.UpdateCard(r.Context(), acc.ID, cid, muster.CardUpdate{Feature: &feature, Notes: &notes}); err != nil {
 		return err
 	}
 	http.Redirect(w, r, fmt.Sprintf("/accounts/%d/contractors/%d?notice=saved", acc.ID, cid), http.StatusSeeOther)
@@ -79,12 +75,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, req *request
 	if err != nil {
 		return err
 	}
-	title, desc := r.PostFormValue("title"), r.PostFormValue("description")
-	u := muster.TaskUpdate{Title: &title, Description: &desc}
-	err = u.Clean()
-	if err == nil {
-		_, err = s.store.CreateTask(r.Context(), acc.ID, cid, *u.Title, *u.Description, req.actor.Name)
-	}
+	_, err = s.actions.CreateTask(r.Context(), *req.actor, acc.ID, cid, r.PostFormValue("title"), r.PostFormValue("description"))
 	if e := muster.AsError(err); e != nil && e.Kind == muster.KindInvalid {
 		return s.renderCard(w, r, req, acc, cid, map[string]string{"title": s.errorText(req, e)}, http.StatusBadRequest)
 	}
@@ -106,11 +97,7 @@ func (s *Server) moveTask(w http.ResponseWriter, r *http.Request, req *request) 
 		return err
 	}
 	status := r.PostFormValue("status")
-	u := muster.TaskUpdate{Status: &status}
-	if err := u.Clean(); err != nil {
-		return err
-	}
-	t, err := s.store.UpdateTask(r.Context(), acc.ID, tid, u, req.actor.Name)
+	t, err := s.actions.UpdateTask(r.Context(), *req.actor, acc.ID, tid, muster.TaskUpdate{Status: &status})
 	if err != nil {
 		return err
 	}
@@ -125,7 +112,7 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request, req *request) err
 	if err != nil {
 		return err
 	}
-	ts, err := s.store.Tasks(r.Context(), acc.ID, 0)
+	ts, err := s.store.tasks.Tasks(r.Context(), acc.ID, 0)
 	if err != nil {
 		return err
 	}

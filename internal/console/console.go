@@ -2,7 +2,7 @@
 // pages (html/template, assets embedded) where clients, their managers and
 // the platform's staff do what the help-center pages describe, in Russian
 // or English. It authorizes every page exactly as the JSON API authorizes
-// the same work, and calls the same actions and store.
+// the same work, and calls the same actions; it reads what the API reads.
 package console
 
 import (
@@ -29,33 +29,32 @@ import (
 //go:embed static templates
 var files embed.FS
 
-// Store is what the console reads, and what its sign-in and preferences
-// write.
+// Store is every store method the console uses: the sum of the small
+// interfaces its pages name. It reads what the API reads for the same
+// pages (the httpapi interfaces), plus its own sessions and column
+// preferences; every other change goes through Actions. *postgres.DB
+// satisfies it.
 type Store interface {
-	StartSession(ctx context.Context, token string, ttl time.Duration) (string, *muster.Actor, error)
-	SessionActor(ctx context.Context, secret string) (*muster.Actor, error)
-	EndSession(ctx context.Context, secret string) error
-	CreateSigninLink(ctx context.Context, email string, ttl, every time.Duration) (*muster.SigninLink, bool, error)
-	UseSigninLink(ctx context.Context, linkID int64, ttl time.Duration) (string, *muster.Actor, error)
-	Columns(ctx context.Context, subject string) ([]string, error)
-	SaveColumns(ctx context.Context, subject string, cols []string) error
-	FindAccount(ctx context.Context, id int64) (*muster.Account, error)
-	ListAccounts(ctx context.Context, clientID int64) ([]muster.Account, error)
-	ListContractors(ctx context.Context, q muster.ListQuery) ([]muster.ListRow, string, error)
-	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
-	ContractorCard(ctx context.Context, accountID, contractorID int64) (*muster.Card, error)
-	UpdateCard(ctx context.Context, accountID, contractorID int64, u muster.CardUpdate) error
-	CreateTask(ctx context.Context, accountID, contractorID int64, title, description, actor string) (*muster.Task, error)
-	UpdateTask(ctx context.Context, accountID, taskID int64, u muster.TaskUpdate, actor string) (*muster.Task, error)
-	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
-	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
-	CreateAccountFor(ctx context.Context, managerID, clientID int64, name string, basedOn *int64) (*muster.Account, error)
-	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
-	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
-	FindImport(ctx context.Context, id int64) (*muster.Import, error)
-	ListImports(ctx context.Context, accountID int64, before int64, limit int) ([]*muster.Import, error)
-	ImportHeader(ctx context.Context, id int64) ([]string, error)
-	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
+	SessionStore
+	ColumnStore
+	httpapi.AccountStore
+	httpapi.ContractorStore
+	httpapi.TaskStore
+	httpapi.ManagerStore
+	httpapi.MergeStore
+	httpapi.ImportStore
+}
+
+// stores are the parts of the Store, each as the pages that use it see it.
+type stores struct {
+	sessions    SessionStore
+	columns     ColumnStore
+	accounts    httpapi.AccountStore
+	contractors httpapi.ContractorStore
+	tasks       httpapi.TaskStore
+	managers    httpapi.ManagerStore
+	merges      httpapi.MergeStore
+	imports     httpapi.ImportStore
 }
 
 // Actions are the changes the console asks for: the application layer the
@@ -70,6 +69,10 @@ type Actions interface {
 	EditManager(ctx context.Context, by muster.Actor, clientID int64, e muster.ManagerEdit) (*muster.Manager, error)
 	Merge(ctx context.Context, req muster.MergeRequest, by muster.Actor) (*muster.Merge, bool, error)
 	CancelImport(ctx context.Context, im *muster.Import) (*muster.Import, int, error)
+	UpdateCard(ctx context.Context, accountID, contractorID int64, u muster.CardUpdate) error
+	CreateTask(ctx context.Context, by muster.Actor, accountID, contractorID int64, title, description string) (*muster.Task, error)
+	UpdateTask(ctx context.Context, by muster.Actor, accountID, taskID int64, u muster.TaskUpdate) (*muster.Task, error)
+	CreateAccount(ctx context.Context, by muster.Actor, clientID int64, name string, basedOn *int64) (*muster.Account, error)
 	// Limit holds invitations, resends and uploads to the client's limits,
 	// as the API's.
 	Limit(ctx context.Context, l actions.Limited, do func() error) error
@@ -115,7 +118,7 @@ type Options struct {
 
 // Server serves the console.
 type Server struct {
-	store   Store
+	store   stores
 	actions Actions
 	log     *slog.Logger
 	opts    Options
@@ -143,7 +146,13 @@ func New(store Store, actions Actions, log *slog.Logger, opts Options) (*Server,
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, actions: actions, log: log, opts: opts, pages: p, mux: http.NewServeMux()}
+	s := &Server{
+		store: stores{
+			sessions: store, columns: store, accounts: store, contractors: store, tasks: store, managers: store, merges: store,
+			imports: store,
+		},
+		actions: actions, log: log, opts: opts, pages: p, mux: http.NewServeMux(),
+	}
 	s.route()
 	// Cross-origin form posts are refused: the browser says where a
 	// request comes from (Sec-Fetch-Site, Origin), so no token is needed.
@@ -258,7 +267,7 @@ func (s *Server) newRequest(r *http.Request) *request {
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 		req.secret = c.Value
-		if a, err := s.store.SessionActor(r.Context(), c.Value); err == nil {
+		if a, err := s.store.sessions.SessionActor(r.Context(), c.Value); err == nil {
 			req.actor = a
 		} else if muster.ErrorKind(err) != muster.KindUnauthenticated {
 			s.log.Error("read session", "error", err)
@@ -312,7 +321,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, req *request, err 
 // account reads the {id} account and checks that the actor may do act in
 // it, exactly as the API does for the same work.
 func (s *Server) account(r *http.Request, req *request, act muster.Action) (*muster.Account, error) {
-	return httpapi.Account(r, s.store.FindAccount, *req.actor, act)
+	return httpapi.Account(r, s.store.accounts.FindAccount, *req.actor, act)
 }
 
 func pathID(r *http.Request, param, what string) (int64, error) {
@@ -353,7 +362,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, req *request) erro
 // visibleAccounts are the dashboard's accounts the actor sees: the
 // switcher's list.
 func (s *Server) visibleAccounts(ctx context.Context, a *muster.Actor, clientID int64) ([]muster.Account, error) {
-	all, err := s.store.ListAccounts(ctx, clientID)
+	all, err := s.store.accounts.ListAccounts(ctx, clientID)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,12 @@ import (
 	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 )
+
+// ColumnStore keeps each person's choice of contractor columns.
+type ColumnStore interface {
+	Columns(ctx context.Context, subject string) ([]string, error)
+	SaveColumns(ctx context.Context, subject string, cols []string) error
+}
 
 // listParams are the query parameters the contractor page hands to the
 // list, exactly as the API reads them.
@@ -58,7 +65,7 @@ func (s *Server) contractors(w http.ResponseWriter, r *http.Request, req *reques
 		}
 	}
 	if params.Get("columns") == "" {
-		cols, err := s.store.Columns(r.Context(), prefSubject(req.actor))
+		cols, err := s.store.columns.Columns(r.Context(), prefSubject(req.actor))
 		if err != nil {
 			return err
 		}
@@ -70,7 +77,7 @@ func (s *Server) contractors(w http.ResponseWriter, r *http.Request, req *reques
 	if err != nil {
 		return err
 	}
-	rows, next, err := s.store.ListContractors(r.Context(), q)
+	rows, next, err := s.store.contractors.ListContractors(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -194,7 +201,7 @@ func (s *Server) saveColumns(w http.ResponseWriter, r *http.Request, req *reques
 	if err != nil {
 		return err
 	}
-	if err := s.store.SaveColumns(r.Context(), prefSubject(req.actor), q.Columns); err != nil {
+	if err := s.store.columns.SaveColumns(r.Context(), prefSubject(req.actor), q.Columns); err != nil {
 		return err
 	}
 	http.Redirect(w, r, fmt.Sprintf("/accounts/%d/contractors?notice=columns", acc.ID), http.StatusSeeOther)
@@ -208,7 +215,7 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, req *request) er
 	if err != nil {
 		return err
 	}
-	card, err := s.store.ContractorCard(r.Context(), acc.ID, cid)
+	card, err := s.store.contractors.ContractorCard(r.Context(), acc.ID, cid)
 	if err != nil {
 		return err
 	}
@@ -243,7 +250,7 @@ func (s *Server) excludeForm(w http.ResponseWriter, r *http.Request, req *reques
 	if err != nil {
 		return err
 	}
-	card, err := s.store.ContractorCard(r.Context(), acc.ID, cid)
+	card, err := s.store.contractors.ContractorCard(r.Context(), acc.ID, cid)
 	if err != nil {
 		return err
 	}

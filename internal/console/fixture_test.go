@@ -23,6 +23,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/muster-dev/muster/internal/actions"
+	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/console"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/locale"
@@ -115,16 +116,10 @@ func setupWith(t testing.TB, opt func(b *testBundle, con *console.Options, act *
 // to the SMTP server and imports run.
 func (b *testBundle) startWorker(t testing.TB) {
 	t.Helper()
-	send := &jobs.Sender{Store: b.db, Mail: b.sender, Render: b.render, Signer: b.signer, AppURL: "http://app.test",
-		Domain: "muster.test", Attempts: 3, Log: b.log, Now: time.Now}
 	w, err := jobs.NewWorker(b.redis.Client, jobs.WorkerConfig{Concurrency: 2, BulkConcurrency: 2, PollInterval: 20 * time.Millisecond,
-		RetryBase: time.Second, ShutdownTimeout: 5 * time.Second, Log: b.log}, jobs.Handlers{
-		Send:      send,
-		Batches:   &jobs.BatchSender{Store: b.db, Send: send},
-		Import:    &jobs.Importer{Store: b.db, Queue: b.queue, Log: b.log},
-		Merger:    &jobs.Merger{Store: b.db, Queue: b.queue, Log: b.log},
-		Requeue:   &jobs.Requeuer{Store: b.db, Queue: b.queue, After: time.Minute, Log: b.log},
-		Reminders: &jobs.Reminders{Store: b.db, Queue: b.queue, Now: time.Now, Log: b.log},
+		RetryBase: time.Second, ShutdownTimeout: 5 * time.Second, Log: b.log}, &jobs.Deps{
+		Store: b.db, Queue: b.queue, Redis: b.redis.Client, Mail: b.sender, BulkMail: b.sender, Render: b.render, Signer: b.signer,
+		Log: b.log, Config: &config.Config{AppURL: "http://app.test", MailFrom: "no-reply@muster.test", SendAttempts: 3, RequeueAfter: time.Minute},
 	})
 	if err != nil {
 		t.Fatal(err)

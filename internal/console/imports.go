@@ -46,7 +46,7 @@ func (s *Server) imports(w http.ResponseWriter, r *http.Request, req *request) e
 }
 
 func (s *Server) renderImports(w http.ResponseWriter, r *http.Request, req *request, acc *muster.Account, fileError string, status int) error {
-	history, err := s.store.ListImports(r.Context(), acc.ID, 0, 50)
+	history, err := s.store.imports.ListImports(r.Context(), acc.ID, 0, 50)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (s *Server) accountImport(r *http.Request, req *request) (*muster.Account, 
 	if err != nil {
 		return nil, nil, err
 	}
-	im, err := s.store.FindImport(r.Context(), id)
+	im, err := s.store.imports.FindImport(r.Context(), id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,7 +155,7 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request, req *reque
 		return err
 	}
 	v := s.view(r, req, "imports")
-	return httpapi.StreamImport(r.Context(), w, s.store.FindImport, im, func(im *muster.Import) (string, error) {
+	return httpapi.StreamImport(r.Context(), w, s.store.imports.FindImport, im, func(im *muster.Import) (string, error) {
 		v.Data = map[string]any{"Import": newImportView(im)}
 		return s.fragment("import", "progress", v)
 	}, s.log)
@@ -195,7 +195,7 @@ func (s *Server) importErrors(w http.ResponseWriter, r *http.Request, req *reque
 	if err != nil {
 		return err
 	}
-	return httpapi.WriteErrorWorkbook(r.Context(), w, s.store, "", im)
+	return httpapi.WriteErrorWorkbook(r.Context(), w, s.store.imports, "", im)
 }
 
 // template: GET /accounts/{id}/imports/template.xlsx.

@@ -30,7 +30,7 @@ func (s *Server) inviteForm(w http.ResponseWriter, r *http.Request, req *request
 }
 
 func (s *Server) renderInvite(w http.ResponseWriter, r *http.Request, req *request, acc *muster.Account, f *inviteForm, status int) error {
-	all, err := s.store.ListManagers(r.Context(), acc.ClientID)
+	all, err := s.store.managers.ListManagers(r.Context(), acc.ClientID)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func (s *Server) managers(w http.ResponseWriter, r *http.Request, req *request) 
 }
 
 func (s *Server) renderManagers(w http.ResponseWriter, r *http.Request, req *request, acc *muster.Account, f managerForm, status int) error {
-	all, err := s.store.ListManagers(r.Context(), acc.ClientID)
+	all, err := s.store.managers.ListManagers(r.Context(), acc.ClientID)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (s *Server) manager(r *http.Request, req *request, act muster.Action) (*mus
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := s.store.FindManager(r.Context(), id)
+	m, err := s.store.managers.FindManager(r.Context(), id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -275,11 +275,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, req *requ
 		}
 		basedOn = &id
 	}
-	name, err := muster.AccountName(raw)
-	var created *muster.Account
-	if err == nil {
-		created, err = s.store.CreateAccountFor(r.Context(), req.actor.AccountGrantee(), acc.ClientID, name, basedOn)
-	}
+	created, err := s.actions.CreateAccount(r.Context(), *req.actor, acc.ClientID, raw, basedOn)
 	if e := muster.AsError(err); e != nil && (e.Kind == muster.KindInvalid || e.Kind == muster.KindConflict) {
 		return s.renderAccounts(w, r, req, acc, raw, s.errorText(req, e), httpapi.Status(e))
 	}

@@ -32,7 +32,7 @@ func (s *Server) merges(w http.ResponseWriter, r *http.Request, req *request) er
 }
 
 func (s *Server) renderMerges(w http.ResponseWriter, r *http.Request, req *request, f mergeForm, status int) error {
-	ms, err := s.store.ListMerges(r.Context(), 200)
+	ms, err := s.store.merges.ListMerges(r.Context(), 200)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (s *Server) merge(w http.ResponseWriter, r *http.Request, req *request) err
 	if err != nil {
 		return err
 	}
-	m, err := s.store.FindMerge(r.Context(), id)
+	m, err := s.store.merges.FindMerge(r.Context(), id)
 	if err != nil {
 		return err
 	}

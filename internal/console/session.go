@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -16,6 +17,15 @@ import (
 	"github.com/muster-dev/muster/internal/signed"
 	mailer "github.com/muster-dev/muster/mail"
 )
+
+// SessionStore keeps the console's sessions and one-time sign-in links.
+type SessionStore interface {
+	StartSession(ctx context.Context, token string, ttl time.Duration) (string, *muster.Actor, error)
+	SessionActor(ctx context.Context, secret string) (*muster.Actor, error)
+	EndSession(ctx context.Context, secret string) error
+	CreateSigninLink(ctx context.Context, email string, ttl, every time.Duration) (*muster.SigninLink, bool, error)
+	UseSigninLink(ctx context.Context, linkID int64, ttl time.Duration) (string, *muster.Actor, error)
+}
 
 // SigninPurpose is mixed into the signature of sign-in links, so that a
 // token signed for another link (a manager's acceptance) is worthless here.
@@ -34,7 +44,7 @@ func (s *Server) signinForm(w http.ResponseWriter, r *http.Request, req *request
 // signinToken: POST /signin/token — an API token pasted into the form.
 func (s *Server) signinToken(w http.ResponseWriter, r *http.Request, req *request) error {
 	token := strings.TrimSpace(r.PostFormValue("token"))
-	secret, _, err := s.store.StartSession(r.Context(), token, s.opts.SessionTTL)
+	secret, _, err := s.store.sessions.StartSession(r.Context(), token, s.opts.SessionTTL)
 	if muster.ErrorKind(err) == muster.KindUnauthenticated {
 		v := s.view(r, req, "signin")
 		v.Data = map[string]any{"Next": safeNext(r.PostFormValue("next")), "TokenError": v.T("signin_bad_token")}
@@ -76,7 +86,7 @@ func (s *Server) signinEmail(w http.ResponseWriter, r *http.Request, req *reques
 			return err
 		}
 	}
-	link, ok, err := s.store.CreateSigninLink(r.Context(), strings.ToLower(addr.Address), s.opts.LinkTTL, s.opts.LinkEvery)
+	link, ok, err := s.store.sessions.CreateSigninLink(r.Context(), strings.ToLower(addr.Address), s.opts.LinkTTL, s.opts.LinkEvery)
 	if err != nil {
 		return err
 	}
@@ -150,7 +160,7 @@ func (s *Server) signinLink(w http.ResponseWriter, r *http.Request, req *request
 	if err != nil {
 		return err
 	}
-	secret, _, err := s.store.UseSigninLink(r.Context(), id, s.opts.SessionTTL)
+	secret, _, err := s.store.sessions.UseSigninLink(r.Context(), id, s.opts.SessionTTL)
 	if err != nil {
 		return err
 	}
@@ -191,7 +201,7 @@ func (s *Server) secure(r *http.Request) bool {
 // the browser.
 func (s *Server) signout(w http.ResponseWriter, r *http.Request, req *request) error {
 	if req.secret != "" {
-		if err := s.store.EndSession(r.Context(), req.secret); err != nil {
+		if err := s.store.sessions.EndSession(r.Context(), req.secret); err != nil {
 			return err
 		}
 	}

@@ -8,9 +8,15 @@ import (
 	"github.com/muster-dev/muster/internal/muster"
 )
 
+// ContractorStore reads an account's contractors: the list and a card.
+type ContractorStore interface {
+	ListContractors(ctx context.Context, q muster.ListQuery) ([]muster.ListRow, string, error)
+	ContractorCard(ctx context.Context, accountID, contractorID int64) (*muster.Card, error)
+}
+
 // account reads the {id} account and checks that the actor may do act in it.
 func (s *Server) account(r *http.Request, act muster.Action) (*muster.Account, error) {
-	return Account(r, s.store.FindAccount, actor(r), act)
+	return Account(r, s.accounts.FindAccount, actor(r), act)
 }
 
 // Account reads the account named by the request's {id} and checks that
@@ -85,7 +91,7 @@ func (s *Server) listContractors(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows, next, err := s.store.ListContractors(r.Context(), q)
+	rows, next, err := s.contractors.ListContractors(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -132,17 +138,14 @@ func (s *Server) updateCard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u := muster.CardUpdate{Feature: req.Feature, Notes: req.Notes, ManagerIDs: req.ManagerIDs}
-	if err := u.Clean(); err != nil {
-		return err
-	}
-	if err := s.store.UpdateCard(r.Context(), acc.ID, cid, u); err != nil {
+	if err := s.app.UpdateCard(r.Context(), acc.ID, cid, u); err != nil {
 		return err
 	}
 	return s.writeCard(w, r, acc.ID, cid)
 }
 
 func (s *Server) writeCard(w http.ResponseWriter, r *http.Request, accountID, cid int64) error {
-	card, err := s.store.ContractorCard(r.Context(), accountID, cid)
+	card, err := s.contractors.ContractorCard(r.Context(), accountID, cid)
 	if err != nil {
 		return err
 	}
@@ -157,7 +160,7 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	card, err := s.store.ContractorCard(r.Context(), acc.ID, cid)
+	card, err := s.contractors.ContractorCard(r.Context(), acc.ID, cid)
 	if err != nil {
 		return err
 	}

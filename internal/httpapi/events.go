@@ -84,11 +84,11 @@ func (s *Server) authStaff(r *http.Request) error {
 		return muster.Errorf(muster.KindUnauthenticated, "missing_token",
 			"send a staff token as Authorization: Bearer <token>, or sign the event in the %s header", SignatureHeader)
 	}
-	a, err := s.store.Authenticate(r.Context(), strings.TrimSpace(token))
+	a, err := s.auth.Authenticate(r.Context(), strings.TrimSpace(token))
 	if err != nil {
 		return err
 	}
-	return staffOnly(*a, "post events without a signature")
+	return a.StaffOnly("post events without a signature")
 }
 
 func (s *Server) verifySignature(header string, body []byte, secret, variable string) error {

@@ -29,38 +29,27 @@ import (
 	"github.com/muster-dev/muster/internal/workbook"
 )
 
-// Store is what the API reads from the database, plus what its actions
-// store (actions.Store): handlers read directly and change things through
-// the actions.
+// Store is every store method the API uses: what its handlers read, each
+// file naming its own in a small interface next to the handlers, plus what
+// its actions store (actions.Store). It is only their sum, for New;
+// *postgres.DB satisfies it. Handlers read directly and change things
+// through the actions.
 type Store interface {
 	actions.Store
+	AuthStore
+	AccountStore
+	ClientStore
+	ContractorStore
+	TaskStore
+	ManagerStore
+	TokenStore
+	MergeStore
+	ImportStore
+}
+
+// AuthStore resolves API tokens to actors.
+type AuthStore interface {
 	Authenticate(ctx context.Context, token string) (*muster.Actor, error)
-	CreateClient(ctx context.Context, in muster.ClientDraft) (*muster.Client, *muster.Account, error)
-	FindClient(ctx context.Context, id int64) (*muster.Client, error)
-	CreateAccountFor(ctx context.Context, managerID, clientID int64, name string, basedOn *int64) (*muster.Account, error)
-	FindAccount(ctx context.Context, id int64) (*muster.Account, error)
-	ListAccounts(ctx context.Context, clientID int64) ([]muster.Account, error)
-	DecideKYB(ctx context.Context, accountID int64, status string) (*muster.Account, error)
-	ContractorCard(ctx context.Context, accountID, contractorID int64) (*muster.Card, error)
-	ListContractors(ctx context.Context, q muster.ListQuery) ([]muster.ListRow, string, error)
-	UpdateCard(ctx context.Context, accountID, contractorID int64, u muster.CardUpdate) error
-	CreateTask(ctx context.Context, accountID, contractorID int64, title, description, actor string) (*muster.Task, error)
-	UpdateTask(ctx context.Context, accountID, taskID int64, u muster.TaskUpdate, actor string) (*muster.Task, error)
-	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
-	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
-	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
-	ListTokens(ctx context.Context, f muster.TokenFilter) ([]muster.Token, error)
-	SearchClients(ctx context.Context, q muster.ClientQuery) ([]muster.Client, error)
-	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
-	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
-	FindImport(ctx context.Context, id int64) (*muster.Import, error)
-	ListImports(ctx context.Context, accountID, before int64, limit int) ([]*muster.Import, error)
-	ImportHeader(ctx context.Context, id int64) ([]string, error)
-	ImportErrors(ctx context.Context, id int64, fn func(muster.FailedRow) error) error
-	ApplyMailEvent(ctx context.Context, ev muster.MailEvent) (*muster.MailEventResult, error)
-	ListSuppressions(ctx context.Context, email string, limit int) ([]muster.Suppression, error)
-	ClearSuppression(ctx context.Context, email string) error
-	StopReminders(ctx context.Context, membershipID int64) error
 }
 
 // Check is a named readiness probe (PostgreSQL, Redis).
@@ -71,13 +60,21 @@ type Check struct {
 
 // Server serves the API.
 type Server struct {
-	store  Store
-	app    *actions.Actions
-	signer *signed.Signer // checks the acceptance links the worker signed
-	checks []Check
-	log    *slog.Logger
-	mux    *routeMux
-	opts   Options
+	auth        AuthStore
+	accounts    AccountStore
+	clients     ClientStore
+	contractors ContractorStore
+	tasks       TaskStore
+	managers    ManagerStore
+	tokens      TokenStore
+	merges      MergeStore
+	imports     ImportStore
+	app         *actions.Actions
+	signer      *signed.Signer // checks the acceptance links the worker signed
+	checks      []Check
+	log         *slog.Logger
+	mux         *routeMux
+	opts        Options
 }
 
 // Options tune the API; the zero value of a field means its default.
@@ -120,7 +117,11 @@ type Observer interface {
 
 // New builds the API and its routes. signer must use the worker's key.
 func New(store Store, queue actions.Queue, signer *signed.Signer, checks []Check, log *slog.Logger, opts ...Options) *Server {
-	s := &Server{store: store, signer: signer, checks: checks, log: log, mux: &routeMux{ServeMux: http.NewServeMux()}}
+	s := &Server{
+		auth: store, accounts: store, clients: store, contractors: store, tasks: store, managers: store, tokens: store,
+		merges: store, imports: store,
+		signer: signer, checks: checks, log: log, mux: &routeMux{ServeMux: http.NewServeMux()},
+	}
 	if len(opts) > 0 {
 		s.opts = opts[0]
 	}
@@ -133,7 +134,9 @@ func New(store Store, queue actions.Queue, signer *signed.Signer, checks []Check
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
 	}
-	s.app = actions.New(store, queue, log, actions.Options{ResendInterval: s.opts.ResendInterval, TmpDir: s.opts.TmpDir, Limiter: s.opts.Limiter})
+	s.app = actions.New(store, queue, log, actions.Options{
+		ResendInterval: s.opts.ResendInterval, TmpDir: s.opts.TmpDir, Limiter: s.opts.Limiter, Emails: s.opts.Metrics,
+	})
 	s.routes()
 	return s
 }
@@ -288,7 +291,7 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="muster"`)
 			return muster.Errorf(muster.KindUnauthenticated, "missing_token", "send an API token as Authorization: Bearer <token>")
 		}
-		actor, err := s.store.Authenticate(r.Context(), strings.TrimSpace(token))
+		actor, err := s.auth.Authenticate(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="muster", error="invalid_token"`)
 			return err
@@ -455,14 +458,6 @@ func pathID(r *http.Request, param, what string) (int64, error) {
 		return 0, muster.NotFound(what+"_not_found", "%s %q not found", what, v)
 	}
 	return id, nil
-}
-
-// staffOnly refuses anyone but platform staff to do what.
-func staffOnly(a muster.Actor, what string) error {
-	if !a.Staff() {
-		return muster.Errorf(muster.KindForbidden, "staff_only", "only platform staff tokens may %s", what)
-	}
-	return nil
 }
 
 func actor(r *http.Request) muster.Actor {

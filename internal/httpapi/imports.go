@@ -18,6 +18,14 @@ import (
 	"github.com/muster-dev/muster/internal/workbook"
 )
 
+// ImportStore reads imports: one, an account's history, and the rows that
+// failed.
+type ImportStore interface {
+	FindImport(ctx context.Context, id int64) (*muster.Import, error)
+	ListImports(ctx context.Context, accountID, before int64, limit int) ([]*muster.Import, error)
+	ErrorStore
+}
+
 const xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 // eventEvery is how often the progress stream looks at the import.
@@ -157,11 +165,11 @@ func (s *Server) findImport(r *http.Request, act muster.Action) (*muster.Import,
 	if err != nil {
 		return nil, err
 	}
-	im, err := s.store.FindImport(r.Context(), id)
+	im, err := s.imports.FindImport(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
-	acc, err := s.store.FindAccount(r.Context(), im.AccountID)
+	acc, err := s.accounts.FindAccount(r.Context(), im.AccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +211,7 @@ func (s *Server) importHistory(w http.ResponseWriter, r *http.Request) error {
 			return muster.Invalid("invalid_cursor", "before %q is not an import id", v)
 		}
 	}
-	list, err := s.store.ListImports(r.Context(), acc.ID, before, limit)
+	list, err := s.imports.ListImports(r.Context(), acc.ID, before, limit)
 	if err != nil {
 		return err
 	}
@@ -242,7 +250,7 @@ func (s *Server) importEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return StreamImport(r.Context(), w, s.store.FindImport, im, func(im *muster.Import) (string, error) {
+	return StreamImport(r.Context(), w, s.imports.FindImport, im, func(im *muster.Import) (string, error) {
 		data, err := json.Marshal(im)
 		return string(data), err
 	}, s.log)
@@ -316,7 +324,7 @@ func (s *Server) importErrors(w http.ResponseWriter, r *http.Request) error {
 	fmt.Fprintf(w, `{"import_id":%d,"status":%q,"failed":%d,"errors":[`, im.ID, im.Status, im.Failed)
 	enc := json.NewEncoder(w)
 	first := true
-	err = s.store.ImportErrors(r.Context(), im.ID, func(fr muster.FailedRow) error {
+	err = s.imports.ImportErrors(r.Context(), im.ID, func(fr muster.FailedRow) error {
 		for _, e := range fr.Errors {
 			if !first {
 				io.WriteString(w, ",")
@@ -336,7 +344,7 @@ func (s *Server) importErrors(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) errorWorkbook(w http.ResponseWriter, r *http.Request, im *muster.Import) error {
-	return WriteErrorWorkbook(r.Context(), w, s.store, s.opts.TmpDir, im)
+	return WriteErrorWorkbook(r.Context(), w, s.imports, s.opts.TmpDir, im)
 }
 
 // ErrorStore reads the rows of an import that failed.

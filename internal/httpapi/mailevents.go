@@ -31,12 +31,9 @@ func (s *Server) mailEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.store.ApplyMailEvent(r.Context(), ev)
+	res, err := s.app.MailEvent(r.Context(), ev)
 	if err != nil {
 		return err
-	}
-	if !res.Duplicate && s.opts.Metrics != nil {
-		s.opts.Metrics.Email(res.Invitation.Kind, string(res.Invitation.Locale), ev.Outcome())
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
@@ -44,17 +41,7 @@ func (s *Server) mailEvent(w http.ResponseWriter, r *http.Request) error {
 
 // listSuppressions: GET /v1/suppressions[?email=], staff only.
 func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) error {
-	if err := staffOnly(actor(r), "read the suppression list"); err != nil {
-		return err
-	}
-	email := r.URL.Query().Get("email")
-	if email != "" {
-		var err error
-		if email, err = muster.NormalizeEmail("email", email); err != nil {
-			return err
-		}
-	}
-	list, err := s.store.ListSuppressions(r.Context(), email, 1000)
+	list, err := s.app.Suppressions(r.Context(), actor(r), r.URL.Query().Get("email"))
 	if err != nil {
 		return err
 	}
@@ -65,14 +52,7 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) error 
 // clearSuppression: DELETE /v1/suppressions/{email}, staff only: mail to
 // the address goes out again.
 func (s *Server) clearSuppression(w http.ResponseWriter, r *http.Request) error {
-	if err := staffOnly(actor(r), "change the suppression list"); err != nil {
-		return err
-	}
-	email, err := muster.NormalizeEmail("email", r.PathValue("email"))
-	if err != nil {
-		return err
-	}
-	if err := s.store.ClearSuppression(r.Context(), email); err != nil {
+	if err := s.app.ClearSuppression(r.Context(), actor(r), r.PathValue("email")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -92,7 +72,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return muster.Invalid("invalid_unsubscribe_link", "the unsubscribe link is invalid")
 	}
-	if err := s.store.StopReminders(r.Context(), membershipID); err != nil {
+	if err := s.app.Unsubscribe(r.Context(), membershipID); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"unsubscribed": "reminders"})

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -12,13 +13,19 @@ import (
 	"github.com/muster-dev/muster/jobs"
 )
 
+// ManagerStore reads a dashboard's managers.
+type ManagerStore interface {
+	FindManager(ctx context.Context, id int64) (*muster.Manager, error)
+	ListManagers(ctx context.Context, clientID int64) ([]muster.Manager, error)
+}
+
 // manager reads the {id} manager and checks that the actor may do act to it.
 func (s *Server) manager(r *http.Request, act muster.Action) (*muster.Manager, error) {
 	id, err := pathID(r, "id", "manager")
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.store.FindManager(r.Context(), id)
+	m, err := s.managers.FindManager(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +104,7 @@ func (s *Server) listManagers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all, err := s.store.ListManagers(r.Context(), clientID)
+	all, err := s.managers.ListManagers(r.Context(), clientID)
 	if err != nil {
 		return err
 	}

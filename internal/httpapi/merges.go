@@ -1,17 +1,24 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/muster-dev/muster/internal/muster"
 )
+
+// MergeStore reads merges: one, or the audit trail.
+type MergeStore interface {
+	FindMerge(ctx context.Context, id int64) (*muster.Merge, error)
+	ListMerges(ctx context.Context, limit int) ([]muster.Merge, error)
+}
 
 // createMerge: POST /v1/merges (staff). The request is checked and
 // recorded at once; the merge runs as a job and answers 202 with its id.
 // Asking again for a merge that was done answers 200 with that merge and
 // "noop": true.
 func (s *Server) createMerge(w http.ResponseWriter, r *http.Request) error {
-	if err := staffOnly(actor(r), "merge dashboards"); err != nil {
+	if err := actor(r).StaffOnly("merge dashboards"); err != nil {
 		return err
 	}
 	var req struct {
@@ -46,14 +53,14 @@ func (s *Server) createMerge(w http.ResponseWriter, r *http.Request) error {
 
 // readMerge: GET /v1/merges/{id} (staff): status, progress, plan, outcome.
 func (s *Server) readMerge(w http.ResponseWriter, r *http.Request) error {
-	if err := staffOnly(actor(r), "read merges"); err != nil {
+	if err := actor(r).StaffOnly("read merges"); err != nil {
 		return err
 	}
 	id, err := pathID(r, "id", "merge")
 	if err != nil {
 		return err
 	}
-	m, err := s.store.FindMerge(r.Context(), id)
+	m, err := s.merges.FindMerge(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -63,10 +70,10 @@ func (s *Server) readMerge(w http.ResponseWriter, r *http.Request) error {
 
 // listMerges: GET /v1/merges (staff): the audit trail, newest first.
 func (s *Server) listMerges(w http.ResponseWriter, r *http.Request) error {
-	if err := staffOnly(actor(r), "read merges"); err != nil {
+	if err := actor(r).StaffOnly("read merges"); err != nil {
 		return err
 	}
-	ms, err := s.store.ListMerges(r.Context(), 200)
+	ms, err := s.merges.ListMerges(r.Context(), 200)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 // switched off.
 func (s *Server) staffHandler(h http.Handler) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := staffOnly(actor(r), "see the service's internals"); err != nil {
+		if err := actor(r).StaffOnly("see the service's internals"); err != nil {
 			return err
 		}
 		if h == nil {

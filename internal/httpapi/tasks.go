@@ -1,11 +1,17 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
 	"github.com/muster-dev/muster/internal/muster"
 )
+
+// TaskStore reads an account's tasks.
+type TaskStore interface {
+	Tasks(ctx context.Context, accountID, contractorID int64) ([]muster.Task, error)
+}
 
 // createTask: POST /v1/accounts/{id}/tasks {contractor_id, title, description?}.
 func (s *Server) createTask(w http.ResponseWriter, r *http.Request) error {
@@ -21,14 +27,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if req.Title == "" {
-		return muster.Invalid("invalid_title", "title is empty")
-	}
-	u := muster.TaskUpdate{Title: &req.Title, Description: &req.Description}
-	if err := u.Clean(); err != nil {
-		return err
-	}
-	t, err := s.store.CreateTask(r.Context(), acc.ID, req.ContractorID, *u.Title, *u.Description, actor(r).Name)
+	t, err := s.app.CreateTask(r.Context(), actor(r), acc.ID, req.ContractorID, req.Title, req.Description)
 	if err != nil {
 		return err
 	}
@@ -55,10 +54,7 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u := muster.TaskUpdate{Title: req.Title, Description: req.Description, Status: req.Status}
-	if err := u.Clean(); err != nil {
-		return err
-	}
-	t, err := s.store.UpdateTask(r.Context(), acc.ID, tid, u, actor(r).Name)
+	t, err := s.app.UpdateTask(r.Context(), actor(r), acc.ID, tid, u)
 	if err != nil {
 		return err
 	}
@@ -78,7 +74,7 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 			return muster.Invalid("invalid_filter", "contractor_id %q is not an id", v)
 		}
 	}
-	ts, err := s.store.Tasks(r.Context(), acc.ID, cid)
+	ts, err := s.tasks.Tasks(r.Context(), acc.ID, cid)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,17 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
 	"github.com/muster-dev/muster/internal/muster"
 )
+
+// TokenStore lists API tokens.
+type TokenStore interface {
+	ListTokens(ctx context.Context, f muster.TokenFilter) ([]muster.Token, error)
+}
 
 // listTokens: GET /v1/tokens. Staff see every token, a client token and
 // the owner their dashboard's, any other manager their own.
@@ -28,7 +34,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	ts := []muster.Token{}
 	if f, ok := actor(r).TokenScope().Narrow(want); ok {
 		var err error
-		if ts, err = s.store.ListTokens(r.Context(), f); err != nil {
+		if ts, err = s.tokens.ListTokens(r.Context(), f); err != nil {
 			return err
 		}
 	}
@@ -48,28 +54,6 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"token": t})
-	return nil
-}
-
-// searchClients: GET /v1/clients?q=&limit=&cursor= (staff).
-func (s *Server) searchClients(w http.ResponseWriter, r *http.Request) error {
-	if err := staffOnly(actor(r), "search clients"); err != nil {
-		return err
-	}
-	q, err := muster.NewClientQuery(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	cs, err := s.store.SearchClients(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	var next *string
-	if len(cs) == q.Limit {
-		c := strconv.FormatInt(cs[len(cs)-1].ID, 10)
-		next = &c
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"clients": cs, "next_cursor": next})
 	return nil
 }
 

@@ -47,6 +47,14 @@ var roleActions = map[string][]Action{
 // Staff reports whether the actor is platform staff.
 func (a Actor) Staff() bool { return a.Kind == TokenStaff }
 
+// StaffOnly refuses anyone but platform staff to do what.
+func (a Actor) StaffOnly(what string) error {
+	if !a.Staff() {
+		return Errorf(KindForbidden, "staff_only", "only platform staff tokens may %s", what)
+	}
+	return nil
+}
+
 // SeesClient reports whether the actor may see the dashboard at all.
 func (a Actor) SeesClient(clientID int64) bool {
 	return a.Staff() || a.ClientID == clientID

@@ -46,8 +46,12 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db := sqlx.NewDb(sql.OpenDB(conn), "postgres")
+	// As many kept idle as may be open: a burst above the idle count would
+	// otherwise close connections after use and open new ones (a fork on
+	// the server each) for the next burst, which is what an API's tail
+	// latency is made of. Idle ones close after five minutes.
 	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(10)
+	db.SetMaxIdleConns(20)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()

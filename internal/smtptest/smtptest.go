@@ -49,6 +49,7 @@ type Server struct {
 	stall    time.Duration // how long to stall before dropping them
 	faulted  time.Time     // the last refusal or drop
 	conns    int
+	open     map[*smtp.Conn]bool
 	changed  chan struct{}
 	user     string
 	pass     string
@@ -69,7 +70,7 @@ func WithAuth(user, pass string) Option { return func(s *Server) { s.user, s.pas
 // Start listens on a free loopback port; the server stops when t ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{changed: make(chan struct{}), closed: make(chan struct{})}
+	s := &Server{changed: make(chan struct{}), closed: make(chan struct{}), open: map[*smtp.Conn]bool{}}
 	s.srv = smtp.NewServer(backend{s})
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout = 10 * time.Second
@@ -116,6 +117,17 @@ func (s *Server) Faults() (left int, last time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fail + s.drop, s.faulted
+}
+
+// CloseConns closes every connection from the server's side, as a server
+// does with connections idle too long.
+func (s *Server) CloseConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.open {
+		c.Close()
+		delete(s.open, c)
+	}
 }
 
 // HangNext makes the server stop answering at the next n messages' DATA,
@@ -231,6 +243,7 @@ type backend struct{ s *Server }
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.mu.Lock()
 	b.s.conns++
+	b.s.open[c] = true
 	b.s.mu.Unlock()
 	return &session{s: b.s, conn: c, authed: b.s.user == ""}, nil
 }
