@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -62,12 +63,7 @@ func BenchmarkContractorList(b *testing.B) {
 				}
 				lat := make([]time.Duration, 0, b.N)
 				for range b.N {
-					start := time.Now()
-					res := t.do(b, "GET", base+query, tok, nil)
-					lat = append(lat, time.Since(start))
-					if res.status != http.StatusOK {
-						b.Fatalf("%d %v", res.status, res.body)
-					}
+					lat = append(lat, t.timeGet(b, base+query, tok))
 				}
 				b.ReportMetric(float64(pctl(lat, 50).Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(pctl(lat, 95).Microseconds())/1000, "p95-ms")
@@ -198,4 +194,27 @@ func pctl(lat []time.Duration, p int) time.Duration {
 	s := slices.Clone(lat)
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+// timeGet times one GET of a page as a client sees it, without the checks
+// the tests run on every response (its OpenAPI contract, its JSON), which
+// cost more than the page itself.
+func (t *testBundle) timeGet(b *testing.B, path, token string) time.Duration {
+	req, err := http.NewRequest("GET", t.srv.URL+path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	start := time.Now()
+	res, err := t.srv.Client().Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	took := time.Since(start)
+	if err != nil || res.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d %s %v", path, res.StatusCode, data, err)
+	}
+	return took
 }
