@@ -8,6 +8,7 @@ const (
 	OutcomeRetried   = "retried"   // an attempt failed; it is tried again
 	OutcomeFailed    = "failed"    // given up: a permanent refusal or the last attempt
 	OutcomeCancelled = "cancelled" // no longer wanted when the worker came to send it
+	OutcomePostponed = "postponed" // over its recipient's cap (LIMIT_RECIPIENT); tried when the cap allows
 )
 
 // Recorder receives what the jobs do, for metrics. Nil fields of the

@@ -74,6 +74,10 @@ func transient(err error) bool {
 func retryDelay(base time.Duration) asynq.RetryDelayFunc {
 	doubling := backoff(base)
 	return func(n int, err error, t *asynq.Task) time.Duration {
+		var p *postponedError
+		if errors.As(err, &p) {
+			return max(time.Until(p.until), 0)
+		}
 		if transient(err) {
 			return time.Duration(float64(outageRetry) * (0.8 + 0.4*rand.Float64()))
 		}

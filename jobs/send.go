@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muster-dev/muster/internal/limit"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	"github.com/muster-dev/muster/mail"
@@ -67,6 +68,10 @@ type Sender struct {
 	Metrics       Recorder // nil: nothing recorded
 	Now           func() time.Time
 
+	// Recipients caps the emails one address gets (LIMIT_RECIPIENT; see
+	// capRecipients); nil: no cap.
+	Recipients RecipientLimiter
+
 	single *singles // made at the first single send
 }
 
@@ -93,6 +98,7 @@ func newSender(d *Deps, m mail.Sender) *Sender {
 	if d.Redis != nil {
 		// One log for both senders: its writes are coalesced across them.
 		s.Sent = once(d, func() *SentLog { return NewSentLog(d.Redis) })
+		s.Recipients = once(d, func() *limit.Limiter { return limit.New(d.Redis, c.Limits, d.Log) })
 	}
 	return s
 }
@@ -175,6 +181,9 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	if err := s.settle(ctx, []muster.Outcome{out}, single.outcomes); err != nil {
 		return err
 	}
+	if out.Postponed {
+		return postpone(out)
+	}
 	switch out.Status {
 	case muster.SendFailed:
 		return permanent(fmt.Errorf("invitation %d failed after %d attempts: %s", out.InvitationID, out.Attempt, out.Error))
@@ -204,6 +213,7 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		// PostgreSQL is up; only its outage has no second line then.
 		s.Log.Warn("cannot check Redis for emails sent but not recorded", "error", err)
 	}
+	ds, capped := s.capRecipients(ctx, ds, sent)
 	outs := make([]muster.Outcome, len(ds))
 	start, rec := time.Now(), recorder(s.Metrics)
 	var wg sync.WaitGroup
@@ -221,7 +231,7 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		})
 	}
 	wg.Wait()
-	return outs
+	return capped(outs)
 }
 
 // deliver turns one claimed row into a message, hands it to SMTP and says

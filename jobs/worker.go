@@ -63,8 +63,9 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, d *Deps) (*Worker, er
 		RetryDelayFunc:           retryDelay(cfg.RetryBase),
 		// An outage, another worker's lease, or a worker at its cap of
 		// imports: the task comes back soon without counting an attempt
-		// (see retryDelay and backoff for the delays).
-		IsFailure:       func(err error) bool { return !transient(err) && !errors.Is(err, errImportsBusy) },
+		// (see retryDelay and backoff for the delays). An email over its
+		// recipient's cap comes back when the cap allows, uncounted too.
+		IsFailure:       func(err error) bool { return !transient(err) && !errors.Is(err, errImportsBusy) && !isPostponed(err) },
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger{cfg.Log},
 		LogLevel:        asynq.WarnLevel,

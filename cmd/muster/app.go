@@ -292,7 +292,7 @@ func (a *app) console(signer *signed.Signer) (*console.Server, error) {
 	_, domain, _ := strings.Cut(from.Address, "@")
 	return console.New(a.db, a.actions(), a.log, console.Options{
 		URL: a.cfg.ConsoleURL, Mail: sender, Render: render, Domain: domain, Signer: signer, Bundle: bundle, Monitor: "/asynq/",
-		ImportLimits: a.limits(),
+		ImportLimits: a.limits(), Limiter: a.limiter(),
 	})
 }
 

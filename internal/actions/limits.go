@@ -21,33 +21,30 @@ type Limited struct {
 	Email    string // "" for none
 }
 
-func (l Limited) keys() [][2]string {
-	k := [][2]string{{l.What, "client:" + strconv.FormatInt(l.ClientID, 10)}}
-	if l.Email != "" {
-		k = append(k, [2]string{muster.LimitRecipient, l.Email})
-	}
-	return k
-}
-
-// Limit runs do unless the client's budget for l, or the recipient's, is
-// spent (429 with Retry-After), and counts l once do succeeded: a refused
-// request spends nobody's budget, a victim's address least of all. The
-// API, the console and the command line wrap their invitations, resends
-// and uploads in it.
+// Limit runs do unless the client's budget for l is spent, or the
+// recipient's already is (429 with Retry-After), and counts l against the
+// client once do succeeded: a refused request spends nobody's budget. The
+// recipient's budget (LIMIT_RECIPIENT) is only checked here, so that a
+// request certain to be over it is refused at once; it is counted when the
+// email goes out (jobs.Sender), once per email whatever its kind, and an
+// email over it then waits instead. The API and the console wrap their
+// invitations, resends and uploads in it.
 func (a *Actions) Limit(ctx context.Context, l Limited, do func() error) error {
 	if a.opts.Limiter == nil {
 		return do()
 	}
-	for _, k := range l.keys() {
-		if err := a.opts.Limiter.Check(ctx, k[0], k[1]); err != nil {
+	client := "client:" + strconv.FormatInt(l.ClientID, 10)
+	if err := a.opts.Limiter.Check(ctx, l.What, client); err != nil {
+		return err
+	}
+	if l.Email != "" {
+		if err := a.opts.Limiter.Check(ctx, muster.LimitRecipient, l.Email); err != nil {
 			return err
 		}
 	}
 	if err := do(); err != nil {
 		return err
 	}
-	for _, k := range l.keys() {
-		a.opts.Limiter.Count(ctx, k[0], k[1])
-	}
+	a.opts.Limiter.Count(ctx, l.What, client)
 	return nil
 }

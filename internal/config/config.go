@@ -120,7 +120,7 @@ type Config struct {
 	// inflated (IMPORT_MAX_UNZIPPED_BYTES). Default 1GiB.
 	ImportMaxUnzipped int64
 	// Limits are the rate limits by muster.Limit* name (LIMIT_INVITATIONS,
-	// LIMIT_IMPORTS, LIMIT_RESENDS, LIMIT_RECIPIENT: "120/m,5000/d", or
+	// LIMIT_IMPORTS, LIMIT_RESENDS, LIMIT_RECIPIENT, LIMIT_SIGNIN: "120/m,5000/d", or
 	// none). Defaults: muster.DefaultLimits.
 	Limits map[string][]muster.Rate
 	// QueueMonitor is what the Asynq web UI at /asynq/ allows staff

@@ -65,7 +65,8 @@ func TestSecurityDefaultsAndLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.QueueMonitor != "read" || c.PublicURL != "http://127.0.0.1:8080" ||
-		len(c.Limits["invitations"]) != 2 || c.Limits["recipient"][0].N != 10 || c.Limits["recipient"][0].Per != 24*time.Hour {
+		len(c.Limits["invitations"]) != 2 || c.Limits["recipient"][0].N != 10 || c.Limits["recipient"][0].Per != 24*time.Hour ||
+		len(c.Limits["signin"]) != 2 || c.Limits["signin"][0].N != 10 || c.Limits["signin"][0].Per != time.Minute {
 		t.Errorf("defaults: monitor %q, public %q, limits %v", c.QueueMonitor, c.PublicURL, c.Limits)
 	}
 	env := map[string]string{"LIMIT_IMPORTS": "none", "LIMIT_RESENDS": "5/m", "QUEUE_MONITOR": "write"}

@@ -248,18 +248,8 @@ func TestCrossOriginFormRefused(t *testing.T) {
 	d := b.dashboard(t, "Forged")
 	c := b.session(t, d.tokens["owner"])
 	for _, h := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}} {
-		req, _ := http.NewRequest("POST", fmt.Sprintf("%s/accounts/%d/contractors/%d/exclude", b.srv.URL, d.account, d.spare), strings.NewReader(""))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for k, v := range h {
-			req.Header.Set(k, v)
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusForbidden {
-			t.Errorf("cross-origin POST with %v: %d, want 403", h, res.StatusCode)
+		if a := post(t, c, fmt.Sprintf("%s/accounts/%d/contractors/%d/exclude", b.srv.URL, d.account, d.spare), nil, h); a.status != http.StatusForbidden {
+			t.Errorf("cross-origin POST with %v: %d, want 403", h, a.status)
 		}
 	}
 	var status string

@@ -73,6 +73,15 @@ type Actions interface {
 	CreateTask(ctx context.Context, by muster.Actor, accountID, contractorID int64, title, description string) (*muster.Task, error)
 	UpdateTask(ctx context.Context, by muster.Actor, accountID, taskID int64, u muster.TaskUpdate) (*muster.Task, error)
 	CreateAccount(ctx context.Context, by muster.Actor, clientID int64, name string, basedOn *int64) (*muster.Account, error)
+	// Limit holds invitations, resends and uploads to the client's limits,
+	// as the API's.
+	Limit(ctx context.Context, l actions.Limited, do func() error) error
+}
+
+// Limiter takes from a budget counted across every web process
+// (*limit.Limiter): here, the sign-in links one client IP asks for.
+type Limiter interface {
+	Take(ctx context.Context, what, key string) error
 }
 
 // Options configure the console; a zero field means its default.
@@ -96,6 +105,9 @@ type Options struct {
 	// LinkEvery is the least time between two sign-in emails to one
 	// address. Default 1 minute.
 	LinkEvery time.Duration
+	// Limiter bounds the sign-in links one client IP asks for
+	// (LIMIT_SIGNIN); nil: no bound.
+	Limiter Limiter
 	// Monitor is linked for staff when set (the Asynq web UI's path).
 	Monitor string
 	// ImportLimits bound uploads, as the API's (zero fields: defaults).
@@ -300,6 +312,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, req *request, err 
 		s.log.Error("console internal error", "method", r.Method, "path", r.URL.Path, "error", err)
 		e = &muster.Error{Kind: muster.KindInternal, Code: "internal", Message: "internal error"}
 	}
+	httpapi.RetryAfter(w, e)
 	v := s.view(r, req, "error")
 	v.Data = map[string]any{"Status": status, "Code": e.Code, "Message": s.errorText(req, e)}
 	s.render(w, status, "error", v)

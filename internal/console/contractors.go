@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 )
 
@@ -214,7 +215,14 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, req *request) er
 	if err != nil {
 		return err
 	}
-	_, err = s.actions.Resend(r.Context(), acc.ID, cid)
+	card, err := s.store.contractors.ContractorCard(r.Context(), acc.ID, cid)
+	if err != nil {
+		return err
+	}
+	err = s.actions.Limit(r.Context(), actions.Limited{What: muster.LimitResends, ClientID: acc.ClientID, Email: card.Contractor.Email}, func() error {
+		_, err := s.actions.Resend(r.Context(), acc.ID, cid)
+		return err
+	})
 	if e := muster.AsError(err); e != nil && e.Kind == muster.KindRateLimited {
 		until := s.opts.Now().Add(e.RetryAfter).Unix()
 		http.Redirect(w, r, fmt.Sprintf("/accounts/%d/contractors?notice=throttled&until=%d", acc.ID, until), http.StatusSeeOther)

@@ -61,6 +61,13 @@ type testBundle struct {
 // loopback port, with a real SMTP server for sign-in links.
 func setup(t testing.TB) *testBundle {
 	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup with the console's options, and its actions', as opt
+// changes them (it may use the bundle's database and Redis).
+func setupWith(t testing.TB, opt func(b *testBundle, con *console.Options, act *actions.Options)) *testBundle {
+	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{db: pgtest.New(t), redis: redistest.New(t), smtp: smtptest.Start(t), signer: signed.New(testKey),
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), t: t}
@@ -83,10 +90,15 @@ func setup(t testing.TB) *testBundle {
 	mux := http.NewServeMux()
 	b.srv = httptest.NewServer(mux)
 	t.Cleanup(b.srv.Close)
-	b.con, err = console.New(b.db, actions.New(b.db, b.queue, b.log, actions.Options{ResendInterval: 10 * time.Minute}), b.log, console.Options{
+	conOpts := console.Options{
 		ImportLimits: workbook.Limits{MaxBytes: 1 << 20},
 		URL:          b.srv.URL, Mail: sender, Render: b.render, Domain: "muster.test", Signer: b.signer, Bundle: bundle, Monitor: "/asynq/",
-	})
+	}
+	actOpts := actions.Options{ResendInterval: 10 * time.Minute}
+	if opt != nil {
+		opt(b, &conOpts, &actOpts)
+	}
+	b.con, err = console.New(b.db, actions.New(b.db, b.queue, b.log, actOpts), b.log, conOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,8 +68,14 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, req *request) er
 		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.ImportLimits.OrDefaults().MaxBytes+1<<20) // room for the form's framing
-	im, err := s.readUpload(r, req, acc)
+	// Counted before the file is read, as the API does.
+	err = s.actions.Limit(r.Context(), actions.Limited{What: muster.LimitImports, ClientID: acc.ClientID}, func() error { return nil })
+	var im *muster.Import
+	if err == nil {
+		im, err = s.readUpload(r, req, acc)
+	}
 	if e := muster.AsError(err); e != nil && e.Kind != muster.KindInternal {
+		httpapi.RetryAfter(w, e)
 		return s.renderImports(w, r, req, acc, s.errorText(req, e), httpapi.Status(e))
 	}
 	if err != nil {

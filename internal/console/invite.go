@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/muster"
 )
@@ -74,7 +75,10 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request, req *request) er
 	}
 	in, err := muster.NewInvite(acc.ID, f.Email, f.FullName, f.Feature, f.ManagerIDs, lang)
 	if err == nil {
-		_, err = s.actions.Invite(r.Context(), in)
+		err = s.actions.Limit(r.Context(), actions.Limited{What: muster.LimitInvitations, ClientID: acc.ClientID, Email: in.Email}, func() error {
+			_, err := s.actions.Invite(r.Context(), in)
+			return err
+		})
 	}
 	if e := muster.AsError(err); e != nil && (e.Kind == muster.KindInvalid || e.Kind == muster.KindConflict) {
 		f.Errors = map[string]string{inviteField(e.Code): s.errorText(req, e)}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/muster"
 )
@@ -109,9 +110,12 @@ func (s *Server) inviteManager(w http.ResponseWriter, r *http.Request, req *requ
 	}
 	in, err := muster.NewManagerInvite(acc.ClientID, f.Email, f.FullName, f.Role, ids, lang)
 	if err == nil {
-		_, _, err = s.actions.InviteManager(r.Context(), *req.actor, in)
+		err = s.actions.Limit(r.Context(), actions.Limited{What: muster.LimitInvitations, ClientID: acc.ClientID, Email: in.Email}, func() error {
+			_, _, err := s.actions.InviteManager(r.Context(), *req.actor, in)
+			return err
+		})
 	}
-	if e := muster.AsError(err); e != nil && e.Kind != muster.KindInternal && e.Kind != muster.KindForbidden {
+	if e := muster.AsError(err); e != nil && e.Kind != muster.KindInternal && e.Kind != muster.KindForbidden && e.Kind != muster.KindRateLimited {
 		f.Errors = map[string]string{managerField(e.Code): s.errorText(req, e)}
 		return s.renderManagers(w, r, req, acc, f, httpapi.Status(e))
 	}
@@ -214,7 +218,11 @@ func (s *Server) resendManager(w http.ResponseWriter, r *http.Request, req *requ
 	if err != nil {
 		return err
 	}
-	if _, err := s.actions.ResendManager(r.Context(), m.ID); err != nil {
+	err = s.actions.Limit(r.Context(), actions.Limited{What: muster.LimitResends, ClientID: m.ClientID, Email: m.Email}, func() error {
+		_, err := s.actions.ResendManager(r.Context(), m.ID)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	http.Redirect(w, r, fmt.Sprintf("/accounts/%d/managers?notice=manager_resent", acc.ID), http.StatusSeeOther)

@@ -3,13 +3,16 @@ package console
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/muster-dev/muster/internal/httpapi"
 	"github.com/muster-dev/muster/internal/muster"
 	"github.com/muster-dev/muster/internal/signed"
 	mailer "github.com/muster-dev/muster/mail"
@@ -58,7 +61,9 @@ func (s *Server) signinToken(w http.ResponseWriter, r *http.Request, req *reques
 
 // signinEmail: POST /signin/email — mail a one-time link to a manager (an
 // owner is a manager too). The answer is the same whether the address is
-// known or not, and a second request within LinkEvery sends nothing.
+// known or not, and a second request within LinkEvery sends nothing. One
+// client IP asks for LIMIT_SIGNIN links at most, known addresses or not
+// (429 with Retry-After), so nobody mails thousands of addresses from here.
 func (s *Server) signinEmail(w http.ResponseWriter, r *http.Request, req *request) error {
 	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostFormValue("email")))
 	if err != nil || strings.ContainsAny(addr.Address, "\r\n") {
@@ -66,6 +71,20 @@ func (s *Server) signinEmail(w http.ResponseWriter, r *http.Request, req *reques
 		v.Data = map[string]any{"Next": "/", "EmailError": v.T("signin_bad_email"), "Email": r.PostFormValue("email")}
 		s.render(w, http.StatusBadRequest, "signin", v)
 		return nil
+	}
+	if s.opts.Limiter != nil {
+		err := s.opts.Limiter.Take(r.Context(), muster.LimitSignin, clientIP(r))
+		if e := muster.AsError(err); e != nil && e.Kind == muster.KindRateLimited {
+			httpapi.RetryAfter(w, e)
+			v := s.view(r, req, "signin")
+			v.Data = map[string]any{"Next": "/", "Email": r.PostFormValue("email"),
+				"Limited": v.T("signin_limited", "At", v.Time(s.opts.Now().Add(e.RetryAfter)))}
+			s.render(w, http.StatusTooManyRequests, "signin", v)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 	link, ok, err := s.store.sessions.CreateSigninLink(r.Context(), strings.ToLower(addr.Address), s.opts.LinkTTL, s.opts.LinkEvery)
 	if err != nil {
@@ -78,6 +97,26 @@ func (s *Server) signinEmail(w http.ResponseWriter, r *http.Request, req *reques
 	}
 	http.Redirect(w, r, "/signin?sent=1", http.StatusSeeOther)
 	return nil
+}
+
+// clientIP is who asks, for the sign-in limit: the connection's peer
+// (RemoteAddr). No forwarded header is trusted, since any client can send
+// one; behind a proxy every request is the proxy's, and shares its budget.
+// An IPv6 client counts by its /64, which one host usually holds whole.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if ip = ip.Unmap(); ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // mailLink sends a sign-in link at once: the person is waiting for it, and

@@ -351,10 +351,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			"request_id", w.Header().Get("X-Request-Id"))
 		e = &muster.Error{Kind: muster.KindInternal, Code: "internal", Message: "internal error; the request id is in the X-Request-Id header"}
 	}
-	if e.RetryAfter > 0 {
+	RetryAfter(w, e)
+	writeJSON(w, statusOf[e.Kind], map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+}
+
+// RetryAfter says, for an error that is allowed again later (a rate
+// limit), when: Retry-After in whole seconds, rounded up.
+func RetryAfter(w http.ResponseWriter, e *muster.Error) {
+	if e != nil && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
 	}
-	writeJSON(w, statusOf[e.Kind], map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

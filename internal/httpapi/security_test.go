@@ -53,15 +53,20 @@ func TestManagerResendFloodIsRefused(t *testing.T) {
 }
 
 // Limits hold per client and per recipient, with 429 and Retry-After, and
-// one client's use does not spend another's.
+// one client's use does not spend another's. The recipient's budget is
+// spent by the emails sent (jobs.Sender takes it), not by requests, so one
+// invitation counts once; a request to an address whose budget is spent is
+// refused at once.
 func TestLimitsPerClientAndRecipient(t *testing.T) {
 	t.Parallel()
+	var lim *limit.Limiter
 	b := setupWith(t, func(o *httpapi.Options, rdb *redis.Client) {
 		rates := defaultLimits(t)
 		rates[muster.LimitInvitations] = []muster.Rate{{N: 5, Per: time.Minute}, {N: 1000, Per: 24 * time.Hour}}
 		rates[muster.LimitRecipient] = []muster.Rate{{N: 3, Per: 24 * time.Hour}}
 		rates[muster.LimitImports] = []muster.Rate{{N: 1, Per: time.Minute}}
-		o.Limiter = limit.New(rdb, rates, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		lim = limit.New(rdb, rates, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		o.Limiter = lim
 	})
 	accA, tokA := b.client(t, "A", "owner@a.test")
 	accB, tokB := b.client(t, "B", "owner@b.test")
@@ -75,13 +80,18 @@ func TestLimitsPerClientAndRecipient(t *testing.T) {
 	if !strings.Contains(res.message(), "5/m") {
 		t.Errorf("message %q should give the limit", res.message())
 	}
-	// B's budget is its own; the recipient's is shared: p0 already got one.
+	// B's budget is its own. p0's invitations spend nothing of p0's
+	// budget until their emails go out: three sent ones spend it.
 	expect(t, b.do(t, "POST", path("/v1/accounts/{id}/invitations", accB), tokB, map[string]any{"email": "p0@x.test"}), 202)
 	accC, tokC := b.client(t, "C", "owner@c.test")
 	expect(t, b.do(t, "POST", path("/v1/accounts/{id}/invitations", accC), tokC, map[string]any{"email": "P0@x.test"}), 202)
+	if waits, err := lim.TakeEach(context.Background(), muster.LimitRecipient, []string{"p0@x.test", "p0@x.test", "P0@x.test"}); err != nil || waits[2] != 0 {
+		t.Fatalf("the three emails' takes: %v %v", waits, err)
+	}
 	accD, tokD := b.client(t, "D", "owner@d.test")
-	if res := b.do(t, "POST", path("/v1/accounts/{id}/invitations", accD), tokD, map[string]any{"email": "p0@x.test"}); res.status != 429 {
-		t.Errorf("4th email to one address in a day: %d %v", res.status, res.body)
+	res = b.do(t, "POST", path("/v1/accounts/{id}/invitations", accD), tokD, map[string]any{"email": "p0@x.test"})
+	if res.status != 429 || res.header.Get("Retry-After") == "" || !strings.Contains(res.message(), "emails to this address") {
+		t.Errorf("an invitation to an address whose emails for the day are spent: %d %v", res.status, res.body)
 	}
 	var n int
 	b.db.Get(&n, `SELECT count(*) FROM memberships WHERE email = 'p0@x.test'`)

@@ -1,6 +1,7 @@
 // Package limit counts what clients do in Redis, so that a limit holds
-// across every web process: invitations, imports and resends per client,
-// emails per recipient. It is GCRA (go-redis's redis_rate), one key per
+// across every process: invitations, imports and resends per client,
+// emails per recipient (taken by the worker that sends them), sign-in
+// links per client IP. It is GCRA (go-redis's redis_rate), one key per
 // window, so a burst up to the window's size is allowed and then one event
 // per Per/N.
 package limit
@@ -20,6 +21,7 @@ import (
 
 // Limiter checks and counts.
 type Limiter struct {
+	rdb   redis.UniversalClient
 	rl    *redis_rate.Limiter
 	rates map[string][]muster.Rate
 	log   *slog.Logger
@@ -27,7 +29,7 @@ type Limiter struct {
 
 // New counts in rdb; what has no rates is not limited.
 func New(rdb redis.UniversalClient, rates map[string][]muster.Rate, log *slog.Logger) *Limiter {
-	return &Limiter{rl: redis_rate.NewLimiter(rdb), rates: rates, log: log}
+	return &Limiter{rdb: rdb, rl: redis_rate.NewLimiter(rdb), rates: rates, log: log}
 }
 
 // Check returns a muster.RateLimited error when one more what for key (a
@@ -70,4 +72,9 @@ func redisKey(what, key string, r muster.Rate) string {
 	// Lower-case keys: one recipient, however a client spells it. The
 	// window is part of the key so each keeps its own count.
 	return fmt.Sprintf("muster:limit:%s:%s:%s", what, r, strings.ToLower(key))
+}
+
+// rateKey is the key redis_rate keeps redisKey's window in.
+func rateKey(what, key string, r muster.Rate) string {
+	return "rate:" + redisKey(what, key, r)
 }

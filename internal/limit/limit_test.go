@@ -2,8 +2,11 @@ package limit_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +64,138 @@ func TestRedisDownLetsThrough(t *testing.T) {
 		}
 		l.Count(context.Background(), muster.LimitImports, "client:1")
 	}
+}
+
+// pipelines counts the pipelines a client sends and the commands in them.
+type pipelines struct{ sizes []int }
+
+func (p *pipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (p *pipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (p *pipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		p.sizes = append(p.sizes, len(cmds))
+		return next(ctx, cmds)
+	}
+}
+
+// TakeEach takes for a whole set of keys in one round trip, in order, so a
+// key that appears twice takes two; a key refused by one window takes
+// nothing from the others; Check sees what it took, GiveBack returns it.
+func TestTakeEachInOnePipeline(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.New(t)
+	ctx := context.Background()
+	rates := map[string][]muster.Rate{muster.LimitRecipient: {{N: 3, Per: time.Minute}, {N: 4, Per: 24 * time.Hour}}}
+	l := limit.New(rdb.Client, rates, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := l.TakeEach(ctx, muster.LimitRecipient, []string{"warm@example.test"}); err != nil { // the script is cached now
+		t.Fatal(err)
+	}
+	count := &pipelines{}
+	rdb.Client.AddHook(count)
+	waits, err := l.TakeEach(ctx, muster.LimitRecipient, []string{"a@example.test", "A@example.test", "b@example.test", "a@example.test", "a@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One pipeline for the set (5 keys, 2 windows each), and one that
+	// gives back what the refused key's day window took.
+	if !slices.Equal(count.sizes, []int{10, 1}) {
+		t.Errorf("pipelines of %v commands, want [10 1]", count.sizes)
+	}
+	for i, want := range []bool{true, true, true, true, false} { // taken?
+		if got := waits[i] == 0; got != want {
+			t.Errorf("key %d: wait %s, taken %v, want %v", i, waits[i], got, want)
+		}
+	}
+	if waits[4] <= 0 || waits[4] > 20*time.Second {
+		t.Errorf("the 4th in a minute waits %s, want one emission interval (20 s) at most", waits[4])
+	}
+	// a has spent 3 of its 3 a minute and 3 of its 4 a day.
+	if err := l.Check(ctx, muster.LimitRecipient, "a@example.test"); err == nil {
+		t.Error("Check does not see what TakeEach took")
+	}
+	if err := l.GiveBack(ctx, muster.LimitRecipient, []string{"a@example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Take(ctx, muster.LimitRecipient, "a@example.test"); err != nil {
+		t.Fatalf("after a give-back: %v", err)
+	}
+	e := muster.AsError(l.Take(ctx, muster.LimitRecipient, "a@example.test"))
+	if e == nil || e.Kind != muster.KindRateLimited || e.RetryAfter <= 0 {
+		t.Fatalf("5th of 4 a day: %#v", e)
+	}
+	if !strings.Contains(e.Message, "4/d") && !strings.Contains(e.Message, "3/m") {
+		t.Errorf("message %q names no limit", e.Message)
+	}
+}
+
+// On a Redis Cluster the pipeline is split by slot, and each master learns
+// the script on first use.
+func TestTakeEachOnACluster(t *testing.T) {
+	t.Parallel()
+	c := redistest.Cluster(t, 3)
+	ctx := context.Background()
+	l := limit.New(c, map[string][]muster.Rate{muster.LimitRecipient: {{N: 1, Per: 24 * time.Hour}}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	keys := make([]string, 50)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("r%d@example.test", i)
+	}
+	masters := map[string]bool{}
+	for _, k := range keys {
+		slot := c.ClusterKeySlot(ctx, "rate:muster:limit:recipient:1/d:"+k).Val()
+		masters[fmt.Sprint(slot*3/16384)] = true
+	}
+	if len(masters) != 3 {
+		t.Fatalf("the keys fall on %d masters' slots, want 3", len(masters))
+	}
+	for round, want := range []bool{true, false} {
+		waits, err := l.TakeEach(ctx, muster.LimitRecipient, keys)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for i, w := range waits {
+			if (w == 0) != want {
+				t.Fatalf("round %d, key %d: wait %s", round, i, w)
+			}
+		}
+	}
+	if err := l.Check(ctx, muster.LimitRecipient, keys[7]); err == nil {
+		t.Error("Check on the cluster does not see what TakeEach took")
+	}
+}
+
+// Without Redis a take lets everything through and says why.
+func TestTakeWithoutRedis(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer rdb.Close()
+	l := limit.New(rdb, map[string][]muster.Rate{muster.LimitRecipient: {{N: 1, Per: time.Minute}}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	waits, err := l.TakeEach(context.Background(), muster.LimitRecipient, []string{"x@example.test", "x@example.test"})
+	if err == nil || len(waits) != 2 || waits[0] != 0 || waits[1] != 0 {
+		t.Fatalf("waits %v, err %v; want both let through, and the error", waits, err)
+	}
+	if err := l.Take(context.Background(), muster.LimitRecipient, "x@example.test"); err != nil {
+		t.Fatalf("Take refused without Redis: %v", err)
+	}
+}
+
+// BenchmarkTakeEach is the recipient cap's cost per claimed set of bulk
+// emails (64: 16 per connection, 4 connections), one round trip each:
+//
+//	go test ./internal/limit -run '^$' -bench TakeEach
+func BenchmarkTakeEach(b *testing.B) {
+	rdb := redistest.New(b)
+	l := limit.New(rdb.Client, map[string][]muster.Rate{muster.LimitRecipient: {{N: 10, Per: 24 * time.Hour}}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	keys := make([]string, 64)
+	n := 0
+	for b.Loop() {
+		for i := range keys {
+			keys[i] = fmt.Sprintf("r%d@example.test", n)
+			n++
+		}
+		if _, err := l.TakeEach(ctx, muster.LimitRecipient, keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/64, "µs/email")
 }

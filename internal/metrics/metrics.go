@@ -52,7 +52,7 @@ func New() *Metrics {
 	}
 	m.emails = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "muster_emails_total",
-		Help: "Emails by kind, locale and outcome: sent, retried (an attempt failed, tried again), failed (given up), cancelled (no longer wanted when the worker came to send it).",
+		Help: "Emails by kind, locale and outcome: sent, retried (an attempt failed, tried again), failed (given up), cancelled (no longer wanted when the worker came to send it), postponed (over the recipient cap, sent later).",
 	}, []string{"kind", "locale", "outcome"})
 	m.emailErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "muster_email_errors_total",

@@ -109,6 +109,9 @@ func (c *Cancelled) Is(target error) bool { return target == ErrCancelled || tar
 // Outcome is what became of one claimed attempt at an email: Status is
 // SendSent (with MessageID and At), SendRetrying (another attempt is due,
 // not before RetryAt) or SendFailed. Error says why it was not sent.
+// Postponed (with SendRetrying) says the attempt was not made, because
+// the recipient had as many emails as LIMIT_RECIPIENT allows: the attempt
+// its claim counted is given back.
 type Outcome struct {
 	InvitationID int64
 	Attempt      int
@@ -117,4 +120,5 @@ type Outcome struct {
 	At           time.Time
 	Error        string
 	RetryAt      time.Time
+	Postponed    bool
 }

@@ -9,12 +9,14 @@ import (
 
 // What is limited. Each is counted per client (per dashboard; staff tokens
 // share one budget), except Recipient, which is counted per email address
-// across every client.
+// across every client when an email goes out, and Signin, counted per
+// client IP address.
 const (
 	LimitInvitations = "invitations" // contractor and manager invitations
 	LimitImports     = "imports"     // uploaded workbooks
 	LimitResends     = "resends"     // contractor and manager resends
 	LimitRecipient   = "recipient"   // emails one address may be sent per day, whatever their kind
+	LimitSignin      = "signin"      // console sign-in links asked for from one IP address
 )
 
 // DefaultLimits are far above what a client does by hand or with imports,
@@ -24,6 +26,7 @@ var DefaultLimits = map[string]string{
 	LimitImports:     "10/m,200/d",
 	LimitResends:     "30/m,500/d",
 	LimitRecipient:   "10/d",
+	LimitSignin:      "10/m,50/d",
 }
 
 // Rate is at most N events per Per.
@@ -80,4 +83,5 @@ var limitNoun = map[string]string{
 	LimitImports:     "imports from this dashboard",
 	LimitResends:     "resends from this dashboard",
 	LimitRecipient:   "emails to this address",
+	LimitSignin:      "sign-in links asked for from this IP address",
 }

@@ -183,7 +183,9 @@ func whyUnclaimable(ctx context.Context, tx sqlx.QueryerContext, id int64) error
 // RecordOutcomes writes the outcomes of claimed attempts in one statement.
 // An outcome whose attempt no longer holds the row (its lease ran out and
 // another attempt claimed it) changes nothing. A retrying row is not
-// claimed by the bulk sender before its RetryAt.
+// claimed by the bulk sender before its RetryAt. A postponed one gives
+// back the attempt its claim counted, so that waiting for the recipient's
+// cap never uses up SEND_ATTEMPTS.
 func (db *DB) RecordOutcomes(ctx context.Context, outs []muster.Outcome) error {
 	if len(outs) == 0 {
 		return nil
@@ -195,20 +197,22 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []muster.Outcome) error {
 	errs := make([]string, len(outs))
 	ats := make([]string, len(outs))
 	retryAts := make([]string, len(outs))
+	postponed := make([]bool, len(outs))
 	for i, o := range outs {
 		ids[i], attempts[i], statuses[i], messageIDs[i], errs[i] = o.InvitationID, int64(o.Attempt), o.Status, o.MessageID, o.Error
-		ats[i], retryAts[i] = o.At.Format(time.RFC3339Nano), o.RetryAt.Format(time.RFC3339Nano)
+		ats[i], retryAts[i], postponed[i] = o.At.Format(time.RFC3339Nano), o.RetryAt.Format(time.RFC3339Nano), o.Postponed
 	}
 	_, err := db.ExecContext(ctx, `
 		UPDATE invitations i
 		   SET status = o.status, last_error = o.error,
+		       attempts = i.attempts - CASE WHEN o.postponed THEN 1 ELSE 0 END,
 		       sent_at = CASE WHEN o.status = 'sent' THEN o.at ELSE i.sent_at END,
 		       message_id = CASE WHEN o.status = 'sent' THEN o.message_id ELSE i.message_id END,
 		       claimed_until = CASE WHEN o.status = 'retrying' AND o.retry_at > now() THEN o.retry_at END
-		  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
-		       AS o(id, attempt, status, message_id, error, at, retry_at)
+		  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::bool[])
+		       AS o(id, attempt, status, message_id, error, at, retry_at, postponed)
 		 WHERE i.id = o.id AND i.status = 'sending' AND i.attempts = o.attempt`,
-		pq.Array(ids), pq.Array(attempts), pq.Array(statuses), pq.Array(messageIDs), pq.Array(errs), pq.Array(ats), pq.Array(retryAts))
+		pq.Array(ids), pq.Array(attempts), pq.Array(statuses), pq.Array(messageIDs), pq.Array(errs), pq.Array(ats), pq.Array(retryAts), pq.Array(postponed))
 	if err != nil {
 		return fmt.Errorf("record the outcomes of %d emails (the first: invitation %d %s): %w", len(outs), outs[0].InvitationID, outs[0].Status, err)
 	}

@@ -103,7 +103,7 @@ func start() (*server, error) {
 	// A port found free can be taken before redis-server binds it; the
 	// server then exits at once and another port is tried.
 	for range 5 {
-		srv, srvErr = launch()
+		srv, srvErr = launch("--databases", strconv.Itoa(databases))
 		if srvErr == nil || !errors.Is(srvErr, errExited) {
 			break
 		}
@@ -126,7 +126,7 @@ type server struct {
 	log  *bytes.Buffer
 }
 
-func launch() (*server, error) {
+func launch(extra ...string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -136,10 +136,9 @@ func launch() (*server, error) {
 		return nil, err
 	}
 	s := &server{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{}), log: new(bytes.Buffer)}
-	s.cmd = exec.Command(Binary(),
+	s.cmd = exec.Command(Binary(), append([]string{
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--save", "", "--appendonly", "no", "--dir", dir,
-		"--databases", strconv.Itoa(databases), "--logfile", "")
+		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", ""}, extra...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// Pdeathsig fires when the thread that started the child exits, so start
