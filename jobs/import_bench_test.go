@@ -177,14 +177,14 @@ func benchOnce(b *testing.B, path string, n int) (raw, imp, peak, base float64) 
 	if err != nil || done.Status != muster.ImportDone || done.Created != n {
 		b.Fatalf("import ended %+v, %v", done, err)
 	}
-	// One send task per batch of rows covers every email.
+	// Each batch of rows queues its send tasks, which cover every email.
 	var batches int64
 	if err := db.GetContext(ctx, &batches, `SELECT count(DISTINCT import_batch) FROM invitations WHERE import_id = $1`, im.ID); err != nil {
 		b.Fatal(err)
 	}
 	pending, err := rdb.Client.LLen(ctx, "asynq:{"+jobs.QueueBulk+"}:pending").Result()
-	if err != nil || pending != batches || done.Created != n {
-		b.Fatalf("%d send tasks enqueued for %d batches (%v)", pending, batches, err)
+	if err != nil || pending != batches*jobs.SendTasksPerBatch || done.Created != n {
+		b.Fatalf("%d send tasks enqueued for %d batches of %d (%v)", pending, batches, jobs.SendTasksPerBatch, err)
 	}
 	return raw, imp, peak, base
 }
