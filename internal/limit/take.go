@@ -3,72 +3,12 @@ package limit
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/muster-dev/muster/internal/muster"
 )
-
-// gcra is redis_rate's allowN script, as is (BSD-2-Clause; Copyright (c)
-// 2017 Pavel Pravosud, github.com/rwz/redis-gcra). redis_rate runs it one
-// key per round trip and has no pipelined form, and the send path needs a
-// whole set of recipients in one. The keys and values are redis_rate's, so
-// Check and Count see what Take took, and the other way round. A negative
-// cost gives back what a positive one took.
-var gcra = redis.NewScript(`
--- this script has side-effects, so it requires replicate commands mode
-redis.replicate_commands()
-
-local rate_limit_key = KEYS[1]
-local burst = ARGV[1]
-local rate = ARGV[2]
-local period = ARGV[3]
-local cost = tonumber(ARGV[4])
-
-local emission_interval = period / rate
-local increment = emission_interval * cost
-local burst_offset = emission_interval * burst
-
-local jan_1_2017 = 1483228800
-local now = redis.call("TIME")
-now = (now[1] - jan_1_2017) + (now[2] / 1000000)
-
-local tat = redis.call("GET", rate_limit_key)
-
-if not tat then
-  tat = now
-else
-  tat = tonumber(tat)
-end
-
-tat = math.max(tat, now)
-
-local new_tat = tat + increment
-local allow_at = new_tat - burst_offset
-
-local diff = now - allow_at
-local remaining = diff / emission_interval
-
-if remaining < 0 then
-  local reset_after = tat - now
-  local retry_after = diff * -1
-  return {
-    0, -- allowed
-    0, -- remaining
-    tostring(retry_after),
-    tostring(reset_after),
-  }
-end
-
-local reset_after = new_tat - now
-if reset_after > 0 then
-  redis.call("SET", rate_limit_key, new_tat, "EX", math.ceil(reset_after))
-end
-local retry_after = -1
-return {cost, remaining, tostring(retry_after), tostring(reset_after)}
-`)
 
 // Take takes one what for key from each of its windows at once, or
 // returns a muster.RateLimited error, taking nothing, when one of them is
@@ -85,8 +25,8 @@ func (l *Limiter) Take(ctx context.Context, what, key string) error {
 	return nil
 }
 
-// TakeEach is Take for many keys in one round trip to Redis (a pipeline,
-// which Redis Cluster splits by slot): waits[i] is 0 when keys[i] got its
+// TakeEach is Take for many keys at once (concurrent calls over the
+// client's pool, each to its key's node in a Cluster): waits[i] is 0 when keys[i] got its
 // one, else how long until its windows allow it. A key that appears twice
 // takes two. A key whose windows could not be read (Redis down, a Cluster
 // node away) is let through with 0, and err says why.
@@ -106,7 +46,7 @@ func (l *Limiter) GiveBack(ctx context.Context, what string, keys []string) erro
 	var calls []call
 	for _, k := range keys {
 		for _, r := range l.rates[what] {
-			calls = append(calls, call{key: rateKey(what, k, r), rate: r, cost: -1})
+			calls = append(calls, call{key: redisKey(what, k, r), rate: r, cost: -1})
 		}
 	}
 	_, err := l.eval(ctx, calls)
@@ -129,7 +69,7 @@ func (l *Limiter) take(ctx context.Context, what string, keys []string) ([]refus
 	calls := make([]call, 0, len(keys)*len(rates))
 	for _, k := range keys {
 		for _, r := range rates {
-			calls = append(calls, call{key: rateKey(what, k, r), rate: r, cost: 1})
+			calls = append(calls, call{key: redisKey(what, k, r), rate: r, cost: 1})
 		}
 	}
 	res, err := l.eval(ctx, calls)
@@ -160,7 +100,8 @@ func (l *Limiter) take(ctx context.Context, what string, keys []string) ([]refus
 	return out, err
 }
 
-// call is one run of the script: cost events for one window of one key.
+// call is cost events for one window of one key (a negative cost gives
+// back what a positive one took).
 type call struct {
 	key  string
 	rate muster.Rate
@@ -174,74 +115,52 @@ type result struct {
 	wait  time.Duration
 }
 
-// eval runs calls in one pipeline, in order. A server that does not know
-// the script yet (a new or restarted one, each master of a Cluster)
-// answers NOSCRIPT without running it; those calls run again with EVAL,
-// which also caches the script there. The calls that still failed return
-// a zero result, and the first failure is the error.
+// evalConcurrency bounds the calls in flight, below go-redis's pool size.
+const evalConcurrency = 16
+
+// eval runs calls through redis_rate, the keys concurrently. redis_rate
+// has no pipelined form, and its script is not ours to copy: a set of 64
+// emails costs a few round trips over the pool instead of one. The calls
+// that failed
+// return a zero result, and the first failure is the error.
 func (l *Limiter) eval(ctx context.Context, calls []call) ([]result, error) {
 	out := make([]result, len(calls))
-	if len(calls) == 0 {
-		return out, nil
-	}
-	cmds := make([]*redis.Cmd, len(calls))
-	_, _ = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, c := range calls {
-			cmds[i] = gcra.EvalSha(ctx, p, []string{c.key}, c.args()...)
+	errs := make([]error, len(calls))
+	// The calls of one key run in order, so a key that appears twice in a
+	// set takes its first one first.
+	byKey := map[string][]int{}
+	var keys []string
+	for i, c := range calls {
+		if byKey[c.key] == nil {
+			keys = append(keys, c.key)
 		}
-		return nil
-	})
-	var again []int
-	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			again = append(again, i)
-		}
+		byKey[c.key] = append(byKey[c.key], i)
 	}
-	if len(again) > 0 {
-		_, _ = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, i := range again {
-				cmds[i] = gcra.Eval(ctx, p, []string{calls[i].key}, calls[i].args()...)
+	var g errgroup.Group
+	g.SetLimit(evalConcurrency)
+	for _, k := range keys {
+		g.Go(func() error {
+			for _, i := range byKey[k] {
+				c := calls[i]
+				res, err := l.rl.AllowN(ctx, c.key, limitOf(c.rate), c.cost)
+				switch {
+				case err != nil:
+					errs[i] = fmt.Errorf("rate limit %s: %w", c.key, err)
+				case res.Allowed != 0:
+					out[i] = result{taken: true}
+				default:
+					// A refusal always waits a little, so 0 keeps meaning taken.
+					out[i] = result{wait: max(res.RetryAfter, time.Millisecond)}
+				}
 			}
 			return nil
 		})
 	}
-	var first error
-	for i, cmd := range cmds {
-		r, err := parse(cmd)
+	_ = g.Wait()
+	for _, err := range errs {
 		if err != nil {
-			if first == nil {
-				first = fmt.Errorf("rate limit %s: %w", calls[i].key, err)
-			}
-			continue
+			return out, err
 		}
-		out[i] = r
 	}
-	return out, first
-}
-
-func (c call) args() []any {
-	return []any{c.rate.N, c.rate.N, c.rate.Per.Seconds(), c.cost}
-}
-
-// parse reads the script's answer: {allowed, remaining, retry_after,
-// reset_after}, the times in seconds as strings.
-func parse(cmd *redis.Cmd) (result, error) {
-	vals, err := cmd.Slice()
-	if err != nil {
-		return result{}, err
-	}
-	if len(vals) != 4 {
-		return result{}, fmt.Errorf("unexpected answer %v", vals)
-	}
-	allowed, _ := vals[0].(int64)
-	if allowed != 0 {
-		return result{taken: true}, nil
-	}
-	s, _ := vals[2].(string)
-	retry, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return result{}, fmt.Errorf("unexpected retry_after %v", vals[2])
-	}
-	// A refusal always waits a little, so 0 keeps meaning taken.
-	return result{wait: max(time.Duration(retry*float64(time.Second)), time.Millisecond)}, nil
+	return out, nil
 }
