@@ -464,8 +464,14 @@ func TestImportBatchTaskRetriesOnlyWhatFailed(t *testing.T) {
 	send := &jobs.BatchSender{Store: b.db, Send: &slow}
 	b.smtp.FailNext(1, 451, "greylisted")
 	err := send.Process(ctx, jobs.ImportSendArgs{ImportID: im.ID, Batch: batch})
-	if err == nil || !strings.Contains(err.Error(), "emails to try again: 1") {
+	if err == nil || !strings.Contains(err.Error(), "1 emails wait for their next attempt") {
 		t.Fatalf("first run: %v", err)
+	}
+	// The task comes back when the refused email may go, without spending
+	// one of its retries on the wait.
+	until, ok := jobs.PostponedUntil(err)
+	if left := time.Until(until); !ok || left < 47*time.Minute || left > 72*time.Minute || jobs.IsFailure(err) {
+		t.Errorf("the task runs again in %s (postponed %v, a failure %v), want the email's retry time, 1 h ± 20%%", left, ok, jobs.IsFailure(err))
 	}
 	if n := len(b.smtp.Messages()); n != 2 {
 		t.Fatalf("%d emails after the first run, want 2", n)

@@ -102,20 +102,20 @@ func (s *Sender) capRecipients(ctx context.Context, ds []*muster.Delivery, sent 
 	}
 }
 
-// postponedError is a single email's result when its recipient's cap
-// postponed it: Asynq runs the task again when the cap allows, and does
-// not count this run against its retries.
+// postponedError is a task's result when its emails wait for a later
+// time (a recipient's cap, a refusal's backoff): Asynq runs the task again
+// then, and does not count this run against its retries.
 type postponedError struct {
-	id    int64
+	why   string
 	until time.Time
 }
 
 func (e *postponedError) Error() string {
-	return fmt.Sprintf("invitation %d: %s, postponed to %s", e.id, recipientCap, e.until.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s, postponed to %s", e.why, e.until.UTC().Format(time.RFC3339))
 }
 
 func postpone(o muster.Outcome) error {
-	return &postponedError{id: o.InvitationID, until: o.RetryAt}
+	return &postponedError{why: fmt.Sprintf("invitation %d: %s", o.InvitationID, recipientCap), until: o.RetryAt}
 }
 
 func isPostponed(err error) bool {

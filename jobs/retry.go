@@ -69,6 +69,13 @@ func transient(err error) bool {
 	return errors.Is(err, muster.ErrClaimed) || (Unavailable(err) && !errors.Is(err, context.Canceled))
 }
 
+// isFailure says whether a task's error spends one of its retries: an
+// outage, another worker's lease, a full import slot or a postponement does
+// not.
+func isFailure(err error) bool {
+	return !transient(err) && !errors.Is(err, errImportsBusy) && !isPostponed(err)
+}
+
 // retryDelay is backoff's doubling delay, but outageRetry (±20%) after a
 // transient error.
 func retryDelay(base time.Duration) asynq.RetryDelayFunc {

@@ -367,7 +367,7 @@ func (s *Sender) message(d *muster.Delivery) (*mail.Message, error) {
 
 // BatchStore is what sending a batch needs beyond SendStore.
 type BatchStore interface {
-	BatchUnsent(ctx context.Context, importID int64, batch int) (owed, held int, err error)
+	BatchUnsent(ctx context.Context, importID int64, batch int) (owed, held int, next time.Time, err error)
 }
 
 // BatchSender is the handler of TypeImportSend. Every batch task sends the
@@ -409,12 +409,21 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 	if err := ctx.Err(); err != nil {
 		return err // stopping: the rest go out when the task runs again
 	}
-	owed, held, err := b.Store.BatchUnsent(ctx, args.ImportID, args.Batch)
+	owed, held, next, err := b.Store.BatchUnsent(ctx, args.ImportID, args.Batch)
 	switch {
 	case err != nil:
 		return err
 	case owed > 0:
-		return fmt.Errorf("import %d batch %d: emails to try again: %d", args.ImportID, args.Batch, owed)
+		// They wait for their next attempt (a refusal's backoff, a
+		// recipient's cap), which they count themselves: come back then,
+		// without spending the task's retries on the wait.
+		if soon := time.Now().Add(time.Second); next.Before(soon) {
+			next = soon
+		}
+		return &postponedError{
+			why:   fmt.Sprintf("import %d batch %d: %d emails wait for their next attempt", args.ImportID, args.Batch, owed),
+			until: next,
+		}
 	case held > 0:
 		// Under another worker's lease, perhaps a dead one's: come back
 		// soon, so that they go out as soon as the lease ends.

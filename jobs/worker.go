@@ -65,7 +65,7 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, d *Deps) (*Worker, er
 		// imports: the task comes back soon without counting an attempt
 		// (see retryDelay and backoff for the delays). An email over its
 		// recipient's cap comes back when the cap allows, uncounted too.
-		IsFailure:       func(err error) bool { return !transient(err) && !errors.Is(err, errImportsBusy) && !isPostponed(err) },
+		IsFailure:       isFailure,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger{cfg.Log},
 		LogLevel:        asynq.WarnLevel,

@@ -470,17 +470,19 @@ func (db *DB) UnsentBatches(ctx context.Context, id int64) ([]int, error) {
 // owed are queued, retrying, or left sending by a worker whose lease ran
 // out; held are being sent under a lease that has not run out (by a live
 // worker, or a dead one whose lease still runs).
-func (db *DB) BatchUnsent(ctx context.Context, importID int64, batch int) (owed, held int, err error) {
+func (db *DB) BatchUnsent(ctx context.Context, importID int64, batch int) (owed, held int, next time.Time, err error) {
 	err = db.QueryRowxContext(ctx, `
 		SELECT count(*) FILTER (WHERE status IN ('queued', 'retrying') OR claimed_until < now()),
-		       count(*) FILTER (WHERE status = 'sending' AND claimed_until >= now())
+		       count(*) FILTER (WHERE status = 'sending' AND claimed_until >= now()),
+		       COALESCE(min(CASE WHEN status = 'retrying' AND claimed_until > now() THEN claimed_until ELSE now() END)
+		                FILTER (WHERE status IN ('queued', 'retrying') OR claimed_until < now()), now())
 		  FROM invitations
 		 WHERE import_id = $1 AND import_batch = $2 AND status IN ('queued', 'retrying', 'sending')`,
-		importID, batch).Scan(&owed, &held)
+		importID, batch).Scan(&owed, &held, &next)
 	if err != nil {
-		return 0, 0, fmt.Errorf("unsent emails of import %d batch %d: %w", importID, batch, err)
+		return 0, 0, time.Time{}, fmt.Errorf("unsent emails of import %d batch %d: %w", importID, batch, err)
 	}
-	return owed, held, nil
+	return owed, held, next, nil
 }
 
 // TakeStaleImports returns unfinished imports nobody is working on (no
