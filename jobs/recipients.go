@@ -12,7 +12,7 @@ import (
 // RecipientLimiter counts the emails each address gets, whatever their
 // kind, across every worker process (*limit.Limiter).
 type RecipientLimiter interface {
-	// TakeEach takes one for each key in one round trip; waits[i] > 0
+	// TakeEach takes one for each key, all at once; waits[i] > 0
 	// when keys[i]'s budget is spent, and says for how long.
 	TakeEach(ctx context.Context, what string, keys []string) (waits []time.Duration, err error)
 	// GiveBack returns what TakeEach took for keys.
@@ -26,7 +26,7 @@ const recipientCap = "recipient_cap"
 // capRecipients holds a set of claimed emails to LIMIT_RECIPIENT, the
 // emails one address may get whatever their kind: every email passes
 // here, imports, reminders and notices as well as invitations and
-// resends. One round trip to Redis takes one from each recipient's budget.
+// resends. One call takes one from each recipient's budget.
 // It returns the emails that may go now, and done, which turns the sent
 // ones' outcomes into the set's: it gives back the budget of the ones
 // that did not go out, and adds the outcomes of the ones postponed.
