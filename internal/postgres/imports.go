@@ -469,12 +469,13 @@ func (db *DB) UnsentBatches(ctx context.Context, id int64) ([]int, error) {
 // BatchUnsent counts the emails of one import batch that are still owed:
 // owed are queued, retrying, or left sending by a worker whose lease ran
 // out; held are being sent under a lease that has not run out (by a live
-// worker, or a dead one whose lease still runs).
+// worker, or a dead one whose lease still runs); next is when the first
+// owed email may be claimed (a retrying one waits for its retry time).
 func (db *DB) BatchUnsent(ctx context.Context, importID int64, batch int) (owed, held int, next time.Time, err error) {
 	err = db.QueryRowxContext(ctx, `
 		SELECT count(*) FILTER (WHERE status IN ('queued', 'retrying') OR claimed_until < now()),
 		       count(*) FILTER (WHERE status = 'sending' AND claimed_until >= now()),
-		       COALESCE(min(CASE WHEN status = 'retrying' AND claimed_until > now() THEN claimed_until ELSE now() END)
+		       COALESCE(min(CASE WHEN status = 'retrying' THEN greatest(claimed_until, now()) ELSE now() END)
 		                FILTER (WHERE status IN ('queued', 'retrying') OR claimed_until < now()), now())
 		  FROM invitations
 		 WHERE import_id = $1 AND import_batch = $2 AND status IN ('queued', 'retrying', 'sending')`,
