@@ -320,16 +320,16 @@ func TestSigtermHandsBack(t *testing.T) {
 		if got.recovery >= 0 {
 			got.recovery = handback
 		}
-		if !strings.Contains(tail(b.log), "import done") {
+		if !logHas(b.log, "import done") {
 			t.Errorf("the second worker did not finish the import; the first did, or nobody:\n%s", tail(a.log))
 		}
 		// The stopped worker waits for its import handler, which releases
 		// the import and logs its end, before it closes PostgreSQL.
-		if !strings.Contains(tail(a.log), "task=import:workbook") {
+		if !logHas(a.log, "task=import:workbook") {
 			t.Errorf("the stopped worker exited before its import handler returned:\n%s", tail(a.log))
 		}
-		if log := tail(a.log); strings.Contains(log, "database is closed") {
-			t.Errorf("the stopped worker used PostgreSQL after closing it:\n%s", log)
+		if logHas(a.log, "database is closed") {
+			t.Errorf("the stopped worker used PostgreSQL after closing it:\n%s", tail(a.log))
 		}
 		return got
 	})

@@ -414,6 +414,13 @@ func tail(path string) string {
 	return string(b)
 }
 
+// logHas reports whether a process's whole log holds s: a tail can miss
+// a line written before a burst of retries.
+func logHas(path, s string) bool {
+	b, _ := os.ReadFile(path)
+	return strings.Contains(string(b), s)
+}
+
 // api calls the admin API with the staff token and decodes a 2xx answer
 // into out.
 func (e *env) api(method, path string, body any, out any) error {
