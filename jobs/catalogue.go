@@ -59,8 +59,9 @@ const (
 	// exchange is cut at it); the PostgreSQL lease outlives it by the time
 	// the outcome write gets, so a lease never ends while its attempt may
 	// still run. The lease is also what an email claimed by a worker that
-	// died waits for. A send task's deadline is the lease.
-	sendTimeout    = 10 * time.Second
+	// died waits for. A send task's deadline is the lease. SMTP_TIMEOUT
+	// cannot exceed sendTimeout.
+	sendTimeout    = config.MaxSMTPTimeout
 	outcomeTimeout = 10 * time.Second
 	sendLease      = sendTimeout + outcomeTimeout
 	// importTimeout bounds one attempt at an import (or a batch of its

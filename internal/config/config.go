@@ -32,7 +32,8 @@ type Config struct {
 	// SMTPConns is how many SMTP connections each worker keeps open (SMTP_CONNS). Default 4.
 	SMTPConns int
 	// SMTPTimeout bounds connecting to the SMTP server and each message on a
-	// connection (SMTP_TIMEOUT); a connection that times out is replaced. Default 10s.
+	// connection (SMTP_TIMEOUT); a connection that times out is replaced.
+	// Default and most: MaxSMTPTimeout.
 	SMTPTimeout time.Duration
 	// SMTPRate caps messages per second per worker process (SMTP_RATE); 0 means no cap. Default 0.
 	SMTPRate float64
@@ -133,6 +134,12 @@ type Config struct {
 	LogFormat string
 }
 
+// MaxSMTPTimeout is SMTP_TIMEOUT's ceiling. A claimed email's lease in
+// PostgreSQL outlives its SMTP exchange by as long again, for the outcome
+// write: an exchange allowed to run longer could outlive the lease, and
+// another worker could send the email again meanwhile.
+const MaxSMTPTimeout = 10 * time.Second
+
 // Load reads the configuration through getenv (os.Getenv in production).
 // The first bad variable is reported by name.
 func Load(getenv func(string) string) (*Config, error) {
@@ -142,7 +149,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RedisURL:          r.url("REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss", "redis-sentinel", "redis-cluster"),
 		SMTPURL:           r.url("SMTP_URL", "", "smtp", "smtps"),
 		SMTPConns:         r.int("SMTP_CONNS", 4, 1, 100),
-		SMTPTimeout:       r.duration("SMTP_TIMEOUT", 10*time.Second),
+		SMTPTimeout:       r.durationUpTo("SMTP_TIMEOUT", MaxSMTPTimeout, MaxSMTPTimeout),
 		SMTPRate:          r.float("SMTP_RATE", 0),
 		MailDir:           r.str("MAIL_DIR", "./var/mail"),
 		MailFrom:          r.address("MAIL_FROM", "Muster <no-reply@muster.localhost>"),
@@ -280,6 +287,16 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		r.fail(name, "%q is not a positive duration such as 500ms, 10s or 2m", v)
+		return def
+	}
+	return d
+}
+
+// durationUpTo is duration with a ceiling.
+func (r *reader) durationUpTo(name string, def, most time.Duration) time.Duration {
+	d := r.duration(name, def)
+	if d > most {
+		r.fail(name, "%s is longer than %s", d, most)
 		return def
 	}
 	return d

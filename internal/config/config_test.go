@@ -43,7 +43,7 @@ func TestFirstBadVariableIsNamed(t *testing.T) {
 		"DATABASE_URL": "://nope", "REDIS_URL": "memcached://x", "SMTP_CONNS": "-1", "SMTP_RATE": "lots",
 		"MAIL_FROM": "not an address", "APP_URL": "ftp://x", "SEND_ATTEMPTS": "1000", "RETRY_BASE": "-5s",
 		"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "IMPORT_MAX_BYTES": "big", "IMPORT_MAX_ROWS": "0",
-		"IMPORT_MAX_UNZIPPED_BYTES": "-1GiB",
+		"IMPORT_MAX_UNZIPPED_BYTES": "-1GiB", "SMTP_TIMEOUT": "30s",
 	} {
 		_, err := Load(func(k string) string {
 			if k == name {
