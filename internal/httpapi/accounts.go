@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/muster-dev/muster/internal/actions"
 	"github.com/muster-dev/muster/internal/muster"
 )
 
@@ -62,6 +63,9 @@ func (s *Server) readAccount(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) decideKYB(w http.ResponseWriter, r *http.Request) error {
 	acc, err := s.account(r, muster.ReadDashboard)
 	if err != nil {
+		return err
+	}
+	if err := actions.MayDecideKYB(actor(r)); err != nil {
 		return err
 	}
 	var req struct {

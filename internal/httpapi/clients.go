@@ -24,6 +24,9 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) error {
 		Locale      string `json:"locale"`
 		AccountName string `json:"account_name"`
 	}
+	if err := actions.MayCreateClient(actor(r)); err != nil {
+		return err
+	}
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}

@@ -334,6 +334,25 @@ func TestInviteBadInputWritesNothing(t *testing.T) {
 	}
 }
 
+// A staff-only action refuses a client's token before it reads the body:
+// what the caller sent, well formed or not, changes nothing.
+func TestStaffOnlyRefusesBeforeReadingTheBody(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	acc, tok := b.client(t, "Acme", "owner@acme.test")
+	for _, tt := range []struct{ path, body string }{
+		{"/v1/clients", `{"name": "X",`},
+		{"/v1/clients", `{"name": "X", "owner_email": "o@x.test"}`},
+		{path("/v1/accounts/{id}/kyb", acc), `not json`},
+		{path("/v1/accounts/{id}/kyb", acc), `{"status": "verified"}`},
+	} {
+		res := b.do(t, "POST", tt.path, tok, tt.body)
+		if res.status != http.StatusForbidden || res.code() != "staff_only" {
+			t.Errorf("POST %s %s: %d %v, want 403 staff_only", tt.path, tt.body, res.status, res.body)
+		}
+	}
+}
+
 func TestClientTokenCannotReachAnotherClient(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
