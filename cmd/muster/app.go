@@ -162,17 +162,6 @@ func (a *app) mailer() (mail.Sender, *netmail.Address, error) {
 // worker builds the job worker; each kind's handler is built from the one
 // jobs.Deps (jobs/catalogue.go), so a new kind changes nothing here.
 func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
-	// Interactive and bulk emails have a pool of connections each, so a
-	// single invitation never waits behind bulk ones, hung or not.
-	sender, _, err := a.mailer()
-	if err != nil {
-		return nil, nil, err
-	}
-	bulkSender, _, err := a.mailer()
-	if err != nil {
-		sender.Close()
-		return nil, nil, err
-	}
 	signer, err := a.signer(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -183,6 +172,18 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	}
 	render, err := mail.NewRenderer(bundle)
 	if err != nil {
+		return nil, nil, err
+	}
+	// Interactive and bulk emails have a pool of connections each, so a
+	// single invitation never waits behind bulk ones, hung or not. Opened
+	// last: nothing after them can fail without closing them.
+	sender, _, err := a.mailer()
+	if err != nil {
+		return nil, nil, err
+	}
+	bulkSender, _, err := a.mailer()
+	if err != nil {
+		sender.Close()
 		return nil, nil, err
 	}
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
