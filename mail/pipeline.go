@@ -55,10 +55,10 @@ func replyError(stage gomail.SendErrReason, err error) *sendError {
 // PIPELINING and owns c; a connection left in no state for another
 // message is closed here, so that release does not pool it.
 func (s *SMTP) pipelined(c *smtp.Client, msg *gomail.Msg) error {
-	// As go-mail's SendWithSMTPClient: the timeout bounds the whole message.
 	if !c.HasConnection() {
 		return &sendError{stage: gomail.ErrConnCheck, err: smtp.ErrNoConnection}
 	}
+	// As in go-mail's SendWithSMTPClient, the timeout bounds the whole message.
 	if err := c.UpdateDeadline(s.timeout); err != nil {
 		return &sendError{stage: gomail.ErrConnCheck, err: err}
 	}
@@ -126,9 +126,9 @@ func (s *SMTP) pipelined(c *smtp.Client, msg *gomail.Msg) error {
 		case refused == nil:
 			return se
 		case mailTaken:
-			// A refused DATA does not end the transaction MAIL opened (RFC
-			// 5321, 3.3): a strict server would answer the next MAIL with
-			// 503. A refused MAIL opened none.
+			// The transaction MAIL opened is still open: a refused DATA is
+			// not among what ends one (RFC 5321, 4.1.4), and a strict server
+			// answers the next MAIL with 503. A refused MAIL opened none.
 			if err := c.Reset(); err != nil {
 				return broken(se)
 			}
