@@ -177,8 +177,9 @@ func (s *Sender) Process(ctx context.Context, args SendArgs) error {
 	if stop, res := claimed(err, "invitation", args.InvitationID); stop {
 		return res
 	}
-	out := s.sendAll(ctx, []*muster.Delivery{d}, lastAttempt(ctx))[0]
-	if err := s.settle(ctx, []muster.Outcome{out}, single.outcomes); err != nil {
+	outs, recorded := s.sendAll(ctx, []*muster.Delivery{d}, lastAttempt(ctx))
+	out := outs[0]
+	if err := s.settle(ctx, outs, recorded, single.outcomes); err != nil {
 		return err
 	}
 	if out.Postponed {
@@ -200,7 +201,9 @@ func (s *Sender) Remind(ctx context.Context, args RemindSendArgs) error {
 
 // sendAll sends claimed emails concurrently, as many at once as Mail has
 // connections. last: no attempt follows this one, so a failure is final.
-func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) []muster.Outcome {
+// Each accepted email's record in Redis is written as soon as SMTP takes
+// it, alongside the rest; recorded waits for those writes.
+func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) (outs []muster.Outcome, recorded func()) {
 	var again []int64 // claimed before: an earlier attempt may have gone out
 	for _, d := range ds {
 		if d.Invitation.Attempts > 1 {
@@ -214,15 +217,15 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		s.Log.Warn("cannot check Redis for emails sent but not recorded", "error", err)
 	}
 	ds, capped := s.capRecipients(ctx, ds, sent)
-	outs := make([]muster.Outcome, len(ds))
+	outs = make([]muster.Outcome, len(ds))
 	start, rec := time.Now(), recorder(s.Metrics)
-	var wg sync.WaitGroup
+	var wg, adds sync.WaitGroup
 	slots := make(chan struct{}, max(s.Conns, 1))
 	for i, d := range ds {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			outs[i] = s.deliver(ctx, d, sent[d.Invitation.ID], last)
+			outs[i] = s.deliver(ctx, d, sent[d.Invitation.ID], last, &adds)
 			inv := d.Invitation
 			if outs[i].Status == muster.SendSent && sent[inv.ID] == "" {
 				rec.SendLatency(inv.Kind, time.Since(start))
@@ -231,13 +234,14 @@ func (s *Sender) sendAll(ctx context.Context, ds []*muster.Delivery, last bool) 
 		})
 	}
 	wg.Wait()
-	return capped(outs)
+	return capped(outs), adds.Wait
 }
 
 // deliver turns one claimed row into a message, hands it to SMTP and says
 // what became of it. sentAs is the Message-ID of an earlier attempt SMTP
 // accepted without PostgreSQL hearing of it: that email is not sent again.
-func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string, last bool) muster.Outcome {
+// The Redis record of an accepted email is written in adds.
+func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string, last bool, adds *sync.WaitGroup) muster.Outcome {
 	inv := d.Invitation
 	out := muster.Outcome{InvitationID: inv.ID, Attempt: inv.Attempts}
 	if sentAs != "" {
@@ -250,9 +254,14 @@ func (s *Sender) deliver(ctx context.Context, d *muster.Delivery, sentAs string,
 	}
 	if err == nil {
 		out.Status, out.MessageID, out.At = muster.SendSent, msg.MessageID, s.Now()
-		if err := s.Sent.Add(ctx, inv.ID, msg.MessageID); err != nil {
-			s.Log.Warn("cannot record in Redis that an email was sent", "invitation", inv.ID, "error", err)
-		}
+		// Written at once, so that a worker killed from now on leaves it
+		// behind; not waited for here, since it only matters if the
+		// outcome cannot be written, and settle waits for it then.
+		adds.Go(func() {
+			if err := s.Sent.Add(ctx, inv.ID, msg.MessageID); err != nil {
+				s.Log.Warn("cannot record in Redis that an email was sent", "invitation", inv.ID, "error", err)
+			}
+		})
 		return out
 	}
 	out.Error = err.Error()
@@ -289,7 +298,7 @@ const outcomeWindow = sendLease + time.Minute
 // record has the next claimer mark it sent instead of sending it.
 // Single sends write through shared, one statement for all those that
 // wait together; bulk sets, nil, write on their own.
-func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, shared *coalescer[[]muster.Outcome, struct{}]) error {
+func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, recorded func(), shared *coalescer[[]muster.Outcome, struct{}]) error {
 	ctx = context.WithoutCancel(ctx)
 	var sent []int64
 	for _, o := range outs {
@@ -311,6 +320,10 @@ func (s *Sender) settle(ctx context.Context, outs []muster.Outcome, shared *coal
 			err = s.Store.RecordOutcomes(tctx, outs)
 			cancel()
 		}
+		// The Redis records went out with the sends: past here they are
+		// written (or Redis is away too), before the lease can run out
+		// and before Forget, which must come after them.
+		recorded()
 		if err == nil {
 			if len(sent) > 0 {
 				go func() { // off the send path; records left behind expire
@@ -402,7 +415,8 @@ func (b *BatchSender) Process(ctx context.Context, args ImportSendArgs) error {
 		if len(ds) == 0 && len(cancelled) == 0 {
 			break
 		}
-		if err := b.Send.settle(ctx, b.Send.sendAll(ctx, ds, last), nil); err != nil {
+		outs, recorded := b.Send.sendAll(ctx, ds, last)
+		if err := b.Send.settle(ctx, outs, recorded, nil); err != nil {
 			return err
 		}
 	}

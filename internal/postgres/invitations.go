@@ -37,21 +37,22 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 }
 
 // ClaimInvitations claims several invitations as ClaimInvitation does, in
-// one statement committed on its own (the email's data is read after it,
-// under the lease): the claims of concurrent single sends share a commit.
+// one statement committed on its own that also reads what the emails need
+// (see readClaimed): the claims of concurrent single sends share a commit.
 // Each id gets a delivery or its own error.
 func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Duration) (map[int64]*muster.Delivery, map[int64]error, error) {
-	var invs []muster.Invitation
-	err := db.SelectContext(ctx, &invs, `
-		UPDATE invitations
-		   SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
-		 WHERE id = ANY($1)
-		   AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
-		RETURNING `+invitationColumns, pq.Array(ids), lease.Seconds())
+	var rows []claimedRow
+	err := db.SelectContext(ctx, &rows, `
+		WITH claimed AS (
+		    UPDATE invitations i
+		       SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
+		     WHERE id = ANY($1)
+		       AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
+		    RETURNING `+qualified("i", invitationColumns)+`)`+readClaimed, pq.Array(ids), lease.Seconds())
 	if err != nil {
 		return nil, nil, fmt.Errorf("claim %d invitations (the first: %d): %w", len(ids), ids[0], err)
 	}
-	ds, err := deliveries(ctx, db, invs)
+	ds, err := deliveries(ctx, db, rows)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,9 +61,9 @@ func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Dura
 		got[d.Invitation.ID] = d
 	}
 	errs := map[int64]error{}
-	claimed := make(map[int64]*muster.Invitation, len(invs))
-	for i := range invs {
-		claimed[invs[i].ID] = &invs[i]
+	claimed := make(map[int64]*muster.Invitation, len(rows))
+	for i := range rows {
+		claimed[rows[i].ID] = &rows[i].Invitation
 	}
 	for _, id := range ids {
 		switch inv := claimed[id]; {
@@ -77,35 +78,59 @@ func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Dura
 }
 
 // contractorDelivery is what an email to a contractor about one account
-// needs, read by membership.
+// needs, read with its claim (see readClaimed).
 type contractorDelivery struct {
-	MembershipID int64      `db:"membership_id"`
-	Email        string     `db:"email"`
-	FullName     string     `db:"full_name"`
-	AccountName  string     `db:"account_name"`
-	ClientName   string     `db:"client_name"`
-	Feature      string     `db:"feature"`
-	MemberStatus string     `db:"member_status"`
-	RegisteredAt *time.Time `db:"registered_at"`
-	Unsubscribed bool       `db:"unsubscribed"`
+	Found        bool       `db:"d_found"` // false: not an email to a contractor
+	Email        string     `db:"d_email"`
+	FullName     string     `db:"d_full_name"`
+	AccountName  string     `db:"d_account_name"`
+	ClientName   string     `db:"d_client_name"`
+	Feature      string     `db:"d_feature"`
+	MemberStatus string     `db:"d_member_status"`
+	RegisteredAt *time.Time `db:"d_registered_at"`
+	Unsubscribed bool       `db:"d_unsubscribed"`
+	Suppressed   *string    `db:"d_suppressed"` // the suppression list's reason for the address
 }
 
-// The name is the membership's: the contractor's own once registered, else
-// what this client typed, never another client's.
-const contractorDeliverySQL = `
-		SELECT m.id AS membership_id, c.email, m.full_name, a.name AS account_name, cl.name AS client_name,
-		       m.feature, m.status AS member_status, c.registered_at, m.reminders_stopped_at IS NOT NULL AS unsubscribed
-		FROM memberships m
-		JOIN contractors c ON c.id = m.contractor_id
-		JOIN accounts a ON a.id = m.account_id
-		JOIN clients cl ON cl.id = a.client_id`
+// claimedRow is a claimed invitation and, for a contractor's email, what
+// the email needs.
+type claimedRow struct {
+	muster.Invitation
+	contractorDelivery
+}
+
+// readClaimed follows a WITH whose last query, claimed, is a claim's
+// UPDATE ... RETURNING the invitation's columns: it adds what each email to
+// a contractor needs, so one round trip claims and reads. The name is the
+// membership's: the contractor's own once registered, else what this
+// client typed, never another client's. A manager's invitation or a merge
+// notice is read after (see deliveries).
+const readClaimed = `
+		SELECT claimed.*, m.id IS NOT NULL AS d_found,
+		       COALESCE(c.email, '') AS d_email, COALESCE(m.full_name, '') AS d_full_name,
+		       COALESCE(a.name, '') AS d_account_name, COALESCE(cl.name, '') AS d_client_name,
+		       COALESCE(m.feature, '') AS d_feature, COALESCE(m.status, '') AS d_member_status,
+		       c.registered_at AS d_registered_at, COALESCE(m.reminders_stopped_at IS NOT NULL, false) AS d_unsubscribed,
+		       s.reason AS d_suppressed
+		  FROM claimed
+		  LEFT JOIN memberships m ON m.id = claimed.membership_id AND claimed.kind <> 'merged'
+		  LEFT JOIN contractors c ON c.id = m.contractor_id
+		  LEFT JOIN accounts a ON a.id = m.account_id
+		  LEFT JOIN clients cl ON cl.id = a.client_id
+		  LEFT JOIN suppressions s ON s.email = lower(c.email)`
 
 // fill fills d and says why the email should no longer be sent, if it
 // should not.
 func (row *contractorDelivery) fill(d *muster.Delivery) (cancel string) {
 	d.Email, d.FullName, d.AccountName, d.ClientName, d.Feature =
 		row.Email, row.FullName, row.AccountName, row.ClientName, row.Feature
-	return muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil, row.Unsubscribed)
+	if why := muster.ContractorCancel(d.Invitation.Kind, row.MemberStatus, row.RegisteredAt != nil, row.Unsubscribed); why != "" {
+		return why
+	}
+	if row.Suppressed != nil {
+		return suppressedWhy(*row.Suppressed)
+	}
+	return ""
 }
 
 // readManagerDelivery fills d for a manager's invitation: the dashboard,
@@ -226,8 +251,8 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []muster.Outcome) error {
 // time, so a client's 20 emails go out in the next claim whatever another
 // client's import has queued. A retrying email waits for its RetryAt.
 func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*muster.Delivery, []muster.Cancelled, error) {
-	var invs []muster.Invitation
-	err := db.SelectContext(ctx, &invs, `
+	var rows []claimedRow
+	err := db.SelectContext(ctx, &rows, `
 			WITH RECURSIVE owed(import_id) AS (
 			    (SELECT import_id FROM invitations
 			      WHERE import_id IS NOT NULL AND status IN ('queued', 'sending', 'retrying')
@@ -252,16 +277,15 @@ func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*mus
 			), picked AS (
 			    SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY client_id ORDER BY id) AS turn FROM candidates) c
 			     ORDER BY turn, id LIMIT $1
-			)
-			UPDATE invitations i
-			   SET status = 'sending', attempts = i.attempts + 1, claimed_until = now() + make_interval(secs => $2)
-			  FROM picked WHERE i.id = picked.id
-			RETURNING `+qualified("i", invitationColumns), n, lease.Seconds())
+			), claimed AS (
+			    UPDATE invitations i
+			       SET status = 'sending', attempts = i.attempts + 1, claimed_until = now() + make_interval(secs => $2)
+			      FROM picked WHERE i.id = picked.id
+			    RETURNING `+qualified("i", invitationColumns)+`)`+readClaimed, n, lease.Seconds())
 	if err != nil {
 		return nil, nil, fmt.Errorf("claim bulk emails: %w", err)
 	}
-	// Claimed and committed: what the emails need is read under the lease.
-	ds, err := deliveries(ctx, db, invs)
+	ds, err := deliveries(ctx, db, rows)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -270,7 +294,7 @@ func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*mus
 		kept[d.Invitation.ID] = true
 	}
 	var cancelled []muster.Cancelled
-	for _, inv := range invs {
+	for _, inv := range rows {
 		if !kept[inv.ID] {
 			cancelled = append(cancelled, muster.Cancelled{Kind: inv.Kind, Locale: inv.Locale})
 		}
@@ -278,47 +302,46 @@ func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*mus
 	return ds, cancelled, nil
 }
 
-// deliveries reads what the claimed invitations' emails need (contractors'
-// in one statement) and cancels the ones whose reason vanished.
-func deliveries(ctx context.Context, tx sqlx.ExtContext, invs []muster.Invitation) ([]*muster.Delivery, error) {
-	var members []int64
-	for _, inv := range invs {
-		if inv.MembershipID != nil && inv.Kind != muster.InviteMerged {
-			members = append(members, *inv.MembershipID)
-		}
-	}
-	var rows []contractorDelivery
-	if len(members) > 0 {
-		if err := sqlx.SelectContext(ctx, tx, &rows, contractorDeliverySQL+` WHERE m.id = ANY($1)`, pq.Array(members)); err != nil {
-			return nil, fmt.Errorf("read %d claimed emails: %w", len(members), err)
-		}
-	}
-	byMember := make(map[int64]*contractorDelivery, len(rows))
+// deliveries makes the claimed rows' deliveries (reading those of
+// managers' invitations and merge notices, which the claim did not) and
+// cancels the ones whose reason vanished.
+func deliveries(ctx context.Context, tx sqlx.ExtContext, rows []claimedRow) ([]*muster.Delivery, error) {
+	ds := make([]*muster.Delivery, len(rows))
+	why := make([]string, len(rows))
+	var others []int // not to a contractor: checked against the suppression list here
 	for i := range rows {
-		byMember[rows[i].MembershipID] = &rows[i]
-	}
-	ds := make([]*muster.Delivery, len(invs))
-	why := make([]string, len(invs))
-	for i, inv := range invs {
-		d := &muster.Delivery{Invitation: inv}
+		row := &rows[i]
+		d := &muster.Delivery{Invitation: row.Invitation}
 		var err error
 		switch {
-		case inv.Kind == muster.InviteMerged:
+		case row.Kind == muster.InviteMerged:
 			err = readMergeDelivery(ctx, tx, d)
-		case inv.ManagerID != nil:
+		case row.ManagerID != nil:
 			why[i], err = readManagerDelivery(ctx, tx, d)
-		case byMember[*inv.MembershipID] == nil:
-			err = fmt.Errorf("membership %d not found", *inv.MembershipID)
+		case !row.Found:
+			err = fmt.Errorf("membership %d not found", *row.MembershipID)
 		default:
-			why[i] = byMember[*inv.MembershipID].fill(d)
+			why[i] = row.fill(d)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read invitation %d: %w", inv.ID, err)
+			return nil, fmt.Errorf("read invitation %d: %w", row.ID, err)
+		}
+		if !row.Found {
+			others = append(others, i)
 		}
 		ds[i] = d
 	}
-	if err := suppress(ctx, tx, ds, why); err != nil {
-		return nil, err
+	if len(others) > 0 {
+		od, ow := make([]*muster.Delivery, len(others)), make([]string, len(others))
+		for j, i := range others {
+			od[j], ow[j] = ds[i], why[i]
+		}
+		if err := suppress(ctx, tx, od, ow); err != nil {
+			return nil, err
+		}
+		for j, i := range others {
+			why[i] = ow[j]
+		}
 	}
 	var out []*muster.Delivery
 	var cancelIDs []int64

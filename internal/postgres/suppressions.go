@@ -13,10 +13,16 @@ import (
 	"github.com/muster-dev/muster/internal/muster"
 )
 
+// suppressedWhy is why an email to a suppressed address is cancelled.
+func suppressedWhy(reason string) string {
+	return "the address is on the suppression list (" + reason + ")"
+}
+
 // suppress gives why[i] a reason for each claimed email whose address is
-// on the suppression list (and had none yet), in one query. Every claim
-// (single or bulk) calls it before the emails leave, so nothing reaches
-// SMTP for an address that bounced or complained.
+// on the suppression list (and had none yet), in one query. A claim reads
+// a contractor's address with its suppression (readClaimed) and calls this
+// for the others, so nothing reaches SMTP for an address that bounced or
+// complained.
 func suppress(ctx context.Context, q sqlx.QueryerContext, ds []*muster.Delivery, why []string) error {
 	var emails []string
 	for i, d := range ds {
@@ -40,7 +46,7 @@ func suppress(ctx context.Context, q sqlx.QueryerContext, ds []*muster.Delivery,
 	}
 	for i, d := range ds {
 		if r, ok := listed[strings.ToLower(d.Email)]; ok && why[i] == "" {
-			why[i] = "the address is on the suppression list (" + r + ")"
+			why[i] = suppressedWhy(r)
 		}
 	}
 	return nil

@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,5 +48,52 @@ func TestBulkClaimSkipsSuppressed(t *testing.T) {
 	gone, err := db.FindInvitation(ctx, ids["gone@example.test"])
 	if err != nil || gone.Status != muster.SendCancelled {
 		t.Errorf("the suppressed address's email: %+v %v", gone, err)
+	}
+}
+
+// A single claim reads each email's data in its own statement, the
+// suppression list with it: a contractor's and a manager's email to a
+// suppressed address are cancelled, and another is handed out whole.
+func TestClaimSkipsSuppressed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, acc := setup(t)
+	gone, err := invite(t, db, acc.ID, "Gone@Example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fine, err := invite(t, db, acc.ID, "fine@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := muster.NewManagerInvite(acc.ClientID, "boss@example.test", "Boss", muster.RoleAdmin, []int64{acc.ID}, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, boss, err := db.InviteManager(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO suppressions (email, reason) VALUES ('gone@example.test', 'bounced'), ('boss@example.test', 'complained')`); err != nil {
+		t.Fatal(err)
+	}
+	ids := []int64{gone.Invitation.ID, fine.Invitation.ID, boss.ID}
+	got, why, err := db.ClaimInvitations(ctx, ids, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := got[fine.Invitation.ID]
+	if len(got) != 1 || d == nil || d.Email != "fine@example.test" || d.AccountName != "Acme" || d.ClientName != "Acme" {
+		t.Fatalf("claimed %+v", got)
+	}
+	for _, id := range []int64{gone.Invitation.ID, boss.ID} {
+		var c *muster.Cancelled
+		if !errors.As(why[id], &c) {
+			t.Errorf("invitation %d: %v, want it cancelled", id, why[id])
+		}
+		inv, err := db.FindInvitation(ctx, id)
+		if err != nil || inv.Status != muster.SendCancelled || !strings.Contains(inv.LastError, "suppression list") {
+			t.Errorf("invitation %d: %+v %v", id, inv, err)
+		}
 	}
 }
