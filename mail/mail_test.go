@@ -192,13 +192,13 @@ func TestSMTPClassifiesRefusals(t *testing.T) {
 	defer s.Close()
 	srv.FailNext(1, 451, "try again later")
 	err = s.Send(context.Background(), message(t, "a@example.test"))
-	if err == nil || mail.IsPermanent(err) {
-		t.Fatalf("451: err = %v, want a temporary error", err)
+	if err == nil || mail.IsPermanent(err) || mail.Reason(err) != "smtp_451" {
+		t.Fatalf("451: err = %v (reason %q), want a temporary smtp_451", err, mail.Reason(err))
 	}
 	srv.FailNext(1, 554, "rejected")
 	err = s.Send(context.Background(), message(t, "a@example.test"))
-	if !mail.IsPermanent(err) {
-		t.Fatalf("554: err = %v, want a permanent error", err)
+	if !mail.IsPermanent(err) || mail.Reason(err) != "smtp_554" {
+		t.Fatalf("554: err = %v (reason %q), want a permanent smtp_554", err, mail.Reason(err))
 	}
 	if err := s.Send(context.Background(), message(t, "a@example.test")); err != nil {
 		t.Fatalf("after refusals: %v", err)
@@ -463,4 +463,84 @@ func sentOnceThenClosed(t *testing.T, srv *smtptest.Server, checkIdle time.Durat
 	}
 	srv.CloseConns()
 	return s
+}
+
+// Many messages over reused connections arrive intact, pipelined or not:
+// headers, UTF-8 names, and text lines that start with a dot.
+func TestSMTPManyMessagesIntact(t *testing.T) {
+	t.Parallel()
+	for _, lockstep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lockstep=%v", lockstep), func(t *testing.T) {
+			t.Parallel()
+			srv := smtptest.Start(t)
+			s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 2, Timeout: 5 * time.Second, NoPipelining: lockstep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			const n = 20
+			errs := make(chan error, n)
+			for i := range n {
+				go func() {
+					m := message(t, fmt.Sprintf("r%d@example.test", i))
+					m.MessageID = fmt.Sprintf("many-%d@muster.test", i)
+					m.Text = fmt.Sprintf(".%d точка\n.\n..две\n", i) + m.Text
+					errs <- s.Send(context.Background(), m)
+				}()
+			}
+			for range n {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			msgs := srv.Wait(t, n, 5*time.Second)
+			if srv.Conns() > 2 {
+				t.Errorf("connections = %d, want at most 2", srv.Conns())
+			}
+			for _, m := range msgs {
+				var i int
+				if _, err := fmt.Sscanf(m.To[0], "r%d@example.test", &i); err != nil {
+					t.Fatalf("recipient %v: %v", m.To, err)
+				}
+				to, err := m.Header.AddressList("To")
+				if err != nil || len(to) != 1 || to[0].Name != "Анна" || to[0].Address != m.To[0] {
+					t.Errorf("To %q: %v", m.Header.Get("To"), err)
+				}
+				if m.MessageID != fmt.Sprintf("<many-%d@muster.test>", i) || m.Subject != "ООО Ромашка приглашает вас в команду «Ромашка Дизайн»" {
+					t.Errorf("Message-ID %q, subject %q", m.MessageID, m.Subject)
+				}
+				if want := fmt.Sprintf(".%d точка\n.\n..две\nЗдравствуйте, Анна!", i); !strings.HasPrefix(m.Text, want) {
+					t.Errorf("text starts %q, want %q", m.Text[:min(len(m.Text), 60)], want)
+				}
+			}
+		})
+	}
+}
+
+// A refused recipient is a permanent failure, and the connection serves the
+// next message, pipelined or not.
+func TestSMTPRefusedRecipientKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	for _, lockstep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lockstep=%v", lockstep), func(t *testing.T) {
+			t.Parallel()
+			srv := smtptest.Start(t)
+			srv.RefuseRecipient("gone@example.test", 550, "no such mailbox")
+			s, err := mail.NewSMTP(srv.URL(), mail.SMTPOptions{From: from, Conns: 1, Timeout: 5 * time.Second, NoPipelining: lockstep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.Send(context.Background(), message(t, "gone@example.test"))
+			if !mail.IsPermanent(err) || mail.Reason(err) != "smtp_550" {
+				t.Fatalf("err = %v (reason %q), want a permanent smtp_550", err, mail.Reason(err))
+			}
+			if err := s.Send(context.Background(), message(t, "anna@example.test")); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.Wait(t, 1, 5*time.Second); len(got) != 1 || got[0].To[0] != "anna@example.test" || srv.Conns() != 1 {
+				t.Fatalf("%d messages (to %v) on %d connections, want 1 to anna on 1", len(got), got[0].To, srv.Conns())
+			}
+		})
+	}
 }

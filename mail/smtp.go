@@ -33,6 +33,10 @@ type SMTPOptions struct {
 	// close idle connections after minutes: one in steady use skips the
 	// round trip.
 	CheckIdle time.Duration
+	// NoPipelining sends MAIL, RCPT and DATA one at a time, waiting for
+	// each reply, even to a server that offers PIPELINING (benchmarks and
+	// tests compare the two).
+	NoPipelining bool
 }
 
 // SMTP sends over a small pool of reused SMTP connections, so a burst of
@@ -43,6 +47,7 @@ type SMTP struct {
 	limiter *rate.Limiter
 	timeout time.Duration
 	check   time.Duration // SMTPOptions.CheckIdle
+	pipe    bool          // pipeline where the server offers it
 	slots   chan struct{} // one per connection that may be open
 	mu      sync.Mutex
 	idle    []idleConn
@@ -121,7 +126,7 @@ func NewSMTP(rawURL string, o SMTPOptions) (*SMTP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
-	s := &SMTP{client: c, from: o.From, limiter: rate.NewLimiter(rate.Inf, 1), timeout: o.Timeout, check: o.CheckIdle, slots: make(chan struct{}, o.Conns)}
+	s := &SMTP{client: c, from: o.From, limiter: rate.NewLimiter(rate.Inf, 1), timeout: o.Timeout, check: o.CheckIdle, pipe: !o.NoPipelining, slots: make(chan struct{}, o.Conns)}
 	if o.Rate > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
 	}
@@ -135,6 +140,10 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
+	return s.send(ctx, msg)
+}
+
+func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
 	if err := s.limiter.Wait(ctx); err != nil {
 		return err
 	}
@@ -151,7 +160,11 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	// The timeout, not ctx, bounds the transaction: go-mail holds the
 	// connection's lock while it waits for a reply, so nothing can close
 	// it sooner. A stopping worker waits SMTP_TIMEOUT at most.
-	err = s.client.SendWithSMTPClient(conn, msg)
+	if ok, _ := conn.Extension("PIPELINING"); s.pipe && ok {
+		err = s.pipelined(conn, msg)
+	} else {
+		err = s.client.SendWithSMTPClient(conn, msg)
+	}
 	s.release(conn, err)
 	return classify(err)
 }
@@ -192,11 +205,12 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 
 // release keeps a healthy connection for the next message. After an error
 // the connection's state is unclear, except when the server merely refused
-// the message and reset the transaction itself.
+// the sender or recipient and the transaction was reset (one closed for
+// good is never kept).
 func (s *SMTP) release(c *smtp.Client, sendErr error) {
-	var se *gomail.SendError
-	keep := sendErr == nil || (errors.As(sendErr, &se) && se.ErrorCode() > 0 &&
-		(se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPMailFrom))
+	stage, code, _ := failure(sendErr)
+	keep := sendErr == nil || (code > 0 && (stage == gomail.ErrSMTPRcptTo || stage == gomail.ErrSMTPMailFrom))
+	keep = keep && c.HasConnection()
 	s.mu.Lock()
 	if keep && !s.closed {
 		s.idle = append(s.idle, idleConn{c, time.Now()})
@@ -226,12 +240,8 @@ func (s *SMTP) Close() error {
 // classify wraps replies that retrying cannot fix: a 5xx refusal of the
 // recipient or of the message itself.
 func classify(err error) error {
-	var se *gomail.SendError
-	if err == nil || !errors.As(err, &se) {
-		return err
-	}
-	if code := se.ErrorCode(); code >= 500 && code < 600 &&
-		(se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPDataClose) {
+	if stage, code, _ := failure(err); code >= 500 && code < 600 &&
+		(stage == gomail.ErrSMTPRcptTo || stage == gomail.ErrSMTPDataClose) {
 		return &PermanentError{Err: err}
 	}
 	return err
@@ -241,13 +251,13 @@ func classify(err error) error {
 // the SMTP reply code when the server gave one ("smtp_550"), or the stage
 // that failed.
 func Reason(err error) string {
-	var se *gomail.SendError
+	stage, code, smtpErr := failure(err)
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &se) && se.ErrorCode() > 0:
-		return fmt.Sprintf("smtp_%d", se.ErrorCode())
-	case errors.As(err, &se) && se.Reason == gomail.ErrConnCheck, errors.As(err, new(net.Error)):
+	case code > 0:
+		return fmt.Sprintf("smtp_%d", code)
+	case smtpErr && stage == gomail.ErrConnCheck, errors.As(err, new(net.Error)):
 		return "connection"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"

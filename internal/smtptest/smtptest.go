@@ -1,7 +1,7 @@
 // Package smtptest runs a real SMTP server on 127.0.0.1 inside the test
 // process (on github.com/emersion/go-smtp) and keeps what it receives,
-// decoded: subject, plain-text and HTML parts. It can refuse messages on
-// demand, to test retries and failures.
+// decoded: subject, plain-text and HTML parts. It can refuse messages and
+// recipients on demand, to test retries and failures.
 package smtptest
 
 import (
@@ -53,9 +53,10 @@ type Server struct {
 	changed  chan struct{}
 	user     string
 	pass     string
-	hang     int           // hold this many more DATA commands until the server closes
-	hung     int           // DATA commands held now
-	closed   chan struct{} // closed when the server stops
+	hang     int                        // hold this many more DATA commands until the server closes
+	hung     int                        // DATA commands held now
+	closed   chan struct{}              // closed when the server stops
+	refuse   map[string]*smtp.SMTPError // RCPT refusals by address
 }
 
 // Option configures a Server.
@@ -70,7 +71,7 @@ func WithAuth(user, pass string) Option { return func(s *Server) { s.user, s.pas
 // Start listens on a free loopback port; the server stops when t ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{changed: make(chan struct{}), closed: make(chan struct{}), open: map[*smtp.Conn]bool{}}
+	s := &Server{changed: make(chan struct{}), closed: make(chan struct{}), open: map[*smtp.Conn]bool{}, refuse: map[string]*smtp.SMTPError{}}
 	s.srv = smtp.NewServer(backend{s})
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout = 10 * time.Second
@@ -100,6 +101,14 @@ func (s *Server) FailNext(n, code int, text string) {
 	defer s.mu.Unlock()
 	s.fail = n
 	s.failWith = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
+}
+
+// RefuseRecipient makes the server refuse RCPT TO:<addr> with code (e.g.
+// 550 for an unknown mailbox), for as long as it runs.
+func (s *Server) RefuseRecipient(addr string, code int, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse[addr] = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
 }
 
 // DropNext makes the server read the next n messages and then close the
@@ -282,6 +291,15 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	se.s.mu.Lock()
+	refusal := se.s.refuse[to]
+	if refusal != nil {
+		se.s.attempted()
+	}
+	se.s.mu.Unlock()
+	if refusal != nil {
+		return refusal
+	}
 	se.to = append(se.to, to)
 	return nil
 }
