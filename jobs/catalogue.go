@@ -240,7 +240,11 @@ type Store interface {
 // handler is made from it, so a new kind changes neither.
 type Deps struct {
 	Store Store
-	Queue *Enqueuer
+	// BulkStore is the database of bulk work, imports and the emails they
+	// owe: a pool of BULK_DB_CONNS connections, so that they leave
+	// PostgreSQL's CPUs to the API and single emails. nil: Store.
+	BulkStore Store
+	Queue     *Enqueuer
 	// Redis is the worker's Redis; nil: no sent log, and no lost-data or
 	// orphan checks in the requeue sweep.
 	Redis redis.UniversalClient
@@ -257,6 +261,13 @@ type Deps struct {
 
 	mu    sync.Mutex
 	built map[any]any // by a nil *H: the handler values once made
+}
+
+func (d *Deps) bulkStore() Store {
+	if d.BulkStore == nil {
+		return d.Store
+	}
+	return d.BulkStore
 }
 
 func (d *Deps) now() func() time.Time {

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/muster-dev/muster/internal/config"
+	"github.com/muster-dev/muster/internal/postgres"
 )
 
 // Every kind's handler is built from one Deps; a worker with a kind left
@@ -28,6 +29,13 @@ func TestWorkerRefusesAMissingOrDuplicateHandler(t *testing.T) {
 	}
 	if bulk := NewBatchSender(d).Send; bulk == NewSender(d) || bulk.Sent == nil || bulk.Sent != NewSender(d).Sent {
 		t.Error("the bulk sender is a Sender of its own, sharing the single sender's SentLog")
+	}
+	// Imports and the emails they owe go through BulkStore, the pool
+	// BULK_DB_CONNS caps; single emails through Store.
+	single, bulk := &postgres.DB{}, &postgres.DB{}
+	d = &Deps{Config: &config.Config{}, Store: single, BulkStore: bulk}
+	if bs := NewBatchSender(d); NewImporter(d).Store != bulk || bs.Store != bulk || bs.Send.Store != bulk || NewSender(d).Store != single {
+		t.Error("imports and bulk emails use BulkStore, single emails Store")
 	}
 	for _, tc := range []struct {
 		name   string

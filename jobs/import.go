@@ -78,7 +78,7 @@ func NewImporter(d *Deps) *Importer {
 	return once(d, func() *Importer {
 		c := d.Config
 		return &Importer{
-			Store: d.Store, Queue: d.Queue, Log: d.Log, Slots: NewSlots(c.ImportConcurrency), Metrics: d.Metrics,
+			Store: d.bulkStore(), Queue: d.Queue, Log: d.Log, Slots: NewSlots(c.ImportConcurrency), Metrics: d.Metrics,
 			Limits: workbook.Limits{MaxBytes: c.ImportMaxBytes, MaxRows: c.ImportMaxRows, MaxUnzipped: c.ImportMaxUnzipped},
 		}
 	})

@@ -79,19 +79,21 @@ type Sender struct {
 // resends, notices, reminders): one, so that invitation:send and
 // reminder:send share its coalesced statements, over Deps.Mail.
 func NewSender(d *Deps) *Sender {
-	return once(d, func() *Sender { return newSender(d, d.Mail) })
+	return once(d, func() *Sender { return newSender(d, d.Store, d.Mail) })
 }
 
 // NewBatchSender is the worker's sender of the emails imports owe, over
-// Deps.BulkMail: connections of their own.
+// Deps.BulkMail and Deps.BulkStore: connections of their own.
 func NewBatchSender(d *Deps) *BatchSender {
-	return once(d, func() *BatchSender { return &BatchSender{Store: d.Store, Send: newSender(d, d.BulkMail)} })
+	return once(d, func() *BatchSender {
+		return &BatchSender{Store: d.bulkStore(), Send: newSender(d, d.bulkStore(), d.BulkMail)}
+	})
 }
 
-func newSender(d *Deps, m mail.Sender) *Sender {
+func newSender(d *Deps, db SendStore, m mail.Sender) *Sender {
 	c := d.Config
 	s := &Sender{
-		Store: d.Store, Mail: m, Render: d.Render, Signer: d.Signer, AppURL: c.AppURL, APIURL: c.PublicURL,
+		Store: db, Mail: m, Render: d.Render, Signer: d.Signer, AppURL: c.AppURL, APIURL: c.PublicURL,
 		Domain: mailDomain(c.MailFrom), Attempts: c.SendAttempts, Conns: c.SMTPConns, RetryBase: c.RetryBase,
 		Log: d.Log, Now: d.now(), Metrics: d.Metrics,
 	}

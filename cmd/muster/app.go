@@ -186,20 +186,21 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		sender.Close()
 		return nil, nil, err
 	}
+	bulkDB := a.db.Pool(a.cfg.BulkDBConns)
+	closeAll := func() { sender.Close(); bulkSender.Close(); bulkDB.Close() }
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, ImportConcurrency: a.cfg.ImportConcurrency,
 		PollInterval: a.cfg.PollInterval, RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout,
 		Log: a.log, Observe: a.metrics.ObserveTask,
 	}, &jobs.Deps{
-		Store: a.db, Queue: a.queue, Redis: a.redis, Mail: sender, BulkMail: bulkSender, Render: render, Signer: signer,
+		Store: a.db, BulkStore: bulkDB, Queue: a.queue, Redis: a.redis, Mail: sender, BulkMail: bulkSender, Render: render, Signer: signer,
 		Config: a.cfg, Log: a.log, Metrics: a.metrics, Now: time.Now,
 	})
 	if err != nil {
-		sender.Close()
-		bulkSender.Close()
+		closeAll()
 		return nil, nil, err
 	}
-	return w, func() { sender.Close(); bulkSender.Close() }, nil
+	return w, closeAll, nil
 }
 
 // signer signs links in emails (worker) and checks them (web) with one

@@ -76,6 +76,11 @@ type Config struct {
 	// BulkConcurrency is the number of bulk jobs a worker runs at once
 	// (BULK_CONCURRENCY): imports and their invitations. Default 4.
 	BulkConcurrency int
+	// BulkDBConns caps the PostgreSQL connections a worker's bulk work
+	// (imports and the emails they owe) uses at once (BULK_DB_CONNS), so
+	// that it leaves PostgreSQL's CPUs to the API and to single emails.
+	// Default 2.
+	BulkDBConns int
 	// ImportConcurrency is the most imports (and previews) one worker
 	// process reads at once (IMPORT_CONCURRENCY), each holding a file and a
 	// batch in memory, on a server of their own apart from the bulk
@@ -161,6 +166,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SecretKey:         r.secret("SECRET_KEY"),
 		Concurrency:       r.int("WORKER_CONCURRENCY", 10, 1, 1000),
 		BulkConcurrency:   r.int("BULK_CONCURRENCY", 4, 1, 1000),
+		BulkDBConns:       r.int("BULK_DB_CONNS", 2, 1, 100),
 		ImportConcurrency: r.int("IMPORT_CONCURRENCY", 2, 1, 100),
 		PollInterval:      r.duration("POLL_INTERVAL", 100*time.Millisecond),
 		SendAttempts:      r.int("SEND_ATTEMPTS", 10, 1, 100),

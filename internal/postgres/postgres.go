@@ -5,6 +5,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -26,7 +27,8 @@ var migrations embed.FS
 // DB is the database handle every store method hangs off.
 type DB struct {
 	*sqlx.DB
-	log *slog.Logger
+	log  *slog.Logger
+	conn driver.Connector // for Pool
 	// Now is the clock for rows written by Go code; tests may replace it.
 	Now func() time.Time
 }
@@ -45,19 +47,31 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	db := pool(conn, 20)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", redact(dsn), err)
+	}
+	return &DB{DB: db, log: log, Now: time.Now, conn: conn}, nil
+}
+
+// Pool is another handle on db's database with a pool of its own of at
+// most n connections: work given it can keep at most n of PostgreSQL's
+// backends busy, whatever else the process does. Close it on its own.
+func (db *DB) Pool(n int) *DB {
+	return &DB{DB: pool(db.conn, n), log: db.log, Now: db.Now, conn: db.conn}
+}
+
+func pool(conn driver.Connector, n int) *sqlx.DB {
 	db := sqlx.NewDb(sql.OpenDB(conn), "postgres")
 	// As many kept idle as may be open: a burst above the idle count would
 	// otherwise close connections after use and open new ones (a fork on
 	// the server each) for the next burst, which is what an API's tail
 	// latency is made of. Idle ones close after five minutes.
-	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(20)
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("connect to database %s: %w", redact(dsn), err)
-	}
-	return &DB{DB: db, log: log, Now: time.Now}, nil
+	return db
 }
 
 // EnsureDatabase creates the database named in dsn when it does not exist,

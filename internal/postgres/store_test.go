@@ -190,3 +190,24 @@ func TestTokensAreHashedAndScoped(t *testing.T) {
 		t.Fatalf("token for an unknown client: %v", err)
 	}
 }
+
+// A Pool keeps at most its n connections busy on the server, whatever
+// asks: the rest wait for one.
+func TestPoolCapsConnections(t *testing.T) {
+	t.Parallel()
+	db, _ := setup(t)
+	p := db.Pool(2)
+	defer p.Close()
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if _, err := p.ExecContext(context.Background(), `SELECT pg_sleep(0.05)`); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if st := p.Stats(); st.MaxOpenConnections != 2 || st.OpenConnections > 2 || st.WaitCount == 0 {
+		t.Errorf("pool stats: %+v", st)
+	}
+}
