@@ -79,7 +79,8 @@ type Config struct {
 	// BulkDBConns caps the PostgreSQL connections a worker's bulk work
 	// (imports and the emails they owe) uses at once (BULK_DB_CONNS), so
 	// that it leaves PostgreSQL's CPUs to the API and to single emails.
-	// Default 2.
+	// Default 1: bulk statements take milliseconds for dozens of emails,
+	// so one connection carries what a relay accepts.
 	BulkDBConns int
 	// ImportConcurrency is the most imports (and previews) one worker
 	// process reads at once (IMPORT_CONCURRENCY), each holding a file and a
@@ -166,7 +167,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SecretKey:         r.secret("SECRET_KEY"),
 		Concurrency:       r.int("WORKER_CONCURRENCY", 10, 1, 1000),
 		BulkConcurrency:   r.int("BULK_CONCURRENCY", 4, 1, 1000),
-		BulkDBConns:       r.int("BULK_DB_CONNS", 2, 1, 100),
+		BulkDBConns:       r.int("BULK_DB_CONNS", 1, 1, 100),
 		ImportConcurrency: r.int("IMPORT_CONCURRENCY", 2, 1, 100),
 		PollInterval:      r.duration("POLL_INTERVAL", 100*time.Millisecond),
 		SendAttempts:      r.int("SEND_ATTEMPTS", 10, 1, 100),
