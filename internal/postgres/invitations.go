@@ -308,7 +308,7 @@ func (db *DB) ClaimBulk(ctx context.Context, n int, lease time.Duration) ([]*mus
 func deliveries(ctx context.Context, tx sqlx.ExtContext, rows []claimedRow) ([]*muster.Delivery, error) {
 	ds := make([]*muster.Delivery, len(rows))
 	why := make([]string, len(rows))
-	var others []int // not to a contractor: checked against the suppression list here
+	others := false // emails not to a contractor: checked against the suppression list here
 	for i := range rows {
 		row := &rows[i]
 		d := &muster.Delivery{Invitation: row.Invitation}
@@ -326,21 +326,12 @@ func deliveries(ctx context.Context, tx sqlx.ExtContext, rows []claimedRow) ([]*
 		if err != nil {
 			return nil, fmt.Errorf("read invitation %d: %w", row.ID, err)
 		}
-		if !row.Found {
-			others = append(others, i)
-		}
+		others = others || !row.Found
 		ds[i] = d
 	}
-	if len(others) > 0 {
-		od, ow := make([]*muster.Delivery, len(others)), make([]string, len(others))
-		for j, i := range others {
-			od[j], ow[j] = ds[i], why[i]
-		}
-		if err := suppress(ctx, tx, od, ow); err != nil {
+	if others {
+		if err := suppress(ctx, tx, ds, why); err != nil {
 			return nil, err
-		}
-		for j, i := range others {
-			why[i] = ow[j]
 		}
 	}
 	var out []*muster.Delivery
