@@ -240,8 +240,8 @@ type Store interface {
 // handler is made from it, so a new kind changes neither.
 type Deps struct {
 	Store Store
-	// BulkStore is the database of bulk work, imports and the emails they
-	// owe: a pool of BULK_DB_CONNS connections, so that they leave
+	// BulkStore is the database of bulk work, imports' rows and the emails
+	// imports owe: a pool of BULK_DB_CONNS connections, so that they leave
 	// PostgreSQL's CPUs to the API and single emails. nil: Store.
 	BulkStore Store
 	Queue     *Enqueuer

@@ -30,12 +30,12 @@ func TestWorkerRefusesAMissingOrDuplicateHandler(t *testing.T) {
 	if bulk := NewBatchSender(d).Send; bulk == NewSender(d) || bulk.Sent == nil || bulk.Sent != NewSender(d).Sent {
 		t.Error("the bulk sender is a Sender of its own, sharing the single sender's SentLog")
 	}
-	// Imports and the emails they owe go through BulkStore, the pool
-	// BULK_DB_CONNS caps; single emails through Store.
+	// Imports' rows and the emails they owe go through BulkStore, the
+	// pool BULK_DB_CONNS caps; the rest through Store.
 	single, bulk := &postgres.DB{}, &postgres.DB{}
 	d = &Deps{Config: &config.Config{}, Store: single, BulkStore: bulk}
-	if bs := NewBatchSender(d); NewImporter(d).Store != bulk || bs.Store != bulk || bs.Send.Store != bulk || NewSender(d).Store != single {
-		t.Error("imports and bulk emails use BulkStore, single emails Store")
+	if im, bs := NewImporter(d), NewBatchSender(d); im.Rows != bulk || im.Store != single || bs.Store != bulk || bs.Send.Store != bulk || NewSender(d).Store != single {
+		t.Error("imports' rows and bulk emails use BulkStore; imports' other statements and single emails, Store")
 	}
 	for _, tc := range []struct {
 		name   string

@@ -41,6 +41,15 @@ type ImportStore interface {
 	FinishPreview(ctx context.Context, id int64, total int, p *muster.Preview) error
 }
 
+// RowStore is what writing an import's rows needs: the heavy part of an
+// import, which the worker gives the bulk pool (Deps.BulkStore), while
+// the import's few other statements go through its Store, so that a small
+// import's bookkeeping does not queue behind a large import's batches.
+type RowStore interface {
+	WriteImportBatch(ctx context.Context, b *muster.ImportBatch) (*muster.BatchResult, error)
+	ClassifyEmails(ctx context.Context, accountID int64, emails []string) (map[string]string, error)
+}
+
 // SendQueue hands an import's emails to the queue.
 type SendQueue interface {
 	ImportBatch(ctx context.Context, importID int64, batch int) error
@@ -59,6 +68,7 @@ type SendQueue interface {
 // that a no-op for those Redis holds).
 type Importer struct {
 	Store     ImportStore
+	Rows      RowStore // nil: Store
 	Queue     SendQueue
 	Limits    workbook.Limits
 	TmpDir    string // "" for the system default
@@ -78,10 +88,17 @@ func NewImporter(d *Deps) *Importer {
 	return once(d, func() *Importer {
 		c := d.Config
 		return &Importer{
-			Store: d.bulkStore(), Queue: d.Queue, Log: d.Log, Slots: NewSlots(c.ImportConcurrency), Metrics: d.Metrics,
+			Store: d.Store, Rows: d.bulkStore(), Queue: d.Queue, Log: d.Log, Slots: NewSlots(c.ImportConcurrency), Metrics: d.Metrics,
 			Limits: workbook.Limits{MaxBytes: c.ImportMaxBytes, MaxRows: c.ImportMaxRows, MaxUnzipped: c.ImportMaxUnzipped},
 		}
 	})
+}
+
+func (im *Importer) rows() RowStore {
+	if im.Rows == nil {
+		return im.Store
+	}
+	return im.Rows
 }
 
 // Slots is a counting semaphore: NewSlots(n) lets n holders in at once.
@@ -238,7 +255,7 @@ func (run *importRun) pipeline(ctx context.Context, unsent []int) (*muster.Error
 			run.enqueue(ctx, batch)
 		}
 		for b := range batches {
-			res, err := run.Store.WriteImportBatch(ctx, b)
+			res, err := run.rows().WriteImportBatch(ctx, b)
 			if err != nil {
 				return err
 			}
@@ -413,7 +430,7 @@ func (run *importRun) preview(ctx context.Context) error {
 			for i, r := range b.Rows {
 				emails[i] = r.Email
 			}
-			found, err := run.Store.ClassifyEmails(ctx, run.imp.AccountID, emails)
+			found, err := run.rows().ClassifyEmails(ctx, run.imp.AccountID, emails)
 			if err != nil {
 				return err
 			}
