@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -252,12 +253,15 @@ func classify(err error) error {
 // that failed.
 func Reason(err error) string {
 	stage, code, smtpErr := failure(err)
+	var pe *sendError
 	switch {
 	case err == nil:
 		return ""
 	case code > 0:
 		return fmt.Sprintf("smtp_%d", code)
-	case smtpErr && stage == gomail.ErrConnCheck, errors.As(err, new(net.Error)):
+	case errors.As(err, &pe) && errors.Is(pe.err, os.ErrDeadlineExceeded):
+		return "timeout" // the pipelined path keeps the cause; go-mail's errors do not
+	case smtpErr && stage == gomail.ErrConnCheck, errors.As(err, new(net.Error)), pe != nil && errors.As(pe.err, new(net.Error)):
 		return "connection"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
