@@ -21,7 +21,6 @@ import (
 
 // Limiter checks and counts.
 type Limiter struct {
-	rdb   redis.UniversalClient
 	rl    *redis_rate.Limiter
 	rates map[string][]muster.Rate
 	log   *slog.Logger
@@ -29,7 +28,7 @@ type Limiter struct {
 
 // New counts in rdb; what has no rates is not limited.
 func New(rdb redis.UniversalClient, rates map[string][]muster.Rate, log *slog.Logger) *Limiter {
-	return &Limiter{rdb: rdb, rl: redis_rate.NewLimiter(rdb), rates: rates, log: log}
+	return &Limiter{rl: redis_rate.NewLimiter(rdb), rates: rates, log: log}
 }
 
 // Check returns a muster.RateLimited error when one more what for key (a
@@ -72,9 +71,4 @@ func redisKey(what, key string, r muster.Rate) string {
 	// Lower-case keys: one recipient, however a client spells it. The
 	// window is part of the key so each keeps its own count.
 	return fmt.Sprintf("muster:limit:%s:%s:%s", what, r, strings.ToLower(key))
-}
-
-// rateKey is the key redis_rate keeps redisKey's window in.
-func rateKey(what, key string, r muster.Rate) string {
-	return "rate:" + redisKey(what, key, r)
 }

@@ -105,8 +105,8 @@ func TestTakeEachInOrder(t *testing.T) {
 	}
 }
 
-// On a Redis Cluster the pipeline is split by slot, and each master learns
-// the script on first use.
+// On a Redis Cluster each key's windows are on its own master, and every
+// master answers its share of the set.
 func TestTakeEachOnACluster(t *testing.T) {
 	t.Parallel()
 	c := redistest.Cluster(t, 3)

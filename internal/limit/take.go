@@ -121,8 +121,7 @@ const evalConcurrency = 16
 // eval runs calls through redis_rate, the keys concurrently. redis_rate
 // has no pipelined form, and its script is not ours to copy: a set of 64
 // emails costs a few round trips over the pool instead of one. The calls
-// that failed
-// return a zero result, and the first failure is the error.
+// that failed return a zero result, and the first failure is the error.
 func (l *Limiter) eval(ctx context.Context, calls []call) ([]result, error) {
 	out := make([]result, len(calls))
 	errs := make([]error, len(calls))
