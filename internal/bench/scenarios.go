@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/muster-dev/muster/internal/config"
 	"github.com/muster-dev/muster/internal/muster"
 )
 
@@ -188,8 +190,8 @@ func (e *env) interactive(ctx context.Context) ([]row, error) {
 	return []row{r}, nil
 }
 
-// asynqInserts runs n tasks through an Asynq server of WORKER_CONCURRENCY's
-// default, each doing one INSERT, enqueued as SendMany does.
+// asynqInserts runs n tasks through an Asynq server running as many at
+// once as the worker does, each doing one INSERT, enqueued as SendMany does.
 func (e *env) asynqInserts(ctx context.Context, n int) (time.Duration, error) {
 	if err := e.rc.FlushDB(ctx).Err(); err != nil {
 		return 0, err
@@ -200,7 +202,7 @@ func (e *env) asynqInserts(ctx context.Context, n int) (time.Duration, error) {
 	var done atomic.Int64
 	all := make(chan struct{})
 	srv := asynq.NewServerFromRedisClient(e.rc, asynq.Config{
-		Concurrency: 10, Queues: map[string]int{"base": 1}, TaskCheckInterval: 100 * time.Millisecond,
+		Concurrency: workerConcurrency(), Queues: map[string]int{"base": 1}, TaskCheckInterval: 100 * time.Millisecond,
 		LogLevel: asynq.ErrorLevel,
 	})
 	mux := asynq.NewServeMux()
@@ -235,6 +237,15 @@ func (e *env) asynqInserts(ctx context.Context, n int) (time.Duration, error) {
 		return 0, fmt.Errorf("asynq baseline: %d of %d tasks done", done.Load(), n)
 	}
 	return time.Since(start), nil
+}
+
+// workerConcurrency is WORKER_CONCURRENCY as the worker processes the bench
+// starts read it (they inherit its environment).
+func workerConcurrency() int {
+	if n, err := strconv.Atoi(os.Getenv("WORKER_CONCURRENCY")); err == nil && n > 0 {
+		return n
+	}
+	return config.DefaultConcurrency
 }
 
 // scaleOut is scenario 3: 1, 2 and 4 worker processes on the 50 ms sink.

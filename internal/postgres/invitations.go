@@ -42,13 +42,7 @@ func (db *DB) ClaimInvitation(ctx context.Context, id int64, lease time.Duration
 // Each id gets a delivery or its own error.
 func (db *DB) ClaimInvitations(ctx context.Context, ids []int64, lease time.Duration) (map[int64]*muster.Delivery, map[int64]error, error) {
 	var rows []claimedRow
-	err := db.SelectContext(ctx, &rows, `
-		WITH claimed AS (
-		    UPDATE invitations i
-		       SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
-		     WHERE id = ANY($1)
-		       AND (status IN ('queued', 'retrying') OR (status = 'sending' AND claimed_until < now()))
-		    RETURNING `+qualified("i", invitationColumns)+`)`+readClaimed, pq.Array(ids), lease.Seconds())
+	err := db.query(ctx, &rows, claimInvitations, pq.Array(ids), lease.Seconds())
 	if err != nil {
 		return nil, nil, fmt.Errorf("claim %d invitations (the first: %d): %w", len(ids), ids[0], err)
 	}
@@ -227,16 +221,7 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []muster.Outcome) error {
 		ids[i], attempts[i], statuses[i], messageIDs[i], errs[i] = o.InvitationID, int64(o.Attempt), o.Status, o.MessageID, o.Error
 		ats[i], retryAts[i], postponed[i] = o.At.Format(time.RFC3339Nano), o.RetryAt.Format(time.RFC3339Nano), o.Postponed
 	}
-	_, err := db.ExecContext(ctx, `
-		UPDATE invitations i
-		   SET status = o.status, last_error = o.error,
-		       attempts = i.attempts - CASE WHEN o.postponed THEN 1 ELSE 0 END,
-		       sent_at = CASE WHEN o.status = 'sent' THEN o.at ELSE i.sent_at END,
-		       message_id = CASE WHEN o.status = 'sent' THEN o.message_id ELSE i.message_id END,
-		       claimed_until = CASE WHEN o.status = 'retrying' AND o.retry_at > now() THEN o.retry_at END
-		  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::bool[])
-		       AS o(id, attempt, status, message_id, error, at, retry_at, postponed)
-		 WHERE i.id = o.id AND i.status = 'sending' AND i.attempts = o.attempt`,
+	_, err := db.exec(ctx, recordOutcomes,
 		pq.Array(ids), pq.Array(attempts), pq.Array(statuses), pq.Array(messageIDs), pq.Array(errs), pq.Array(ats), pq.Array(retryAts), pq.Array(postponed))
 	if err != nil {
 		return fmt.Errorf("record the outcomes of %d emails (the first: invitation %d %s): %w", len(outs), outs[0].InvitationID, outs[0].Status, err)
@@ -426,3 +411,28 @@ func (db *DB) OwedByAge(ctx context.Context) (map[string]int64, error) {
 	}
 	return out, nil
 }
+
+// claimInvitations and recordOutcomes are prepared, and PostgreSQL soon
+// plans each once for any ids, not knowing how many. Their status tests
+// are CASEs so that no plan can read the partial indexes of unsent rows
+// instead of the primary key: a plan made while few rows were owed did
+// that, and then read every owed row of an import at each claim.
+var claimInvitations = `
+		WITH claimed AS (
+		    UPDATE invitations i
+		       SET status = 'sending', attempts = attempts + 1, claimed_until = now() + make_interval(secs => $2)
+		     WHERE id = ANY($1)
+		       AND CASE status WHEN 'queued' THEN true WHEN 'retrying' THEN true
+		                       WHEN 'sending' THEN claimed_until < now() ELSE false END
+		    RETURNING ` + qualified("i", invitationColumns) + `)` + readClaimed
+
+const recordOutcomes = `
+		UPDATE invitations i
+		   SET status = o.status, last_error = o.error,
+		       attempts = i.attempts - CASE WHEN o.postponed THEN 1 ELSE 0 END,
+		       sent_at = CASE WHEN o.status = 'sent' THEN o.at ELSE i.sent_at END,
+		       message_id = CASE WHEN o.status = 'sent' THEN o.message_id ELSE i.message_id END,
+		       claimed_until = CASE WHEN o.status = 'retrying' AND o.retry_at > now() THEN o.retry_at END
+		  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::bool[])
+		       AS o(id, attempt, status, message_id, error, at, retry_at, postponed)
+		 WHERE i.id = o.id AND CASE i.status WHEN 'sending' THEN i.attempts = o.attempt ELSE false END`

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,8 +28,9 @@ var migrations embed.FS
 // DB is the database handle every store method hangs off.
 type DB struct {
 	*sqlx.DB
-	log  *slog.Logger
-	conn driver.Connector // for Pool
+	log   *slog.Logger
+	conn  driver.Connector // for Pool
+	stmts stmtCache
 	// Now is the clock for rows written by Go code; tests may replace it.
 	Now func() time.Time
 }
@@ -60,6 +62,43 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*DB, error) {
 // backends busy, whatever else the process does. Close it on its own.
 func (db *DB) Pool(n int) *DB {
 	return &DB{DB: pool(db.conn, n), log: db.log, Now: db.Now, conn: db.conn}
+}
+
+// stmtCache holds a DB's prepared statements, one per query text.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sqlx.Stmt
+}
+
+// prepared returns query prepared on db, preparing it on first use.
+// The send path's statements run thousands of times a second: prepared,
+// PostgreSQL plans them once per connection instead of at every call,
+// which took more of its time than running them (0.37 ms of a claim's
+// 0.49, from pg_stat_statements). database/sql prepares a statement
+// again on each connection that needs it, after a reconnect too.
+func (db *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	c := &db.stmts
+	c.mu.Lock()
+	st := c.m[query]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if first := c.m[query]; first != nil { // prepared meanwhile by another call
+		st.Close()
+		return first, nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sqlx.Stmt{}
+	}
+	c.m[query] = st
+	return st, nil
 }
 
 func pool(conn driver.Connector, n int) *sqlx.DB {
@@ -191,4 +230,22 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 		panic(err) // dir is a constant embedded at build time
 	}
 	return sub
+}
+
+// query runs a prepared query into dest (a slice), as SelectContext does.
+func (db *DB) query(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := db.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.SelectContext(ctx, dest, args...)
+}
+
+// exec runs a prepared statement, as ExecContext does.
+func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
