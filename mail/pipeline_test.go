@@ -1,6 +1,8 @@
 package mail
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -332,5 +334,45 @@ func TestPipeliningHungServerFreesTheSlot(t *testing.T) {
 	}
 	if st := srv.stats(); len(st.bodies) != 1 || st.conns != 2 {
 		t.Fatalf("%d messages on %d connections, want 1 on a second one", len(st.bodies), st.conns)
+	}
+}
+
+// The message goes out as it is only when textproto's DotWriter would have
+// written exactly that: checked on every string of up to eight of the
+// bytes that matter to it. And a message go-mail writes does go out so.
+func TestDataAsDotWriterWould(t *testing.T) {
+	dotted := func(b []byte) string {
+		var out bytes.Buffer
+		w := textproto.NewWriter(bufio.NewWriter(&out))
+		dw := w.DotWriter()
+		dw.Write(b)
+		dw.Close()
+		return out.String()
+	}
+	alphabet := []byte{'a', '.', '\r', '\n'}
+	var walk func(b []byte)
+	walk = func(b []byte) {
+		if asDotWriterWould(b) && dotted(b) != string(b)+".\r\n" {
+			t.Fatalf("%q: DotWriter writes %q", b, dotted(b))
+		}
+		if len(b) == 8 {
+			return
+		}
+		for _, c := range alphabet {
+			walk(append(b, c))
+		}
+	}
+	walk(nil)
+
+	msg, err := build(&netmail.Address{Address: "from@example.test"}, plain("to@example.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if _, err := msg.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !asDotWriterWould(b.Bytes()) {
+		t.Fatalf("go-mail's message needs the DotWriter:\n%s", b.String())
 	}
 }

@@ -29,6 +29,7 @@ type Renderer struct {
 	html   *htmltemplate.Template
 	text   *texttemplate.Template
 	bundle *locale.Bundle
+	shapes *shapes
 }
 
 // NewRenderer parses every template once.
@@ -41,29 +42,52 @@ func NewRenderer(b *locale.Bundle) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse text templates: %w", err)
 	}
-	return &Renderer{html: html, text: text, bundle: b}, nil
+	return &Renderer{html: html, text: text, bundle: b, shapes: newShapes()}, nil
 }
 
 // Render writes the email of d's kind in language l. Values in d are user
-// text: the HTML part escapes them.
+// text: the HTML part escapes them. An email of a shape seen before is
+// filled in rather than rendered (see shapes).
 func (r *Renderer) Render(l muster.Locale, d Data) (*Content, error) {
-	name := d.Template()
-	v := view{Data: fields(d), Lang: string(l), tr: r.bundle.For(l), memo: map[string]string{}}
+	name, m := d.Template(), fields(d)
+	run := func(m map[string]any) ([3]string, error) { return r.run(l, name, m) }
+	var parts [3]string
+	if k, vals, ok := key(l, name, m); ok {
+		if sh := r.shapes.get(k, func() *shape { return r.shapes.learn(run, m) }); sh != nil {
+			parts = [3]string{sh.subject.fill(vals), sh.text.fill(vals), sh.html.fill(vals)}
+			return finish(parts), nil
+		}
+	}
+	parts, err := run(m)
+	if err != nil {
+		return nil, err
+	}
+	return finish(parts), nil
+}
+
+// run executes the subject, text and HTML templates of name.
+func (r *Renderer) run(l muster.Locale, name string, m map[string]any) ([3]string, error) {
+	v := view{Data: m, Lang: string(l), tr: r.bundle.For(l), memo: map[string]string{}}
 	var subject, text, html bytes.Buffer
 	if err := r.text.ExecuteTemplate(&subject, name+".subject", v); err != nil {
-		return nil, fmt.Errorf("render %s subject: %w", name, err)
+		return [3]string{}, fmt.Errorf("render %s subject: %w", name, err)
 	}
 	if err := r.text.ExecuteTemplate(&text, name+".txt", v); err != nil {
-		return nil, fmt.Errorf("render %s text: %w", name, err)
+		return [3]string{}, fmt.Errorf("render %s text: %w", name, err)
 	}
 	if err := r.html.ExecuteTemplate(&html, name+".html", v); err != nil {
-		return nil, fmt.Errorf("render %s html: %w", name, err)
+		return [3]string{}, fmt.Errorf("render %s html: %w", name, err)
 	}
+	return [3]string{subject.String(), text.String(), html.String()}, nil
+}
+
+// finish makes the rendered subject, text and HTML an email's Content.
+func finish(p [3]string) *Content {
 	return &Content{
-		Subject: oneLine(subject.String()),
-		Text:    strings.TrimSpace(squeezeBlankLines(text.String())) + "\n",
-		HTML:    html.String(),
-	}, nil
+		Subject: oneLine(p[0]),
+		Text:    strings.TrimSpace(squeezeBlankLines(p[1])) + "\n",
+		HTML:    p[2],
+	}
 }
 
 // view is what templates see: the data, and translation bound to one
