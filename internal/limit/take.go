@@ -115,12 +115,12 @@ type result struct {
 	wait  time.Duration
 }
 
-// evalConcurrency bounds the calls in flight, below go-redis's pool size.
-const evalConcurrency = 16
+// evalConcurrency bounds the calls in flight: a bulk claim's emails.
+const evalConcurrency = 64
 
 // eval runs calls through redis_rate, the keys concurrently. redis_rate
-// has no pipelined form, and its script is not ours to copy: a set of 64
-// emails costs a few round trips over the pool instead of one. The calls
+// has no pipelined form, and its script is not ours to copy; go-redis's
+// autopipelining (Limiter.sets) sends the concurrent calls together. The calls
 // that failed return a zero result, and the first failure is the error.
 func (l *Limiter) eval(ctx context.Context, calls []call) ([]result, error) {
 	out := make([]result, len(calls))
@@ -141,7 +141,7 @@ func (l *Limiter) eval(ctx context.Context, calls []call) ([]result, error) {
 		g.Go(func() error {
 			for _, i := range byKey[k] {
 				c := calls[i]
-				res, err := l.rl.AllowN(ctx, c.key, limitOf(c.rate), c.cost)
+				res, err := l.sets.AllowN(ctx, c.key, limitOf(c.rate), c.cost)
 				switch {
 				case err != nil:
 					errs[i] = fmt.Errorf("rate limit %s: %w", c.key, err)
