@@ -244,6 +244,10 @@ type Deps struct {
 	// imports owe: a pool of BULK_DB_CONNS connections, so that they leave
 	// PostgreSQL's CPUs to the API and single emails. nil: Store.
 	BulkStore Store
+	// SendStore claims single emails and records their outcomes: a small
+	// pool on which PostgreSQL plans those statements once, not at each
+	// call (postgres.DB.Generic). nil: Store.
+	SendStore SendStore
 	Queue     *Enqueuer
 	// Redis is the worker's Redis; nil: no sent log, and no lost-data or
 	// orphan checks in the requeue sweep.
@@ -268,6 +272,13 @@ func (d *Deps) bulkStore() Store {
 		return d.Store
 	}
 	return d.BulkStore
+}
+
+func (d *Deps) sendStore() SendStore {
+	if d.SendStore == nil {
+		return d.Store
+	}
+	return d.SendStore
 }
 
 func (d *Deps) now() func() time.Time {

@@ -37,6 +37,12 @@ func TestWorkerRefusesAMissingOrDuplicateHandler(t *testing.T) {
 	if im, bs := NewImporter(d), NewBatchSender(d); im.Rows != bulk || im.Store != single || bs.Store != bulk || bs.Send.Store != bulk || NewSender(d).Store != single {
 		t.Error("imports' rows and bulk emails use BulkStore; imports' other statements and single emails, Store")
 	}
+	// Single emails' claims and outcomes go through SendStore when there is one.
+	sends := &postgres.DB{}
+	d = &Deps{Config: &config.Config{}, Store: single, BulkStore: bulk, SendStore: sends}
+	if NewSender(d).Store != sends || NewBatchSender(d).Send.Store != bulk {
+		t.Error("single emails use SendStore; bulk emails still BulkStore")
+	}
 	for _, tc := range []struct {
 		name   string
 		change func(cat map[string]kind)

@@ -79,7 +79,7 @@ type Sender struct {
 // resends, notices, reminders): one, so that invitation:send and
 // reminder:send share its coalesced statements, over Deps.Mail.
 func NewSender(d *Deps) *Sender {
-	return once(d, func() *Sender { return newSender(d, d.Store, d.Mail) })
+	return once(d, func() *Sender { return newSender(d, d.sendStore(), d.Mail) })
 }
 
 // NewBatchSender is the worker's sender of the emails imports owe, over

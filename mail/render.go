@@ -51,11 +51,9 @@ func NewRenderer(b *locale.Bundle) (*Renderer, error) {
 func (r *Renderer) Render(l muster.Locale, d Data) (*Content, error) {
 	name, m := d.Template(), fields(d)
 	run := func(m map[string]any) ([3]string, error) { return r.run(l, name, m) }
-	var parts [3]string
 	if k, vals, ok := key(l, name, m); ok {
 		if sh := r.shapes.get(k, func() *shape { return r.shapes.learn(run, m) }); sh != nil {
-			parts = [3]string{sh.subject.fill(vals), sh.text.fill(vals), sh.html.fill(vals)}
-			return finish(parts), nil
+			return finish([3]string{sh.subject.fill(vals), sh.text.fill(vals), sh.html.fill(vals)}), nil
 		}
 	}
 	parts, err := run(m)

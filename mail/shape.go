@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	htmltemplate "html/template"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -109,7 +110,7 @@ func key(l muster.Locale, name string, m map[string]any) (k string, vals []strin
 	vals = make([]string, len(personal))
 	var b strings.Builder
 	b.WriteString(string(l) + "\x00" + name)
-	for _, f := range slices.Sorted(mapKeys(m)) {
+	for _, f := range slices.Sorted(maps.Keys(m)) {
 		b.WriteString("\x00" + f + "=")
 		if i := slices.Index(personal, f); i >= 0 {
 			s, isString := m[f].(string)
@@ -123,16 +124,6 @@ func key(l muster.Locale, name string, m map[string]any) (k string, vals []strin
 		fmt.Fprintf(&b, "%#v", m[f])
 	}
 	return b.String(), vals, true
-}
-
-func mapKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // get returns the shape of key, learning it with learn the first time.
@@ -156,7 +147,7 @@ func (s *shapes) get(key string, learn func() *shape) *shape {
 // learn renders an email of m's shape with markers and with probes, and
 // makes its layouts; nil when a part cannot be made into one.
 func (s *shapes) learn(render func(map[string]any) (parts [3]string, err error), m map[string]any) *shape {
-	marked, probed := maps2(m)
+	marked, probed := maps.Clone(m), maps.Clone(m)
 	for i, f := range personal {
 		if v, _ := m[f].(string); v != "" {
 			marked[f], probed[f] = s.markers[i], s.markers[i]+probe+s.markers[i]
@@ -178,14 +169,6 @@ func (s *shapes) learn(render func(map[string]any) (parts [3]string, err error),
 		}
 	}
 	return &shape{subject: ls[0], text: ls[1], html: ls[2]}
-}
-
-func maps2(m map[string]any) (a, b map[string]any) {
-	a, b = make(map[string]any, len(m)), make(map[string]any, len(m))
-	for k, v := range m {
-		a[k], b[k] = v, v
-	}
-	return a, b
 }
 
 // split makes a layout of a part rendered with markers (marked) and with

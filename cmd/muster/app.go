@@ -187,13 +187,21 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 		return nil, nil, err
 	}
 	bulkDB := a.db.Pool(a.cfg.BulkDBConns)
-	closeAll := func() { sender.Close(); bulkSender.Close(); bulkDB.Close() }
+	// Two: single sends share one claim and one outcome statement at a time.
+	sendDB, err := a.db.Generic(2)
+	if err != nil {
+		sender.Close()
+		bulkSender.Close()
+		bulkDB.Close()
+		return nil, nil, err
+	}
+	closeAll := func() { sender.Close(); bulkSender.Close(); bulkDB.Close(); sendDB.Close() }
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, ImportConcurrency: a.cfg.ImportConcurrency,
 		PollInterval: a.cfg.PollInterval, RetryBase: a.cfg.RetryBase, ShutdownTimeout: a.cfg.ShutdownTimeout,
 		Log: a.log, Observe: a.metrics.ObserveTask,
 	}, &jobs.Deps{
-		Store: a.db, BulkStore: bulkDB, Queue: a.queue, Redis: a.redis, Mail: sender, BulkMail: bulkSender, Render: render, Signer: signer,
+		Store: a.db, BulkStore: bulkDB, SendStore: sendDB, Queue: a.queue, Redis: a.redis, Mail: sender, BulkMail: bulkSender, Render: render, Signer: signer,
 		Config: a.cfg, Log: a.log, Metrics: a.metrics, Now: time.Now,
 	})
 	if err != nil {

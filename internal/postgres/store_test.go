@@ -211,3 +211,52 @@ func TestPoolCapsConnections(t *testing.T) {
 		t.Errorf("pool stats: %+v", st)
 	}
 }
+
+// The send path's prepared statements keep working when PostgreSQL drops
+// the connections they were prepared on (a restart, a failover): they are
+// prepared again on the new ones. At most the first call after the drop
+// fails, on a connection the server closed.
+func TestPreparedStatementsSurviveDroppedConnections(t *testing.T) {
+	t.Parallel()
+	db, acc := setup(t)
+	ctx := context.Background()
+	var ids []int64
+	for _, email := range []string{"a@prep.test", "b@prep.test"} {
+		res, err := invite(t, db, acc.ID, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.Invitation.ID)
+	}
+	claim := func(id int64) error {
+		got, why, err := db.ClaimInvitations(ctx, []int64{id}, time.Minute)
+		if err == nil && (got[id] == nil || why[id] != nil) {
+			t.Fatalf("invitation %d not claimed: %v", id, why[id])
+		}
+		return err
+	}
+	if err := claim(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	killer := db.Pool(1)
+	defer killer.Close()
+	if _, err := killer.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	err := claim(ids[1])
+	if err != nil {
+		err = claim(ids[1])
+	}
+	if err != nil {
+		t.Fatalf("claim after the connections were dropped: %v", err)
+	}
+	out := muster.Outcome{InvitationID: ids[1], Attempt: 1, Status: muster.SendSent, MessageID: "m@prep.test", At: time.Now()}
+	if err := db.RecordOutcomes(ctx, []muster.Outcome{out}); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	if err := db.GetContext(ctx, &status, `SELECT status FROM invitations WHERE id = $1`, ids[1]); err != nil || status != muster.SendSent {
+		t.Fatalf("status %q, %v", status, err)
+	}
+}
