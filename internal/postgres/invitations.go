@@ -412,11 +412,12 @@ func (db *DB) OwedByAge(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-// claimInvitations and recordOutcomes are prepared, and PostgreSQL soon
-// plans each once for any ids, not knowing how many. Their status tests
-// are CASEs so that no plan can read the partial indexes of unsent rows
-// instead of the primary key: a plan made while few rows were owed did
-// that, and then read every owed row of an import at each claim.
+// claimInvitations and recordOutcomes are prepared, and PostgreSQL may
+// plan each once for any ids, not knowing how many (on DB.Generic's pool
+// it always does). Their status tests are CASEs so that no such plan can
+// read the partial indexes of unsent rows instead of the primary key: one
+// made while few rows were owed did, and then read every owed row of an
+// import at each claim (TestGenericPlansReadThePrimaryKey).
 var claimInvitations = `
 		WITH claimed AS (
 		    UPDATE invitations i

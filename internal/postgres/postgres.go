@@ -100,7 +100,8 @@ type stmtCache struct {
 // (pg_stat_statements). Prepared, they are parsed once per connection,
 // and PostgreSQL reuses a plan where it finds that no dearer: the
 // outcome's mostly (139 plans in 466 calls in bench (2)); the claim's it
-// still makes at each call, as a few known ids plan cheaper. database/sql
+// still makes at each call, as a few known ids plan cheaper, except on
+// a Generic pool. database/sql
 // prepares a statement again on each connection that needs it, after a
 // reconnect too.
 func (db *DB) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
