@@ -52,19 +52,22 @@ func NewRedis(raw string) (redis.UniversalClient, error) {
 // here by the next claimer, which records it sent instead of sending it
 // again. A nil *SentLog records nothing.
 type SentLog struct {
-	rc   redis.UniversalClient
-	adds *coalescer[sentEmail, struct{}]
-}
-
-type sentEmail struct {
-	id        int64
-	messageID string
+	rc redis.UniversalClient
+	// sets writes the records: rc's autopipelining, which sends the
+	// records that concurrent sends write together in one pipeline. (It
+	// replaced a coalescer of Muster's own doing the same, at a little
+	// less of the worker's CPU: bench (1) +3% in A/B, about the noise.)
+	sets interface {
+		Set(ctx context.Context, key string, value any, ttl time.Duration) *redis.StatusCmd
+	}
 }
 
 // NewSentLog keeps its records in rc.
 func NewSentLog(rc redis.UniversalClient) *SentLog {
-	l := &SentLog{rc: rc}
-	l.adds = &coalescer[sentEmail, struct{}]{run: l.addMany}
+	l := &SentLog{rc: rc, sets: rc}
+	if ap, err := rc.AutoPipeline(); err == nil {
+		l.sets = ap
+	}
 	return l
 }
 
@@ -74,27 +77,15 @@ const sentTTL = 7 * 24 * time.Hour
 
 func sentKey(id int64) string { return "muster:sent:" + strconv.FormatInt(id, 10) }
 
-// Add records that invitation id went out as messageID. The emails that
-// concurrent sends hand in while one write is under way go in the next,
-// together: one round trip for many emails instead of one each.
+// Add records that invitation id went out as messageID, even when ctx
+// is cancelled meanwhile (a worker told to stop): the email went out.
 func (l *SentLog) Add(ctx context.Context, id int64, messageID string) error {
 	if l == nil {
 		return nil
 	}
-	_, err := l.adds.do(sentEmail{id, messageID})
-	return err
-}
-
-func (l *SentLog) addMany(ctx context.Context, sent []sentEmail) ([]struct{}, []error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_, err := l.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, s := range sent {
-			p.Set(ctx, sentKey(s.id), s.messageID, sentTTL)
-		}
-		return nil
-	})
-	return shared[struct{}](len(sent), err)
+	return l.sets.Set(ctx, sentKey(id), messageID, sentTTL).Err()
 }
 
 // Lookup returns the Message-IDs of the invitations among ids that went
