@@ -57,9 +57,7 @@ type SentLog struct {
 	// records that concurrent sends write together in one pipeline. (It
 	// replaced a coalescer of Muster's own doing the same, at a little
 	// less of the worker's CPU: bench (1) +3% in A/B, about the noise.)
-	sets interface {
-		Set(ctx context.Context, key string, value any, ttl time.Duration) *redis.StatusCmd
-	}
+	sets redis.StringCmdable
 }
 
 // NewSentLog keeps its records in rc.

@@ -53,7 +53,7 @@ func (r *Renderer) Render(l muster.Locale, d Data) (*Content, error) {
 	run := func(m map[string]any) ([3]string, error) { return r.run(l, name, m) }
 	if k, vals, ok := key(l, name, m); ok {
 		if sh := r.shapes.get(k, func() *shape { return r.shapes.learn(run, m) }); sh != nil {
-			return finish([3]string{sh.subject.fill(vals), sh.text.fill(vals), sh.html.fill(vals)}), nil
+			return finish(sh.fill(vals)), nil
 		}
 	}
 	parts, err := run(m)

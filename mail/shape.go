@@ -80,7 +80,12 @@ func newShapes() *shapes {
 	return s
 }
 
-type shape struct{ subject, text, html layout }
+// shape is an email's subject, text and HTML, with holes.
+type shape [3]layout
+
+func (sh *shape) fill(vals []string) [3]string {
+	return [3]string{sh[0].fill(vals), sh[1].fill(vals), sh[2].fill(vals)}
+}
 
 // layout is a rendered part with holes: lits[i] precedes holes[i], and
 // the last of lits ends the part.
@@ -161,14 +166,14 @@ func (s *shapes) learn(render func(map[string]any) (parts [3]string, err error),
 	if err != nil {
 		return nil
 	}
-	var ls [3]layout
-	for i := range ls {
+	var sh shape
+	for i := range sh {
 		var ok bool
-		if ls[i], ok = s.split(a[i], b[i]); !ok {
+		if sh[i], ok = s.split(a[i], b[i]); !ok {
 			return nil
 		}
 	}
-	return &shape{subject: ls[0], text: ls[1], html: ls[2]}
+	return &sh
 }
 
 // split makes a layout of a part rendered with markers (marked) and with
