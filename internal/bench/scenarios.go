@@ -103,30 +103,17 @@ func (e *env) importInto(ctx context.Context, s *sink, n int) (*muster.Account, 
 // bareLoop sends n messages of an invitation's size over conns reused
 // go-mail connections, and nothing else: what SMTP alone allows.
 func bareLoop(ctx context.Context, s *sink, n int) (time.Duration, error) {
-	host, port, _ := strings.Cut(s.addr, ":")
-	p, _ := strconv.Atoi(port)
-	body := strings.Repeat("Здравствуйте! Вас приглашают в команду. ", 40)
 	start := time.Now()
 	g, ctx := errgroup.WithContext(ctx)
 	for c := range conns {
 		g.Go(func() error {
-			cl, err := gomail.NewClient(host, gomail.WithPort(p), gomail.WithTLSPolicy(gomail.NoTLS))
+			cl, err := dialLoop(ctx, s)
 			if err != nil {
-				return err
-			}
-			if err := cl.DialWithContext(ctx); err != nil {
 				return err
 			}
 			defer cl.Close()
 			for i := c; i < n; i += conns {
-				m := gomail.NewMsg(gomail.WithEncoding(gomail.EncodingB64))
-				m.FromMailAddress(&mail.Address{Name: "Muster", Address: "no-reply@muster.bench"})
-				m.ToMailAddress(&mail.Address{Name: "Анна", Address: fmt.Sprintf("loop%d@loop.bench", i)})
-				m.Subject("Приглашение")
-				m.SetMessageIDWithValue(fmt.Sprintf("loop-%d@muster.bench", i))
-				m.SetBodyString(gomail.TypeTextPlain, body)
-				m.AddAlternativeString(gomail.TypeTextHTML, "<p>"+body+"</p>")
-				if err := cl.Send(m); err != nil {
+				if err := cl.Send(loopMsg(i)); err != nil {
 					return err
 				}
 			}
@@ -139,11 +126,40 @@ func bareLoop(ctx context.Context, s *sink, n int) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// dialLoop connects a go-mail client to s.
+func dialLoop(ctx context.Context, s *sink) (*gomail.Client, error) {
+	host, port, _ := strings.Cut(s.addr, ":")
+	p, _ := strconv.Atoi(port)
+	cl, err := gomail.NewClient(host, gomail.WithPort(p), gomail.WithTLSPolicy(gomail.NoTLS))
+	if err != nil {
+		return nil, err
+	}
+	return cl, cl.DialWithContext(ctx)
+}
+
+var loopBody = strings.Repeat("Здравствуйте! Вас приглашают в команду. ", 40)
+
+// loopMsg is the baselines' i-th message: an invitation's size, in two
+// parts, to a domain of its own.
+func loopMsg(i int) *gomail.Msg {
+	m := gomail.NewMsg(gomail.WithEncoding(gomail.EncodingB64))
+	m.FromMailAddress(&mail.Address{Name: "Muster", Address: "no-reply@muster.bench"})
+	m.ToMailAddress(&mail.Address{Name: "Анна", Address: fmt.Sprintf("loop%d@loop.bench", i)})
+	m.Subject("Приглашение")
+	m.SetMessageIDWithValue(fmt.Sprintf("loop-%d@muster.bench", i))
+	m.SetBodyString(gomail.TypeTextPlain, loopBody)
+	m.AddAlternativeString(gomail.TypeTextHTML, "<p>"+loopBody+"</p>")
+	return m
+}
+
 // interactive is scenario 2: a burst of single invitations through one
-// worker, against Asynq running a handler that does one INSERT per task.
+// worker, against Asynq running a handler that does one INSERT per task,
+// and (2′, for what bounds (2)) one that also sends an email with go-mail
+// to the same sink over as many connections as the worker has.
 func (e *env) interactive(ctx context.Context) ([]row, error) {
 	n := e.o.sizes().burst
 	r := row{name: fmt.Sprintf("(2) %d `invitation:send` jobs, loopback sink", n), unit: "jobs/s", target: "≥ 0.5×"}
+	r2 := row{name: "(2′) the same ÷ Asynq doing one INSERT and one go-mail send a task", unit: "jobs/s", target: "—"}
 	for range e.o.Runs {
 		if err := e.fresh(ctx); err != nil {
 			return nil, err
@@ -180,34 +196,63 @@ func (e *env) interactive(ctx context.Context) ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
-		base, err := e.asynqInserts(ctx, n)
+		base, err := e.asynqBaseline(ctx, n, nil)
 		if err != nil {
 			return nil, err
 		}
-		m, b := float64(n)/end.Sub(start).Seconds(), float64(n)/base.Seconds()
+		sends, err := e.asynqBaseline(ctx, n, e.fast)
+		if err != nil {
+			return nil, err
+		}
+		m, b, b2 := float64(n)/end.Sub(start).Seconds(), float64(n)/base.Seconds(), float64(n)/sends.Seconds()
 		r.muster, r.base, r.ratio = append(r.muster, m), append(r.base, b), append(r.ratio, m/b)
+		r2.muster, r2.base, r2.ratio = append(r2.muster, m), append(r2.base, b2), append(r2.ratio, m/b2)
 	}
-	return []row{r}, nil
+	return []row{r, r2}, nil
 }
 
-// asynqInserts runs n tasks through an Asynq server running as many at
-// once as the worker does, each doing one INSERT, enqueued as SendMany does.
-func (e *env) asynqInserts(ctx context.Context, n int) (time.Duration, error) {
+// asynqBaseline runs n tasks through an Asynq server running as many at
+// once as the worker does, each doing one INSERT and, with a sink, then
+// sending one email to it over conns pooled go-mail connections; the
+// tasks are enqueued as SendMany does.
+func (e *env) asynqBaseline(ctx context.Context, n int, s *sink) (time.Duration, error) {
 	if err := e.rc.FlushDB(ctx).Err(); err != nil {
 		return 0, err
 	}
 	if _, err := e.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS bench_tasks (id bigint)`); err != nil {
 		return 0, err
 	}
+	pool := make(chan *gomail.Client, conns)
+	if s != nil {
+		for range conns {
+			cl, err := dialLoop(ctx, s)
+			if err != nil {
+				return 0, err
+			}
+			defer cl.Close()
+			pool <- cl
+		}
+	}
 	var done atomic.Int64
-	all := make(chan struct{})
+	all, failed := make(chan struct{}), make(chan error, 1)
 	srv := asynq.NewServerFromRedisClient(e.rc, asynq.Config{
 		Concurrency: workerConcurrency(), Queues: map[string]int{"base": 1}, TaskCheckInterval: 100 * time.Millisecond,
 		LogLevel: asynq.ErrorLevel,
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("base", func(ctx context.Context, t *asynq.Task) error {
-		_, err := e.db.ExecContext(ctx, `INSERT INTO bench_tasks VALUES ($1)`, len(t.Payload()))
+		i, _ := strconv.Atoi(string(t.Payload()))
+		_, err := e.db.ExecContext(ctx, `INSERT INTO bench_tasks VALUES ($1)`, i)
+		if err == nil && s != nil {
+			cl := <-pool
+			if err = cl.Send(loopMsg(i)); err != nil {
+				select { // the sink never refuses: stop at once
+				case failed <- err:
+				default:
+				}
+			}
+			pool <- cl
+		}
 		if err == nil && done.Add(1) == int64(n) {
 			close(all)
 		}
@@ -233,6 +278,8 @@ func (e *env) asynqInserts(ctx context.Context, n int) (time.Duration, error) {
 	}
 	select {
 	case <-all:
+	case err := <-failed:
+		return 0, fmt.Errorf("asynq baseline: send: %w", err)
 	case <-time.After(10 * time.Minute):
 		return 0, fmt.Errorf("asynq baseline: %d of %d tasks done", done.Load(), n)
 	}
