@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,31 @@ func TestHTMLTextEscapesAsTemplates(t *testing.T) {
 	for _, c := range cases {
 		if got, want := htmlText(c), tmpl(c); got != want {
 			t.Fatalf("htmlText(%q) = %q; html/template writes %q", c, got, want)
+		}
+	}
+}
+
+// href escapes links as html/template does in a quoted href: Muster's
+// own, and random ones of every scheme and of the characters that matter.
+func TestHrefEscapesAsTemplates(t *testing.T) {
+	cases := []string{
+		"https://app.example/signup?invitation=eyJhIjoxfQ.c2ln%3D&x=1+2",
+		"http://app.example/login", "https://app.example/%zz", "https://app.example/%4", "https://app.example/%4A",
+		"javascript:alert(1)", "JavaScript:x", "HTTPS://app.example/", "mailto:a@b", "/relative?a=b", "",
+	}
+	prefixes := []string{"https://", "http://", "HTTP://", "javascript:", "mailto:", "data:", "", "/", "https:/"}
+	const chars = "aZ09-._~!#$&*+,/:;=?@[]%%%fA'\"()<> \x00\t\né\xff"
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100_000 {
+		b := []byte(prefixes[r.IntN(len(prefixes))])
+		for range r.IntN(24) {
+			b = append(b, chars[r.IntN(len(chars))])
+		}
+		cases = append(cases, string(b))
+	}
+	for _, c := range cases {
+		if got, want := href(c), hrefTemplate(c); got != want {
+			t.Fatalf("href(%q) = %q; html/template writes %q", c, got, want)
 		}
 	}
 }
