@@ -25,7 +25,7 @@ import (
 // that every escaping context changes differently. Between the markers,
 // the second rendering shows how the templates escaped the field at that
 // place; a hole is made only when that is exactly one of the escapers, and
-// its value is then escaped by html/template itself in the same context.
+// its value is then escaped as html/template escapes it in that context.
 // Anything else (a field a template transforms, an unknown context, a
 // rendering error) leaves the shape to be rendered in full every time.
 

@@ -188,13 +188,7 @@ func (a *app) worker(ctx context.Context) (*jobs.Worker, func(), error) {
 	}
 	bulkDB := a.db.Pool(a.cfg.BulkDBConns)
 	// Two: single sends share one claim and one outcome statement at a time.
-	sendDB, err := a.db.Generic(2)
-	if err != nil {
-		sender.Close()
-		bulkSender.Close()
-		bulkDB.Close()
-		return nil, nil, err
-	}
+	sendDB := a.db.Generic(2)
 	closeAll := func() { sender.Close(); bulkSender.Close(); bulkDB.Close(); sendDB.Close() }
 	w, err := jobs.NewWorker(a.redis, jobs.WorkerConfig{
 		Concurrency: a.cfg.Concurrency, BulkConcurrency: a.cfg.BulkConcurrency, ImportConcurrency: a.cfg.ImportConcurrency,

@@ -10,18 +10,14 @@ import (
 )
 
 // On the Generic pool PostgreSQL plans the claim and the outcome once for
-// any ids, from
-// statistics taken while almost nothing was owed. That plan still reads
+// any ids, from statistics taken while almost nothing was owed. That plan still reads
 // the primary key, not the partial index of unsent rows, which would read
 // every owed row of an import at each claim once an import was queued.
 func TestGenericPlansReadThePrimaryKey(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := context.Background()
-	g, err := db.Generic(1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := db.Generic(1)
 	defer g.Close()
 	var mode string
 	if err := g.GetContext(ctx, &mode, `SHOW plan_cache_mode`); err != nil || mode != "force_generic_plan" {

@@ -29,10 +29,10 @@ var migrations embed.FS
 // DB is the database handle every store method hangs off.
 type DB struct {
 	*sqlx.DB
-	log   *slog.Logger
-	conn  driver.Connector // for Pool
-	cfg   pq.Config        // for Generic
-	stmts stmtCache
+	log     *slog.Logger
+	conn    driver.Connector // for Pool
+	generic driver.Connector // for Generic
+	stmts   stmtCache
 	// Now is the clock for rows written by Go code; tests may replace it.
 	Now func() time.Time
 }
@@ -51,24 +51,33 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	cfg.Runtime = maps.Clone(cfg.Runtime)
+	if cfg.Runtime == nil {
+		cfg.Runtime = map[string]string{}
+	}
+	cfg.Runtime["plan_cache_mode"] = "force_generic_plan"
+	generic, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	db := pool(conn, 20)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to database %s: %w", redact(dsn), err)
 	}
-	return &DB{DB: db, log: log, Now: time.Now, conn: conn, cfg: cfg}, nil
+	return &DB{DB: db, log: log, Now: time.Now, conn: conn, generic: generic}, nil
 }
 
 // Pool is another handle on db's database with a pool of its own of at
 // most n connections: work given it can keep at most n of PostgreSQL's
 // backends busy, whatever else the process does. Close it on its own.
 func (db *DB) Pool(n int) *DB {
-	return db.on(db.conn, db.cfg, n)
+	return db.on(db.conn, n)
 }
 
 // on is a handle like db's with a pool of n connections from conn.
-func (db *DB) on(conn driver.Connector, cfg pq.Config, n int) *DB {
-	return &DB{DB: pool(conn, n), log: db.log, Now: db.Now, conn: conn, cfg: cfg}
+func (db *DB) on(conn driver.Connector, n int) *DB {
+	return &DB{DB: pool(conn, n), log: db.log, Now: db.Now, conn: db.conn, generic: db.generic}
 }
 
 // Generic is another handle with a pool of its own of at most n
@@ -77,20 +86,10 @@ func (db *DB) on(conn driver.Connector, cfg pq.Config, n int) *DB {
 // call. It is for single sends' claims and outcomes, hundreds a second:
 // PostgreSQL chose to plan the claim at every call, which cost it nearly
 // three times the claim's running time (0.37 ms against 0.13), and the
-// plan to use is the same for any few ids. Their status tests keep such a plan on the primary key (see
-// claimInvitations). Close it on its own.
-func (db *DB) Generic(n int) (*DB, error) {
-	cfg := db.cfg
-	cfg.Runtime = maps.Clone(cfg.Runtime)
-	if cfg.Runtime == nil {
-		cfg.Runtime = map[string]string{}
-	}
-	cfg.Runtime["plan_cache_mode"] = "force_generic_plan"
-	conn, err := pq.NewConnectorConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	return db.on(conn, cfg, n), nil
+// plan to use is the same for any few ids. Their status tests keep such
+// a plan on the primary key (see claimInvitations). Close it on its own.
+func (db *DB) Generic(n int) *DB {
+	return db.on(db.generic, n)
 }
 
 // stmtCache holds a DB's prepared statements, one per query text.
