@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -145,6 +146,19 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 }
 
 func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
+	var body []byte
+	if s.pipe {
+		// Written before a connection is taken, so that the connection is
+		// held for the conversation alone. (Against a server that does not
+		// pipeline this is wasted: go-mail writes the message itself.)
+		buf := bodies.Get().(*bytes.Buffer)
+		defer bodies.Put(buf)
+		buf.Reset()
+		if _, err := msg.WriteTo(buf); err != nil {
+			return &sendError{stage: gomail.ErrWriteContent, err: err}
+		}
+		body = buf.Bytes()
+	}
 	if err := s.limiter.Wait(ctx); err != nil {
 		return err
 	}
@@ -162,7 +176,7 @@ func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
 	// connection's lock while it waits for a reply, so nothing can close
 	// it sooner. A stopping worker waits SMTP_TIMEOUT at most.
 	if ok, _ := conn.Extension("PIPELINING"); s.pipe && ok {
-		err = s.pipelined(conn, msg)
+		err = s.pipelined(conn, msg, body)
 	} else {
 		err = s.client.SendWithSMTPClient(conn, msg)
 	}
