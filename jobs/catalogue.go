@@ -265,6 +265,9 @@ type Deps struct {
 
 	mu    sync.Mutex
 	built map[any]any // by a nil *H: the handler values once made
+	// settling counts the outcomes single sends write after their handler
+	// returned (Sender.Behind); the worker waits for them when it stops.
+	settling sync.WaitGroup
 }
 
 func (d *Deps) bulkStore() Store {

@@ -19,3 +19,7 @@ func PostponedUntil(err error) (time.Time, bool) {
 	}
 	return p.until, true
 }
+
+// Settled waits for the outcomes single sends write after their handler
+// returned (Sender.Behind).
+func (d *Deps) Settled() { d.settling.Wait() }

@@ -584,7 +584,7 @@ func TestInteractiveSendsNotBehindHungBulk(t *testing.T) {
 	}()
 	b.smtp.WaitHung(t, 4, 10*time.Second) // every bulk connection is stuck
 	res := b.invite(t, "single@example.test", "")
-	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: res.Invitation.ID}); err != nil {
+	if err := b.process(ctx, jobs.SendArgs{InvitationID: res.Invitation.ID}); err != nil {
 		t.Fatal(err)
 	}
 	got := b.smtp.Wait(t, 1, 10*time.Second)

@@ -104,6 +104,14 @@ func setup(t testing.TB, o options) *testBundle {
 	return b
 }
 
+// process runs a send task as the worker does, and waits for the outcome
+// it writes after it returned.
+func (b *testBundle) process(ctx context.Context, args jobs.SendArgs) error {
+	err := b.sender.Process(ctx, args)
+	b.deps.Settled()
+	return err
+}
+
 // startWorker runs a worker with fast polling and retries until t ends.
 func (b *testBundle) startWorker(t *testing.T) {
 	t.Helper()
@@ -252,7 +260,8 @@ func TestSameTaskTwiceSendsOneEmail(t *testing.T) {
 		wg.Go(func() { _ = b.sender.Process(ctx, args) })
 	}
 	wg.Wait()
-	if err := b.sender.Process(ctx, args); err != nil {
+	b.deps.Settled()
+	if err := b.process(ctx, args); err != nil {
 		t.Fatalf("late delivery: %v", err)
 	}
 	b.smtp.Wait(t, 1, 5*time.Second)
@@ -288,7 +297,7 @@ func TestPermanentRefusalFailsAtOnce(t *testing.T) {
 	b := setup(t, options{attempts: 5})
 	b.smtp.FailNext(1, 554, "no such user")
 	res := b.invite(t, "nobody@example.test", "")
-	err := b.sender.Process(context.Background(), jobs.SendArgs{InvitationID: res.Invitation.ID})
+	err := b.process(context.Background(), jobs.SendArgs{InvitationID: res.Invitation.ID})
 	if err == nil || !strings.Contains(err.Error(), "no such user") {
 		t.Fatalf("err = %v", err)
 	}
@@ -342,13 +351,13 @@ func TestKilledWorkersLeaseRunsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := jobs.SendArgs{InvitationID: res.Invitation.ID}
-	if err := b.sender.Process(ctx, args); err == nil {
+	if err := b.process(ctx, args); err == nil {
 		t.Fatal("a held lease should make the task retry later")
 	}
 	if _, err := b.db.ExecContext(ctx, `UPDATE invitations SET claimed_until = now() - interval '1 second' WHERE id = $1`, res.Invitation.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sender.Process(ctx, args); err != nil {
+	if err := b.process(ctx, args); err != nil {
 		t.Fatal(err)
 	}
 	b.smtp.Wait(t, 1, 5*time.Second)
@@ -365,7 +374,7 @@ func TestExcludedBeforeSendingIsCancelled(t *testing.T) {
 	if _, err := b.db.ExecContext(ctx, `UPDATE memberships SET status = 'excluded', excluded_at = now() WHERE id = $1`, res.Membership.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: res.Invitation.ID}); err != nil {
+	if err := b.process(ctx, jobs.SendArgs{InvitationID: res.Invitation.ID}); err != nil {
 		t.Fatal(err)
 	}
 	inv := b.waitStatus(t, res.Invitation.ID, muster.SendCancelled)
@@ -399,7 +408,7 @@ func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
 	if _, err := b.db.UpdateManager(ctx, muster.ManagerEdit{ManagerID: m.ID, AccountIDs: ids}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: inv.ID}); err != nil {
+	if err := b.process(ctx, jobs.SendArgs{InvitationID: inv.ID}); err != nil {
 		t.Fatal(err)
 	}
 	got := b.smtp.Wait(t, 1, 5*time.Second)[0]
@@ -420,7 +429,7 @@ func TestManagerInvitationListsAccountsAsTheyStandWhenSent(t *testing.T) {
 	if _, _, err := b.db.AcceptManager(ctx, inv.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: again.ID}); err != nil {
+	if err := b.process(ctx, jobs.SendArgs{InvitationID: again.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if c := b.waitStatus(t, again.ID, muster.SendCancelled); !strings.Contains(c.LastError, "accepted") {

@@ -70,7 +70,7 @@ func (b *testBundle) inviteElsewhere(t *testing.T, email string) *muster.Invited
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: res.Invitation.ID}); err != nil {
+	if err := b.process(ctx, jobs.SendArgs{InvitationID: res.Invitation.ID}); err != nil {
 		t.Fatal(err)
 	}
 	return res
@@ -128,6 +128,7 @@ func TestRecipientCapHoldsForEveryKind(t *testing.T) {
 	if err := b.sender.Remind(ctx, jobs.RemindSendArgs{InvitationID: reminder}); err != nil {
 		t.Fatal(err)
 	}
+	b.deps.Settled()
 	if n := b.sentTo(victim); n != 3 {
 		t.Fatalf("%d emails to the victim, want 3", n)
 	}
@@ -137,7 +138,7 @@ func TestRecipientCapHoldsForEveryKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = b.sender.Process(ctx, jobs.SendArgs{InvitationID: resend.ID})
+	err = b.process(ctx, jobs.SendArgs{InvitationID: resend.ID})
 	if err == nil || !strings.Contains(err.Error(), "recipient_cap") {
 		t.Fatalf("the 4th email's task: %v; want it postponed", err)
 	}
@@ -148,7 +149,7 @@ func TestRecipientCapHoldsForEveryKind(t *testing.T) {
 	b.wantMetric(t, `muster_emails_total{kind="resend",locale="ru",outcome="postponed"}`, 1)
 	// Other addresses are not held back.
 	other := b.invite(t, "o3@example.test", "")
-	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: other.Invitation.ID}); err != nil {
+	if err := b.process(ctx, jobs.SendArgs{InvitationID: other.Invitation.ID}); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
 	for _, o := range []string{"o1@example.test", "o2@example.test", "o3@example.test"} {

@@ -28,7 +28,7 @@ func (b *testBundle) sendAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		if err := b.sender.Process(context.Background(), jobs.SendArgs{InvitationID: id}); err != nil {
+		if err := b.process(context.Background(), jobs.SendArgs{InvitationID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,7 +146,7 @@ func TestExcludeCancelsAScheduledReminder(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The scheduled task runs anyway; it must send nothing.
-	if err := b.sender.Process(ctx, jobs.SendArgs{InvitationID: reminder}); err != nil {
+	if err := b.process(ctx, jobs.SendArgs{InvitationID: reminder}); err != nil {
 		t.Fatal(err)
 	}
 	if inv := b.waitStatus(t, reminder, muster.SendCancelled); inv.Attempts != 0 {

@@ -36,7 +36,8 @@ type Worker struct {
 	servers []*asynq.Server
 	mux     *asynq.ServeMux
 	log     *slog.Logger
-	running sync.WaitGroup // handlers that have not returned
+	running sync.WaitGroup  // handlers that have not returned
+	behind  *sync.WaitGroup // outcomes written after their handler returned (Sender.Behind)
 }
 
 // handlerGrace is how long Shutdown waits, after Asynq gave up on the
@@ -51,7 +52,7 @@ func NewWorker(rc redis.UniversalClient, cfg WorkerConfig, d *Deps) (*Worker, er
 	if d.Config == nil {
 		return nil, errors.New("worker: Deps.Config is not set")
 	}
-	w := &Worker{mux: asynq.NewServeMux(), log: cfg.Log}
+	w := &Worker{mux: asynq.NewServeMux(), log: cfg.Log, behind: &d.settling}
 	w.mux.Use(w.track, watchTasks(cfg.Log, cfg.Observe))
 	if err := register(w.mux, kinds, d); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
@@ -110,8 +111,9 @@ func (w *Worker) Start() error {
 // timeout ends Asynq requeues the tasks still running and cancels their
 // contexts, but does not wait for their handlers; Shutdown does (up to
 // handlerGrace), so that the handlers' last writes (an import's release, a
-// send's outcome) reach PostgreSQL before the process closes it, and
-// another worker takes the work over at once.
+// send's outcome, even one written after its handler returned) reach
+// PostgreSQL before the process closes it, and another worker takes the
+// work over at once.
 func (w *Worker) Shutdown() {
 	for _, s := range w.servers {
 		s.Stop()
@@ -120,7 +122,11 @@ func (w *Worker) Shutdown() {
 		s.Shutdown()
 	}
 	done := make(chan struct{})
-	go func() { w.running.Wait(); close(done) }()
+	go func() {
+		w.running.Wait()
+		w.behind.Wait() // no handler is left to add to it
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(handlerGrace):
