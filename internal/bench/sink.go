@@ -24,6 +24,7 @@ type sink struct {
 	mu      sync.Mutex
 	total   int
 	byDom   map[string]int
+	firsts  map[string]time.Time // when the first message to each domain came
 	ids     map[string]int
 	changed chan struct{}
 	busy    int // messages being taken now
@@ -53,7 +54,7 @@ func (s *sink) close() { s.srv.Close() }
 func (s *sink) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.total, s.byDom, s.ids = 0, map[string]int{}, map[string]int{}
+	s.total, s.byDom, s.firsts, s.ids = 0, map[string]int{}, map[string]time.Time{}, map[string]int{}
 }
 
 // duplicates counts Message-IDs accepted more than once.
@@ -67,6 +68,13 @@ func (s *sink) duplicates() int {
 		}
 	}
 	return n
+}
+
+// first is when the first message to domain came (zero if none did).
+func (s *sink) first(domain string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.firsts[domain]
 }
 
 // wait blocks until the sink holds n messages to domain ("" for any), or
@@ -126,6 +134,9 @@ func (se *session) Data(r io.Reader) error {
 	se.s.busy--
 	se.s.total++
 	se.s.byDom[dom]++
+	if se.s.byDom[dom] == 1 {
+		se.s.firsts[dom] = time.Now()
+	}
 	se.s.ids[m.Header.Get("Message-Id")]++
 	close(se.s.changed)
 	se.s.changed = make(chan struct{})
