@@ -112,8 +112,9 @@ func (b *testBundle) process(ctx context.Context, args jobs.SendArgs) error {
 	return err
 }
 
-// startWorker runs a worker with fast polling and retries until t ends.
-func (b *testBundle) startWorker(t *testing.T) {
+// startWorker runs a worker with fast polling and retries until t ends,
+// or until stop, which returns once the worker stopped.
+func (b *testBundle) startWorker(t *testing.T) (stop func()) {
 	t.Helper()
 	w, err := jobs.NewWorker(b.redis.Client, jobs.WorkerConfig{
 		Concurrency: 4, BulkConcurrency: 2, PollInterval: 20 * time.Millisecond,
@@ -126,7 +127,9 @@ func (b *testBundle) startWorker(t *testing.T) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.Shutdown)
+	stop = sync.OnceFunc(w.Shutdown)
+	t.Cleanup(stop)
+	return stop
 }
 
 func (b *testBundle) invite(t *testing.T, email, locale string) *muster.Invited {

@@ -189,3 +189,33 @@ func TestNextClaimerFindsEmailSentDuringOutage(t *testing.T) {
 		}
 	}
 }
+
+// A send's task ends once SMTP took the email, and its outcome is written
+// behind it: a worker told to stop then waits for that write. Here
+// PostgreSQL is away when the email is accepted and back a moment later,
+// while the worker stops.
+func TestStoppingWorkerWaitsForOutcomesWrittenBehind(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewURL(t)
+	b := setup(t, options{dbURL: url})
+	s, cut := senderBehindProxy(t, b, url)
+	b.sender.Store, b.sender.Mail = s.Store, s.Mail // the worker's sender
+	stop := b.startWorker(t)
+	res := b.invite(t, "behind@example.test", "")
+	if err := b.queue.Send(context.Background(), res.Invitation.ID); err != nil {
+		t.Fatal(err)
+	}
+	<-cut.cut
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		cut.proxy.Restore()
+	}()
+	stop()
+	inv, err := b.db.FindInvitation(context.Background(), res.Invitation.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Status != muster.SendSent || len(b.smtp.Messages()) != 1 {
+		t.Fatalf("after the worker stopped: invitation %s, %d emails; want sent, 1", inv.Status, len(b.smtp.Messages()))
+	}
+}
