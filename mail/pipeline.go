@@ -130,7 +130,7 @@ func (s *SMTP) pipelined(c *smtp.Client, msg *gomail.Msg, body []byte) error {
 		}
 	}
 	if chunk {
-		return s.chunkReply(c, refused, mailTaken)
+		return chunkReply(c, refused, mailTaken)
 	}
 	if _, _, err := c.Text.ReadResponse(354); err != nil {
 		se := replyError(gomail.ErrSMTPData, err)
@@ -170,7 +170,7 @@ func (s *SMTP) pipelined(c *smtp.Client, msg *gomail.Msg, body []byte) error {
 // after a refused DATA. The chunk was sent whatever the replies, and the
 // server read it, so the conversation stays in step. Muster's messages
 // have one recipient: a refused RCPT leaves BDAT none, and it is refused.
-func (s *SMTP) chunkReply(c *smtp.Client, refused *sendError, mailTaken bool) error {
+func chunkReply(c *smtp.Client, refused *sendError, mailTaken bool) error {
 	if _, _, err := c.Text.ReadResponse(250); err != nil {
 		se := replyError(gomail.ErrSMTPDataClose, err)
 		if se.code == 0 {
