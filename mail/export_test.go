@@ -1,6 +1,11 @@
 package mail
 
-import "github.com/muster-dev/muster/internal/muster"
+import (
+	"io"
+	"net/mail"
+
+	"github.com/muster-dev/muster/internal/muster"
+)
 
 // RenderInFull renders d as Render does without its shapes: every
 // template run for this email alone.
@@ -22,4 +27,15 @@ func Filled(r *Renderer, l muster.Locale, d Data) bool {
 	r.shapes.mu.Lock()
 	defer r.shapes.mu.Unlock()
 	return r.shapes.m[k] != nil
+}
+
+// WriteMessage writes m as the SMTP sender does before it takes a
+// connection: built with go-mail and written out as MIME.
+func WriteMessage(w io.Writer, from *mail.Address, m *Message) error {
+	msg, err := build(from, m)
+	if err != nil {
+		return err
+	}
+	_, err = msg.WriteTo(w)
+	return err
 }
