@@ -10,9 +10,10 @@ import (
 )
 
 // On the Generic pool PostgreSQL plans the claim and the outcome once for
-// any ids, from statistics taken while almost nothing was owed. That plan still reads
-// the primary key, not the partial index of unsent rows, which would read
-// every owed row of an import at each claim once an import was queued.
+// any ids, from statistics taken while almost nothing was owed. That plan
+// still reads the primary key, not the partial index of unsent rows, which
+// would read every owed row of an import at each claim once an import was
+// queued.
 func TestGenericPlansReadThePrimaryKey(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)

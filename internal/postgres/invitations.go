@@ -365,8 +365,8 @@ func (db *DB) FindInvitation(ctx context.Context, id int64) (*muster.Invitation,
 
 // TakeUnsent returns up to limit unsent invitations last enqueued before
 // olderThan ago, except those a worker's lease still holds, stamping them
-// as enqueued now. Rows locked by another sweeper are skipped, so two schedulers never
-// take the same row.
+// as enqueued now. Rows locked by another sweeper are skipped, so two
+// schedulers never take the same row.
 func (db *DB) TakeUnsent(ctx context.Context, olderThan time.Duration, limit int) ([]muster.Unsent, error) {
 	var out []muster.Unsent
 	err := db.SelectContext(ctx, &out, `
